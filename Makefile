@@ -1,0 +1,119 @@
+# mailresponder - see README.md
+#   make            build $(BUILD)/mailresponder
+#   make demo       install what is missing, build, run the demo drain
+#   make check      install test dependencies, build, run every test
+#                   (also under AddressSanitizer + UBSan)
+#   make bench      throughput and latency figures
+#   make install PREFIX=/usr/local DESTDIR=
+
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+FORTIFY ?= -D_FORTIFY_SOURCE=2
+CFLAGS ?= -g -O2
+PKGS := libetpan json-c libcurl openssl libmariadb sqlite3
+
+PKG_CFLAGS := $(patsubst -I%,-isystem %,$(filter-out \
+	-I/usr/include/x86_64-linux-gnu,$(shell pkg-config --cflags $(PKGS) 2>/dev/null)))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+override CFLAGS := -std=c11 -Wall -Wextra -Wpedantic -Werror -Wshadow \
+	-Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla -pthread \
+	-fPIE -fstack-protector-strong -MMD -MP $(CFLAGS)
+override CPPFLAGS := -D_GNU_SOURCE $(FORTIFY) -Ilib -Imaildir $(PKG_CFLAGS) \
+	$(CPPFLAGS)
+override LDFLAGS := -pthread -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+LDLIBS := $(PKG_LIBS)
+
+LIB_SRC := $(sort $(wildcard lib/*.c maildir/*.c))
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+UNIT_SRC := $(sort $(wildcard test/unit/test_*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
+BIN := $(BUILD)/mailresponder
+TOOLS := $(BUILD)/test/tools/mkspool
+
+ASAN_FLAGS := BUILD=build-asan FORTIFY= \
+	CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
+	LDFLAGS='-fsanitize=address,undefined'
+
+.PHONY: all tests deps test-deps demo check check-asan check-run bench \
+	install lint clean print-cflags print-libs
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmr.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(CMD_OBJ) $(BUILD)/libmr.a
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libmr.a $(LDLIBS)
+
+$(BUILD)/test/unit/%: $(BUILD)/test/unit/%.o $(BUILD)/libmr.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libmr.a $(LDLIBS)
+
+$(BUILD)/test/tools/%: $(BUILD)/test/tools/%.o $(BUILD)/libmr.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libmr.a $(LDLIBS)
+
+tests: $(BIN) $(UNIT_BIN) $(TOOLS)
+
+deps:
+	./scripts/deps.sh
+
+test-deps:
+	./scripts/deps.sh --test
+
+demo: deps
+	$(MAKE) all
+	./scripts/demo.sh $(BIN)
+
+check: test-deps
+	$(MAKE) tests
+	$(MAKE) $(ASAN_FLAGS) tests
+	./test/run.sh build build-asan
+
+check-asan: test-deps
+	$(MAKE) $(ASAN_FLAGS) tests
+	./test/run.sh build-asan
+
+# run the suite without installing anything (after a first make check)
+check-run:
+	$(MAKE) tests
+	./test/run.sh build
+
+bench: test-deps
+	$(MAKE) tests
+	./test/bench.sh $(BUILD)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/mailresponder
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/mailresponder
+	install -m 644 man/mailresponder.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 man/mailresponder-settings.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 config/settings.sample.json \
+		config/responses.sample.json cron/mailresponder.cron \
+		$(DESTDIR)$(PREFIX)/share/mailresponder/
+
+lint:
+	clang-format --dry-run --Werror $(LIB_SRC) $(CMD_SRC) lib/*.h maildir/*.h
+	cppcheck --std=c11 --enable=warning,portability,performance \
+		--inline-suppr --error-exitcode=1 -q -D_GNU_SOURCE -Ilib \
+		-Imaildir lib maildir cmd
+
+# for compiling a single test by hand: cc $$(make -s print-cflags) ...
+print-cflags:
+	@echo $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+print-libs:
+	@echo $(LDLIBS)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,46 @@
+/* addr.h - mailbox parsing (libetpan), validation, matching and hashing
+ * DESCRIPTION  Addresses are parsed with libetpan, never with a regular
+ *              expression, and validated after the parse (libetpan is
+ *              lenient: see libetpan-notes.md s.2). Comparisons ignore
+ *              ASCII case. Hashes are what the store keeps (design.md s.7).
+ */
+#ifndef MR_ADDR_H
+#define MR_ADDR_H
+
+#include <stddef.h>
+
+#include "hash.h"
+
+/* Parse a header value holding one mailbox ("Name <a@b>", "<a@b>", "a@b",
+ * "a@b (comment)"; folded and encoded-word display names included). The
+ * whole value must be consumed (trailing CFWS allowed) and the addr-spec
+ * must pass addr_valid(). On success *addr_r gets the addr-spec as
+ * written (malloc'd) and, if display_r is not NULL, *display_r the display
+ * name decoded to valid UTF-8 with control characters replaced by spaces
+ * (malloc'd, or NULL when there is none). When the value is a list, the
+ * first mailbox is taken. Returns 1 parsed, 0 unparsable. */
+int addr_parse_mailbox(const char *value, size_t len, char **addr_r,
+		       char **display_r);
+
+/* 1 if s is a plausible addr-spec: exactly one '@' outside a quoted local
+ * part, non-empty local part and domain, no SP/CTL/'<>,;', no empty
+ * domain labels, at most 254 bytes. */
+int addr_valid(const char *s);
+
+/* Pointer to the domain part (after the last '@'), or "" if none. */
+const char *addr_domain(const char *addr);
+
+/* Length of the local part, without a "+detail" suffix when strip_detail
+ * is set; quotes around a quoted local part are kept. */
+size_t addr_local_len(const char *addr, int strip_detail);
+
+/* 1 if domain equals one of list (case-insensitive) or is a subdomain of
+ * one ("a.b.example.org" matches "example.org"). */
+int addr_domain_in(const char *domain, char *const *list, size_t n);
+
+/* Hash of the lower-cased address or domain: SHA-512 hex, or
+ * HMAC-SHA-512 hex when key is not NULL (design.md s.7). */
+void addr_hash_hex(const struct hash_key *key, const char *addr_or_domain,
+		   char out[HASH_SHA512_HEX]);
+
+#endif

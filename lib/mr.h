@@ -1,0 +1,101 @@
+/* mr.h - common types and helpers shared by every mailresponder module
+ * SYNOPSIS     #include "mr.h"
+ * DESCRIPTION  struct mr_err carries an error kind (temporary or permanent)
+ *              and a short text; the kind decides the spool state of a
+ *              message (design.md s.3). struct mr_msgs collects several
+ *              problems (config-check). x*() allocators abort on
+ *              exhaustion: a claimed message is recovered on restart.
+ *              struct mr_buf is a growable, always NUL-terminated buffer.
+ */
+#ifndef MR_MR_H
+#define MR_MR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define MR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+enum mr_fail {
+	MR_OK = 0,
+	MR_TEMP, /* retry later: dependency down, resource busy */
+	MR_PERM, /* retrying cannot help: bad input, permanent refusal */
+};
+
+struct mr_err {
+	enum mr_fail kind;
+	char text[256];
+};
+
+void mr_err_clear(struct mr_err *err);
+void mr_err_set(struct mr_err *err, enum mr_fail kind, const char *fmt, ...)
+	MR_PRINTF(3, 4);
+/* Like mr_err_set, appending ": <strerror(errnum)>". */
+void mr_err_sys(struct mr_err *err, enum mr_fail kind, int errnum,
+		const char *fmt, ...) MR_PRINTF(4, 5);
+
+/* A list of problem texts (config-check prints them all). */
+struct mr_msgs {
+	char **v;
+	size_t n;
+};
+
+void mr_msgs_add(struct mr_msgs *m, const char *fmt, ...) MR_PRINTF(2, 3);
+void mr_msgs_free(struct mr_msgs *m);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) MR_PRINTF(1, 2);
+
+struct mr_buf {
+	char *data; /* NUL-terminated when non-NULL */
+	size_t len;
+	size_t cap;
+};
+
+void buf_init(struct mr_buf *b);
+void buf_reset(struct mr_buf *b);
+void buf_free(struct mr_buf *b);
+void buf_append(struct mr_buf *b, const void *p, size_t n);
+void buf_puts(struct mr_buf *b, const char *s);
+void buf_printf(struct mr_buf *b, const char *fmt, ...) MR_PRINTF(2, 3);
+/* Takes the data out of b (caller frees), leaving b empty. */
+char *buf_steal(struct mr_buf *b, size_t *len_r);
+
+/* ASCII lower-casing (addresses and domains; non-ASCII bytes untouched). */
+void mr_lower(char *s);
+char *mr_lower_dup(const char *s);
+int mr_streq_ci(const char *a, const char *b);
+
+/* 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF). */
+int mr_utf8_valid(const char *s, size_t n);
+
+/* Read a whole regular file (no symlinks) of at most max bytes. The
+ * buffer gets two extra NUL bytes (libetpan decoders read past the end).
+ * Returns 0 or -1 with err set. */
+int mr_read_file(const char *path, size_t max, char **data_r, size_t *len_r,
+		 struct mr_err *err);
+
+/* Write data to path atomically: path.tmp, fsync, rename, fsync dir. */
+int mr_write_file_atomic(const char *path, const void *data, size_t len,
+			 mode_t mode, struct mr_err *err);
+
+/* fsync a directory by path; 0 or -1 with errno. */
+int mr_fsync_dir(const char *path);
+
+/* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
+long long mr_now_ms(void);
+
+/* Parse a non-negative decimal integer (whole string); 0 ok, -1 bad. */
+int mr_parse_long(const char *s, long *out);
+
+/* Path join: dir + "/" + name, unless name is absolute. */
+char *mr_path_join(const char *dir, const char *name);
+
+/* Host name (for Maildir unique names and the default authserv-id). */
+const char *mr_hostname(void);
+
+#endif

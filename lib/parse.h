@@ -1,0 +1,72 @@
+/* parse.h - the headers of one request, parsed with libetpan
+ * SYNOPSIS     int prs_read(int fd, size_t max_header, struct prs_msg **, struct mr_err *);
+ *              int prs_parse(const char *buf, size_t len, struct prs_msg **, struct mr_err *);
+ * DESCRIPTION  Only the header block is read and parsed: the body is never
+ *              loaded (a 20 MB body costs one read of the first block).
+ *              prs_read() reads from fd until the blank line ending the
+ *              headers (or EOF); a header block larger than max_header is a
+ *              permanent error "headers-too-large". prs_parse() parses a
+ *              buffer holding at least the header block (it must be
+ *              followed by two readable NUL bytes: buf[len], buf[len+1]).
+ *              Garbage is not an error: fields that cannot be parsed are
+ *              left NULL and policy decides (design.md s.4).
+ * DIAGNOSTICS  0 parsed; -1 with err (MR_PERM for bad input, MR_TEMP for
+ *              read errors).
+ */
+#ifndef MR_PARSE_H
+#define MR_PARSE_H
+
+#include <stddef.h>
+
+#include "mr.h"
+
+struct prs_hdr {
+	char *name;  /* as written */
+	char *value; /* unfolded (CR/LF removed), leading/trailing WSP trimmed */
+};
+
+struct prs_msg {
+	/* original recipient: X-Original-To, else Delivered-To (first one
+	 * that parses); the addr-spec as written, NULL if none parses */
+	char *requested;
+	int has_return_path; /* a Return-Path header exists */
+	int null_sender;     /* the first Return-Path is "<>" */
+	/* first mailbox of the first From; NULL when From is missing or
+	 * unparsable (libetpan leaves it an optional field) */
+	char *from_addr;
+	char *from_display; /* decoded UTF-8 display name or NULL */
+	int from_count;	    /* number of From headers seen */
+	/* Subject decoded from RFC 2047 to valid UTF-8; CR, LF, TAB and other
+	 * controls replaced by spaces; NULL when there is no Subject */
+	char *subject;
+	char *message_id; /* without <>, NULL if none */
+	/* every other header (optional fields: Authentication-Results,
+	 * Auto-Submitted, Precedence, List-*, X-*, Content-Type, ...) in file
+	 * order */
+	struct prs_hdr *hdrs;
+	size_t n_hdrs;
+	int headers_complete; /* the header block ended with a blank line or
+				 at EOF on a header boundary */
+	size_t header_bytes;  /* size of the header block read */
+};
+
+int prs_read(int fd, size_t max_header, struct prs_msg **msg_r,
+	     struct mr_err *err);
+int prs_parse(const char *buf, size_t len, struct prs_msg **msg_r,
+	      struct mr_err *err);
+void prs_free(struct prs_msg **msg);
+
+/* First header named name (case-insensitive), or NULL; *next (if not
+ * NULL) starts/continues an iteration: set *next = 0 first. */
+const char *prs_header(const struct prs_msg *msg, const char *name,
+		       size_t *next);
+
+/* 1 if the top-level Content-Type is multipart/report (a DSN or MDN). */
+int prs_is_report(const struct prs_msg *msg);
+
+/* Decode an RFC 2047 phrase or unstructured value to valid UTF-8 (invalid
+ * bytes and unknown charsets fall back cleanly); control characters
+ * become spaces. Returns malloc'd text, never NULL. */
+char *prs_decode_2047(const char *value, size_t len);
+
+#endif

@@ -1,0 +1,77 @@
+/* reply.h - compose replies (design.md s.5)
+ * SYNOPSIS     struct rpl_set *rpl_set_build(const struct set *, const struct rcfg *,
+ *                                            struct blob *, struct mr_msgs *);
+ *              int rpl_compose(const struct rpl_set *, size_t entry,
+ *                              const struct rpl_req *, struct rpl_msg *, struct mr_err *);
+ * DESCRIPTION  A config entry's body is the same for every requester except
+ *              the provider variant (attachment names renamed for
+ *              gmail/outlook-like recipients), so rpl_set_build() builds
+ *              each (entry, variant) body once - MIME part headers and the
+ *              encoded content with fixed boundaries - and rpl_compose()
+ *              only writes the headers of one reply and points at the
+ *              prebuilt body. Structure: multipart/mixed holding
+ *              multipart/alternative (parts in config order, text/html
+ *              last) and the attachments (base64, Content-Disposition:
+ *              attachment; filename=...); without attachments the
+ *              alternative alone, or a single text part for a single
+ *              body. Text is UTF-8 quoted-printable and round-trips
+ *              exactly. Headers: Date (UTC), From (settings), To (bare
+ *              addr-spec), Reply-To (the requested address), Subject
+ *              "Re: <original>" (RFC 2047 B when not ASCII; no second
+ *              "Re:"), Message-ID (own, random), In-Reply-To and References
+ *              (the request's Message-ID), Auto-Submitted: auto-replied,
+ *              MIME-Version, then the body's own Content-Type (and
+ *              Content-Transfer-Encoding for a single part).
+ * DIAGNOSTICS  rpl_set_build: NULL with problems naming the entry
+ *              ("entry 2: attachment files/app.apk: ..."). rpl_compose:
+ *              0, or -1 with err (MR_PERM: bad header input).
+ */
+#ifndef MR_REPLY_H
+#define MR_REPLY_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "mr.h"
+
+struct set;
+struct rcfg;
+struct blob;
+struct rpl_set;
+
+/* The per-reply facts. */
+struct rpl_req {
+	const char *to_addr;	/* the requester's addr-spec */
+	const char *reply_to;	/* the requested (our) address */
+	const char *subject;	/* decoded original Subject or NULL */
+	const char *message_id; /* the request's Message-ID without <> */
+	time_t now;
+};
+
+struct rpl_msg {
+	struct mr_buf head; /* header lines, each ending CRLF, no blank line */
+	const char *body;   /* after the blank line; borrowed from the set */
+	size_t body_len;
+	int variant;	    /* 0 plain, 1 provider names */
+	size_t entry;	    /* config entry index */
+};
+
+struct rpl_set *rpl_set_build(const struct set *s, const struct rcfg *c,
+			      struct blob *b, struct mr_msgs *problems);
+void rpl_set_free(struct rpl_set **rs);
+
+/* 1 if addr's domain is one of the settings' provider_domains. */
+int rpl_is_provider(const struct set *s, const char *addr);
+
+int rpl_compose(const struct rpl_set *rs, size_t entry,
+		const struct rpl_req *req, struct rpl_msg *out,
+		struct mr_err *err);
+void rpl_msg_free(struct rpl_msg *m);
+
+/* Encode UTF-8 text as an RFC 2047 header value: returned as-is (copied)
+ * when it is printable ASCII, else "=?UTF-8?B?...?=" words of at most 45
+ * bytes of text each (cut at character boundaries), separated by single
+ * spaces. Caller frees. */
+char *rpl_encode_2047(const char *utf8);
+
+#endif

@@ -1,0 +1,96 @@
+/* settings.h - the settings file (design.md s.10), an immutable snapshot
+ * SYNOPSIS     struct set *set_load(const char *path, struct mr_msgs *problems);
+ * DESCRIPTION  One JSON object; json-c's comments are allowed. Every key
+ *              is optional except "spool"; unknown keys, wrong types and
+ *              bad values are problems that name the key. Relative paths
+ *              resolve against the settings file's folder. The fields are
+ *              the API and are read-only after set_load().
+ * DIAGNOSTICS  NULL when any problem was found; every problem is appended
+ *              to problems (each text starts with the key, e.g.
+ *              "daily_limit: expected an integer >= 0").
+ */
+#ifndef MR_SETTINGS_H
+#define MR_SETTINGS_H
+
+#include <stddef.h>
+
+#include "mr.h"
+
+enum set_dkim_policy {
+	SET_DKIM_IGNORE = 0,
+	SET_DKIM_REJECT_FAIL,
+	SET_DKIM_REQUIRE_PASS,
+};
+
+struct set_strv {
+	char **v; /* each lower-cased where the key says so */
+	size_t n;
+};
+
+struct set_rename {
+	char *from_ext; /* ".exe" (lower-case, compared case-insensitively) */
+	char *to_ext;	/* "" or ".ap_" */
+};
+
+struct set {
+	char *path; /* the settings file, as given */
+	char *dir;  /* its folder: base of relative paths */
+
+	char *spool;	     /* absolute or relative-resolved path */
+	char *failed_folder; /* Maildir++ folder name, default ".Failed" */
+	char *responder_config; /* path (resolved) or "s3://bucket/key" */
+	char *attachments_dir;	/* resolved path, default "attachments" */
+	char *store;		/* "sqlite:<resolved path>" or "mysql://..." */
+	char *transport_override; /* NULL or "maildir:<resolved>" / "smtp://" */
+	char *smtp_url;		  /* default "smtp://127.0.0.1:2525" */
+	struct {
+		char *region;	/* default "us-east-1" */
+		char *endpoint; /* NULL = AWS default for the region */
+	} ses;
+	char *event_log; /* "stderr", "syslog" or a resolved path */
+	char *event_key; /* resolved path, default "event.key" */
+	char *hash_key;	 /* NULL or resolved path of the store's HMAC key */
+	char *log_level; /* "err" | "warn" | "info" | "debug", default info */
+
+	char *from;	    /* as written: "Name <addr>" or "addr" */
+	char *from_addr;    /* lower-cased addr-spec of from */
+	char *from_display; /* display name or NULL */
+	char *complaints_address;      /* lower-cased */
+	struct set_strv admin_addresses; /* lower-cased */
+	char *admin_subject_tag;	 /* default "[mailresponder]" */
+	struct set_strv own_addresses;	 /* lower-cased */
+
+	long daily_limit;		 /* default 3; 0 = no limit */
+	struct set_strv exempt_domains;	 /* lower-cased */
+	struct set_strv blocked_domains; /* lower-cased */
+	struct set_strv provider_domains; /* lower-cased, default the four */
+	struct set_rename *provider_renames; /* default .exe->"", .apk->.ap_ */
+	size_t n_provider_renames;
+
+	enum set_dkim_policy dkim_policy; /* default reject-fail */
+	char *authserv_id;		  /* default the host name */
+	struct {
+		char *domain;		/* default: domain of from */
+		char *selector;		/* default "default" */
+		char *rsa_key;		/* NULL or resolved path */
+		char *ed25519_key;	/* NULL or resolved path */
+		char *ed25519_selector; /* default: selector */
+	} dkim;
+
+	long workers; /* 0 = number of cores */
+	struct {
+		long initial_s; /* first retry delay, default 60 */
+		long max_s;	/* cap of the exponential delay, default 3600 */
+		long max_age_s; /* then .Failed, default 5 days */
+	} retry;
+	long smtp_timeout_s;	     /* whole transfer, default 60 */
+	long smtp_connect_timeout_s; /* default 10 */
+	long max_header_bytes;	     /* header block cap, default 1 MiB */
+	long max_forward_bytes; /* originals larger than this are forwarded
+				   cut to their headers, default 10 MiB */
+};
+
+struct set *set_load(const char *path, struct mr_msgs *problems);
+void set_free(struct set **s);
+
+#endif

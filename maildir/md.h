@@ -1,0 +1,118 @@
+/* md.h - the spool: a Maildir with a failure folder (design.md s.3)
+ * SYNOPSIS     struct md_spool *md_spool_open(const char *path, const char *failed, struct mr_err *);
+ * DESCRIPTION  States: new/<uniq> delivered; cur/<uniq>:2, claimed;
+ *              cur/<uniq>:2,RS replied; cur/<uniq>:2,S ignored;
+ *              <failed>/new/<uniq> failed; back to new/<uniq> for a retry.
+ *              A claim is one rename(2): whoever's rename wins owns the
+ *              message. Every rename uses RENAME_NOREPLACE; when the target
+ *              name is taken (a unique-name collision) the message gets a
+ *              fresh unique name instead of overwriting. Every final rename
+ *              is followed by an fsync of the directory it landed in. Names
+ *              starting with '.' are never touched (Maildir spec). Entries
+ *              are checked with lstat before they are opened: symlinks,
+ *              directories, FIFOs and devices are never followed or opened.
+ *              One process owns a spool at a time (flock on
+ *              <spool>/.mailresponder.lock, which holds the owner's pid).
+ *              All functions are safe to call from several threads on one
+ *              spool handle.
+ * DIAGNOSTICS  int functions: 0 ok, -1 with err; see each for 1/0.
+ */
+#ifndef MR_MD_H
+#define MR_MD_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "mr.h"
+
+#define MD_NAME_MAX 256 /* NAME_MAX + 1 */
+
+struct md_spool;
+
+enum md_state {
+	MD_REPLIED = 0, /* cur/<uniq>:2,RS */
+	MD_IGNORED,	/* cur/<uniq>:2,S */
+	MD_FAILED,	/* <failed>/new/<uniq> */
+	MD_RETRY,	/* new/<uniq> */
+};
+
+enum md_where {
+	MD_NEW = 0, /* new/: delivered, not yet handled */
+	MD_CLAIMED, /* cur/ entries whose info is exactly ":2," */
+	MD_FAILED_DIR, /* <failed>/new and <failed>/cur */
+};
+
+struct md_entry {
+	char uniq[MD_NAME_MAX]; /* unique name, without ":2,..." */
+	char cur[MD_NAME_MAX + 8]; /* name in cur/ while claimed: uniq ":2," */
+	time_t mtime;		   /* mtime at claim: delivery time */
+	off_t size;
+};
+
+struct md_counts {
+	long n_new;
+	long n_claimed;
+	long n_failed;
+	time_t oldest_new; /* mtime of the oldest entry in new/, 0 if none */
+};
+
+/* Opens (creating when missing, mode 0700) <path>/{tmp,new,cur} and
+ * <path>/<failed>/{tmp,new,cur} plus the Maildir++ maildirfolder marker. */
+struct md_spool *md_spool_open(const char *path, const char *failed_folder,
+			       struct mr_err *err);
+void md_spool_close(struct md_spool **sp);
+const char *md_spool_path(const struct md_spool *sp);
+
+/* Take the spool lock (LOCK_EX; blocking when wait is set) and write our
+ * pid into it. 1 taken, 0 held by another process, -1 error. */
+int md_lock(struct md_spool *sp, int wait, struct mr_err *err);
+void md_unlock(struct md_spool *sp);
+/* pid of the process holding the lock: 1 found (*pid_r set), 0 nobody
+ * holds it, -1 error. */
+int md_lock_owner(struct md_spool *sp, pid_t *pid_r, struct mr_err *err);
+
+/* Read up to max names from where (one fresh pass over the directory, in
+ * readdir order), skipping dot-files and names for which skip (if not
+ * NULL) returns non-zero. Names are copied into names[i]. The caller
+ * claims them and scans again until a scan returns 0 names: renaming while
+ * a directory is being read can skip entries, so no rename happens during
+ * a pass. Memory is bounded by max, never by the backlog. */
+typedef int (*md_skip_fn)(const char *name, void *arg);
+int md_scan(struct md_spool *sp, enum md_where where, md_skip_fn skip,
+	    void *arg, char (*names)[MD_NAME_MAX], size_t max, size_t *n_r,
+	    struct mr_err *err);
+
+/* Claim new/<name>: rename it to cur/<uniq>:2, (uniq = name up to its
+ * first ':'). 1 claimed (ent filled), 0 the entry is gone (another process
+ * won), -1 error. */
+int md_claim(struct md_spool *sp, const char *name, struct md_entry *ent,
+	     struct mr_err *err);
+/* Take over cur/<name> left claimed by a dead run (name ends in ":2,"). 1
+ * ok (ent filled), 0 gone, -1 error. */
+int md_adopt(struct md_spool *sp, const char *name, struct md_entry *ent,
+	     struct mr_err *err);
+/* Open a claimed message for reading: lstat first (regular files only),
+ * then open with O_NOFOLLOW|O_NONBLOCK and check it is the same file.
+ * Returns an fd, or -1 with err (MR_PERM "not a regular file" for
+ * anything else). */
+int md_open(struct md_spool *sp, const struct md_entry *ent,
+	    struct mr_err *err);
+/* Move a claimed message to its final (or retry) state; fsyncs the
+ * directory it lands in. */
+int md_finish(struct md_spool *sp, const struct md_entry *ent,
+	      enum md_state state, struct mr_err *err);
+
+/* Move failed messages back to new/: name NULL = all, else the one whose
+ * unique name (or file name) is name. Only messages whose mtime is in
+ * [newer_than, older_than) are moved (0 = no bound). *moved_r = count. */
+int md_reprocess(struct md_spool *sp, const char *name, time_t newer_than,
+		 time_t older_than, size_t *moved_r, struct mr_err *err);
+
+int md_counts(struct md_spool *sp, struct md_counts *c, struct mr_err *err);
+
+/* Directory paths, for inotify and tests. */
+const char *md_new_path(const struct md_spool *sp);
+
+#endif
