@@ -1,0 +1,1056 @@
+/* settings.c - set_load: read and check the settings file (settings.h)
+ * SYNOPSIS     struct set *set_load(const char *path, struct mr_msgs *);
+ *              void set_free(struct set **s);
+ * DESCRIPTION  The file is read whole (at most 1 MiB) and parsed with
+ *              json-c: comments are allowed, nothing but whitespace may
+ *              follow the top-level object. Defaults are set first; then
+ *              each key of the file, in file order, goes to its handler in
+ *              a table, which checks the JSON type and the value and only
+ *              then replaces the default. Last come the derived defaults
+ *              (dkim.domain from "from", ...) and the checks across keys.
+ *              No problem stops the walk, so that config-check shows all
+ *              of them in one run. JSON null keeps the default of a string
+ *              key; numbers and lists must be given as such. The result is
+ *              never changed after set_load(), so threads share it freely.
+ * DIAGNOSTICS  NULL when any problem was found, each appended to problems
+ *              and starting with the key ("dkim.selector: expected a
+ *              string", "unknown key 'dialy_limit'"); file and JSON
+ *              syntax problems start with the path.
+ * SEE ALSO     design.md s.10, config/settings.sample.json
+ */
+#include "settings.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "addr.h"
+#include "log.h"
+
+#define SET_FILE_MAX ((size_t)1 << 20)
+#define SET_SECONDS_MAX 315360000L /* ten years: no overflow in ms */
+#define SET_BYTES_MAX (1L << 30)
+#define SET_NAME_MAX 128 /* longest dotted key name we build */
+#define SET_SHOW_MAX 80  /* longest value quoted in a problem text */
+
+#define STR_NULL 1  /* JSON null is allowed: the default stays */
+#define STR_EMPTY 2 /* "" is allowed */
+#define STR_SPACE 4 /* spaces are allowed */
+
+/* One load in progress. */
+struct ld {
+	struct set *s;
+	struct mr_msgs *pr;
+};
+
+struct key;
+typedef void key_fn(struct ld *ld, const struct key *k, const char *name,
+		    struct json_object *v);
+
+/* A settings key: its handler and where its value lands in struct set. */
+struct key {
+	const char *name;
+	key_fn *fn;
+	size_t off;
+	long min, max;         /* integer keys */
+	const struct key *sub; /* object keys: the keys inside */
+	size_t n_sub;
+};
+
+#define OFF(f) offsetof(struct set, f)
+
+static const size_t str_fields[] = {
+	OFF(path),
+	OFF(dir),
+	OFF(spool),
+	OFF(failed_folder),
+	OFF(responder_config),
+	OFF(attachments_dir),
+	OFF(store),
+	OFF(transport_override),
+	OFF(smtp_url),
+	OFF(ses.region),
+	OFF(ses.endpoint),
+	OFF(event_log),
+	OFF(event_key),
+	OFF(hash_key),
+	OFF(log_level),
+	OFF(from),
+	OFF(from_addr),
+	OFF(from_display),
+	OFF(complaints_address),
+	OFF(admin_subject_tag),
+	OFF(authserv_id),
+	OFF(dkim.domain),
+	OFF(dkim.selector),
+	OFF(dkim.rsa_key),
+	OFF(dkim.ed25519_key),
+	OFF(dkim.ed25519_selector),
+};
+
+static const size_t strv_fields[] = {
+	OFF(admin_addresses), OFF(own_addresses),    OFF(exempt_domains),
+	OFF(blocked_domains), OFF(provider_domains),
+};
+
+static char **str_at(struct set *s, size_t off)
+{
+	return (char **)(void *)((char *)s + off);
+}
+
+static long *long_at(struct set *s, size_t off)
+{
+	return (long *)(void *)((char *)s + off);
+}
+
+static struct set_strv *strv_at(struct set *s, size_t off)
+{
+	return (struct set_strv *)(void *)((char *)s + off);
+}
+
+static void put(struct ld *ld, const struct key *k, char *v)
+{
+	char **p = str_at(ld->s, k->off);
+
+	free(*p);
+	*p = v;
+}
+
+static void strv_free(struct set_strv *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->v[i]);
+	free(v->v);
+	v->v = NULL;
+	v->n = 0;
+}
+
+static void renames_free(struct set_rename *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].from_ext);
+		free(r[i].to_ext);
+	}
+	free(r);
+}
+
+void set_free(struct set **sp)
+{
+	struct set *s = sp ? *sp : NULL;
+
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(str_fields) / sizeof(*str_fields); i++)
+		free(*str_at(s, str_fields[i]));
+	for (size_t i = 0; i < sizeof(strv_fields) / sizeof(*strv_fields); i++)
+		strv_free(strv_at(s, strv_fields[i]));
+	renames_free(s->provider_renames, s->n_provider_renames);
+	free(s);
+	*sp = NULL;
+}
+
+/* A short printable copy of s between quote characters, for a problem
+ * text (operator data only, never a requester's address). */
+static const char *show(const char *s, char out[SET_SHOW_MAX + 8], char quote)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0;
+
+	out[o++] = quote;
+	for (; i < SET_SHOW_MAX && u[i] != 0; i++)
+		out[o++] = (char)(u[i] < 0x20 || u[i] == 0x7f ? '?' : u[i]);
+	if (u[i] != 0) {
+		while (o > 1 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
+			o--; /* do not cut a UTF-8 sequence */
+		if (o > 1 && (unsigned char)out[o - 1] >= 0xC0)
+			o--;
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o++] = quote;
+	out[o] = 0;
+	return out;
+}
+
+/* Resolve a path against the settings file's folder. */
+static char *resolve(const struct set *s, const char *p)
+{
+	size_t n = strlen(s->dir);
+
+	if (p[0] == '/')
+		return xstrdup(p);
+	if (n > 0 && s->dir[n - 1] == '/')
+		return xasprintf("%s%s", s->dir, p);
+	return xasprintf("%s/%s", s->dir, p);
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* 1 if s[0..len) is UTF-8 text without NUL or other control characters. */
+static int text_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return mr_utf8_valid(s, len);
+}
+
+/* The value of a string key, or NULL: after a problem, or for JSON null
+ * when flags has STR_NULL (the default stays, no problem). */
+static const char *want_str(struct ld *ld, const char *name,
+			    struct json_object *v, int flags)
+{
+	const char *s;
+	size_t len;
+
+	if (v == NULL && (flags & STR_NULL))
+		return NULL;
+	if (!json_object_is_type(v, json_type_string)) {
+		mr_msgs_add(ld->pr, "%s: expected a string", name);
+		return NULL;
+	}
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (!text_ok(s, len)) {
+		mr_msgs_add(ld->pr,
+			    "%s: control character or invalid UTF-8 in string",
+			    name);
+		return NULL;
+	}
+	if (len == 0 && !(flags & STR_EMPTY)) {
+		mr_msgs_add(ld->pr, "%s: must not be empty", name);
+		return NULL;
+	}
+	if (!(flags & STR_SPACE) && strchr(s, ' ') != NULL) {
+		mr_msgs_add(ld->pr, "%s: must not contain spaces", name);
+		return NULL;
+	}
+	return s;
+}
+
+static void bad_value(struct ld *ld, const char *name, const char *expected,
+		      const char *got)
+{
+	char q[SET_SHOW_MAX + 8];
+
+	mr_msgs_add(ld->pr, "%s: expected %s, got %s", name, expected,
+		    show(got, q, '"'));
+}
+
+/* A domain name: dot-separated labels of letters, digits, '-' and '_'
+ * (bytes >= 0x80 too: internationalized names in UTF-8). */
+static int domain_ok(const char *s)
+{
+	size_t label = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!(c >= 0x80 || (c >= 'a' && c <= 'z') ||
+		      (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return 0;
+		label++;
+	}
+	return label > 0;
+}
+
+/* A DKIM selector: like a domain name (RFC 6376 s.3.1), ASCII only. */
+static int selector_ok(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			return 0;
+	return domain_ok(s);
+}
+
+static void h_path(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
+
+	if (p != NULL)
+		put(ld, k, resolve(ld->s, p));
+}
+
+static void h_word(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p != NULL)
+		put(ld, k, xstrdup(p));
+}
+
+static void h_tag(struct ld *ld, const struct key *k, const char *name,
+		  struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_EMPTY | STR_SPACE);
+
+	if (p != NULL)
+		put(ld, k, xstrdup(p));
+}
+
+static void h_domain(struct ld *ld, const struct key *k, const char *name,
+		     struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p == NULL)
+		return;
+	if (!domain_ok(p))
+		bad_value(ld, name, "a domain name", p);
+	else
+		put(ld, k, mr_lower_dup(p));
+}
+
+static void h_selector(struct ld *ld, const struct key *k, const char *name,
+		       struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p == NULL)
+		return;
+	if (!selector_ok(p))
+		bad_value(ld, name,
+			  "a DKIM selector (letters, digits, '-', '_', '.')",
+			  p);
+	else
+		put(ld, k, xstrdup(p));
+}
+
+static void h_folder(struct ld *ld, const struct key *k, const char *name,
+		     struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p == NULL)
+		return;
+	if (p[0] != '.' || strcmp(p, ".") == 0 || strcmp(p, "..") == 0 ||
+	    strchr(p, '/') != NULL)
+		bad_value(ld, name,
+			  "a Maildir++ folder name such as \".Failed\"", p);
+	else
+		put(ld, k, xstrdup(p));
+}
+
+static void h_rcfg(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
+	const char *slash;
+
+	if (p == NULL)
+		return;
+	if (!has_prefix(p, "s3://")) {
+		put(ld, k, resolve(ld->s, p));
+		return;
+	}
+	slash = strchr(p + 5, '/');
+	if (slash == NULL || slash == p + 5 || slash[1] == 0)
+		bad_value(ld, name, "a path or \"s3://bucket/key\"", p);
+	else
+		put(ld, k, xstrdup(p));
+}
+
+static void h_store(struct ld *ld, const struct key *k, const char *name,
+		    struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
+	char *path;
+
+	if (p == NULL)
+		return;
+	if (has_prefix(p, "sqlite:") && p[7] != 0) {
+		path = resolve(ld->s, p + 7);
+		put(ld, k, xasprintf("sqlite:%s", path));
+		free(path);
+	} else if (has_prefix(p, "mysql://") && p[8] != 0) {
+		put(ld, k, xstrdup(p));
+	} else {
+		bad_value(ld, name, "\"sqlite:<path>\" or \"mysql://...\"", p);
+	}
+}
+
+static void h_transport(struct ld *ld, const struct key *k, const char *name,
+			struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
+	char *path;
+
+	if (p == NULL)
+		return;
+	if (has_prefix(p, "maildir:") && p[8] != 0) {
+		path = resolve(ld->s, p + 8);
+		put(ld, k, xasprintf("maildir:%s", path));
+		free(path);
+	} else if ((has_prefix(p, "smtp://") && p[7] != 0) ||
+		   (has_prefix(p, "smtps://") && p[8] != 0) ||
+		   strcmp(p, "ses") == 0 || has_prefix(p, "ses:")) {
+		put(ld, k, xstrdup(p));
+	} else {
+		bad_value(ld, name,
+			  "null, \"maildir:<path>\", \"smtp://...\", "
+			  "\"smtps://...\" or \"ses\"",
+			  p);
+	}
+}
+
+static void h_smtp_url(struct ld *ld, const struct key *k, const char *name,
+		       struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p == NULL)
+		return;
+	if ((has_prefix(p, "smtp://") && p[7] != 0) ||
+	    (has_prefix(p, "smtps://") && p[8] != 0))
+		put(ld, k, xstrdup(p));
+	else
+		bad_value(ld, name, "\"smtp://host:port\" or \"smtps://...\"",
+			  p);
+}
+
+static void h_endpoint(struct ld *ld, const struct key *k, const char *name,
+		       struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p == NULL)
+		return;
+	if ((has_prefix(p, "http://") && p[7] != 0) ||
+	    (has_prefix(p, "https://") && p[8] != 0))
+		put(ld, k, xstrdup(p));
+	else
+		bad_value(ld, name, "null or an http:// or https:// URL", p);
+}
+
+static void h_event_log(struct ld *ld, const struct key *k, const char *name,
+			struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
+
+	if (p == NULL)
+		return;
+	if (strcmp(p, "stderr") == 0 || strcmp(p, "syslog") == 0)
+		put(ld, k, xstrdup(p));
+	else
+		put(ld, k, resolve(ld->s, p));
+}
+
+static void h_log_level(struct ld *ld, const struct key *k, const char *name,
+			struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p == NULL)
+		return;
+	if (log_level_parse(p) < 0)
+		bad_value(ld, name, "one of err, warn, info, debug", p);
+	else
+		put(ld, k, xstrdup(p));
+}
+
+static const struct {
+	const char *name;
+	enum set_dkim_policy policy;
+} dkim_policies[] = {
+	{"ignore", SET_DKIM_IGNORE},
+	{"reject-fail", SET_DKIM_REJECT_FAIL},
+	{"require-pass", SET_DKIM_REQUIRE_PASS},
+};
+
+static void h_dkim_policy(struct ld *ld, const struct key *k, const char *name,
+			  struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	(void)k; /* not an offset field: the enum is set directly */
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(dkim_policies) / sizeof(*dkim_policies);
+	     i++) {
+		if (strcmp(p, dkim_policies[i].name) == 0) {
+			ld->s->dkim_policy = dkim_policies[i].policy;
+			return;
+		}
+	}
+	bad_value(ld, name, "one of ignore, reject-fail, require-pass", p);
+}
+
+static void h_from(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
+	struct set *s = ld->s;
+	char *addr = NULL, *display = NULL;
+
+	(void)k; /* sets three fields */
+	if (p == NULL)
+		return;
+	if (addr_parse_mailbox(p, strlen(p), &addr, &display) != 1) {
+		bad_value(ld, name,
+			  "a mailbox such as \"Name <a@example.org>\"", p);
+		return;
+	}
+	free(s->from);
+	free(s->from_addr);
+	free(s->from_display);
+	s->from = xstrdup(p);
+	mr_lower(addr);
+	s->from_addr = addr;
+	s->from_display = display;
+}
+
+static void h_addr(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+
+	if (p == NULL)
+		return;
+	if (!addr_valid(p))
+		bad_value(ld, name, "an address such as a@example.org", p);
+	else
+		put(ld, k, mr_lower_dup(p));
+}
+
+/* "name[i]" for a list element. */
+static const char *elem_name(char *out, size_t n, const char *name, size_t i)
+{
+	int r = snprintf(out, n, "%s[%zu]", name, i);
+
+	if (r < 0 || (size_t)r >= n)
+		return name; /* cannot happen: our key names are short */
+	return out;
+}
+
+typedef int elem_ok_fn(const char *s);
+
+/* A list of strings, each checked by ok and stored lower-cased. */
+static void strv_load(struct ld *ld, const struct key *k, const char *name,
+		      struct json_object *v, elem_ok_fn *ok, const char *what)
+{
+	struct set_strv nv = {NULL, 0};
+	char en[SET_NAME_MAX + 32];
+	size_t n, bad = 0;
+
+	if (!json_object_is_type(v, json_type_array)) {
+		mr_msgs_add(ld->pr, "%s: expected a list of strings", name);
+		return;
+	}
+	n = json_object_array_length(v);
+	nv.v = xcalloc(n, sizeof(*nv.v));
+	for (size_t i = 0; i < n; i++) {
+		const char *e = elem_name(en, sizeof(en), name, i);
+		const char *p =
+			want_str(ld, e, json_object_array_get_idx(v, i), 0);
+
+		if (p != NULL && !ok(p)) {
+			bad_value(ld, e, what, p);
+			p = NULL;
+		}
+		if (p == NULL)
+			bad++;
+		else
+			nv.v[nv.n++] = mr_lower_dup(p);
+	}
+	if (bad > 0) {
+		strv_free(&nv);
+		return;
+	}
+	strv_free(strv_at(ld->s, k->off));
+	*strv_at(ld->s, k->off) = nv;
+}
+
+static void h_addrv(struct ld *ld, const struct key *k, const char *name,
+		    struct json_object *v)
+{
+	strv_load(ld, k, name, v, addr_valid,
+		  "an address such as a@example.org");
+}
+
+static void h_domv(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	strv_load(ld, k, name, v, domain_ok, "a domain name");
+}
+
+/* A file name extension: printable ASCII, no '/', '"' or '\\'. */
+static int ext_ok(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e || *s == '/' || *s == '"' ||
+		    *s == '\\')
+			return 0;
+	return 1;
+}
+
+/* One [from_ext, to_ext] pair into r; 0 or -1 after a problem. */
+static int rename_load(struct ld *ld, const char *name, struct json_object *v,
+		       struct set_rename *r)
+{
+	const char *from, *to;
+
+	if (!json_object_is_type(v, json_type_array) ||
+	    json_object_array_length(v) != 2) {
+		mr_msgs_add(ld->pr, "%s: expected [from_ext, to_ext]", name);
+		return -1;
+	}
+	from = want_str(ld, name, json_object_array_get_idx(v, 0), 0);
+	to = want_str(ld, name, json_object_array_get_idx(v, 1), STR_EMPTY);
+	if (from == NULL || to == NULL)
+		return -1;
+	if (from[0] != '.' || from[1] == 0 || !ext_ok(from)) {
+		bad_value(ld, name, "from_ext such as \".exe\"", from);
+		return -1;
+	}
+	if (!ext_ok(to)) {
+		bad_value(ld, name, "to_ext such as \".ap_\" or \"\"", to);
+		return -1;
+	}
+	r->from_ext = mr_lower_dup(from);
+	r->to_ext = xstrdup(to);
+	return 0;
+}
+
+static void h_renames(struct ld *ld, const struct key *k, const char *name,
+		      struct json_object *v)
+{
+	struct set_rename *r;
+	char en[SET_NAME_MAX + 32];
+	size_t n, ok = 0;
+
+	(void)k; /* two fields */
+	if (!json_object_is_type(v, json_type_array)) {
+		mr_msgs_add(ld->pr,
+			    "%s: expected a list of [from_ext, to_ext] pairs",
+			    name);
+		return;
+	}
+	n = json_object_array_length(v);
+	r = xcalloc(n, sizeof(*r));
+	for (size_t i = 0; i < n; i++)
+		if (rename_load(ld, elem_name(en, sizeof(en), name, i),
+				json_object_array_get_idx(v, i), &r[ok]) == 0)
+			ok++;
+	if (ok < n) {
+		renames_free(r, ok);
+		return;
+	}
+	renames_free(ld->s->provider_renames, ld->s->n_provider_renames);
+	ld->s->provider_renames = r;
+	ld->s->n_provider_renames = n;
+}
+
+static void h_int(struct ld *ld, const struct key *k, const char *name,
+		  struct json_object *v)
+{
+	char upper[48] = "";
+	int64_t x = 0;
+	int n;
+
+	if (json_object_is_type(v, json_type_int)) {
+		x = json_object_get_int64(v);
+		if (x >= k->min && x <= k->max) {
+			*long_at(ld->s, k->off) = (long)x;
+			return;
+		}
+	}
+	if (k->max < INT_MAX) {
+		n = snprintf(upper, sizeof(upper), " and <= %ld", k->max);
+		if (n < 0 || (size_t)n >= sizeof(upper))
+			upper[0] = 0; /* cannot happen: 48 bytes hold a long */
+	}
+	if (k->min == 1)
+		mr_msgs_add(ld->pr, "%s: expected an integer > 0%s", name,
+			    upper);
+	else
+		mr_msgs_add(ld->pr, "%s: expected an integer >= %ld%s", name,
+			    k->min, upper);
+}
+
+static void walk(struct ld *ld, struct json_object *obj, const struct key *tab,
+		 size_t n, const char *prefix);
+
+static void h_obj(struct ld *ld, const struct key *k, const char *name,
+		  struct json_object *v)
+{
+	if (!json_object_is_type(v, json_type_object)) {
+		mr_msgs_add(ld->pr, "%s: expected an object", name);
+		return;
+	}
+	walk(ld, v, k->sub, k->n_sub, name);
+}
+
+#define K(n, fn, f)                                                            \
+	{                                                                      \
+		n, fn, OFF(f), 0, 0, NULL, 0                                   \
+	}
+#define K_INT(n, f, lo, hi)                                                    \
+	{                                                                      \
+		n, h_int, OFF(f), lo, hi, NULL, 0                              \
+	}
+#define K_OBJ(n, t)                                                            \
+	{                                                                      \
+		n, h_obj, 0, 0, 0, t, sizeof(t) / sizeof(*(t))                 \
+	}
+
+static const struct key ses_keys[] = {
+	K("region", h_word, ses.region),
+	K("endpoint", h_endpoint, ses.endpoint),
+};
+
+static const struct key dkim_keys[] = {
+	K("domain", h_domain, dkim.domain),
+	K("selector", h_selector, dkim.selector),
+	K("rsa_key", h_path, dkim.rsa_key),
+	K("ed25519_key", h_path, dkim.ed25519_key),
+	K("ed25519_selector", h_selector, dkim.ed25519_selector),
+};
+
+static const struct key retry_keys[] = {
+	K_INT("initial_s", retry.initial_s, 1, SET_SECONDS_MAX),
+	K_INT("max_s", retry.max_s, 1, SET_SECONDS_MAX),
+	K_INT("max_age_s", retry.max_age_s, 1, SET_SECONDS_MAX),
+};
+
+static const struct key top_keys[] = {
+	K("spool", h_path, spool),
+	K("failed_folder", h_folder, failed_folder),
+	K("responder_config", h_rcfg, responder_config),
+	K("attachments_dir", h_path, attachments_dir),
+	K("store", h_store, store),
+	K("transport_override", h_transport, transport_override),
+	K("smtp_url", h_smtp_url, smtp_url),
+	K_OBJ("ses", ses_keys),
+	K("event_log", h_event_log, event_log),
+	K("event_key", h_path, event_key),
+	K("hash_key", h_path, hash_key),
+	K("log_level", h_log_level, log_level),
+	K("from", h_from, from),
+	K("complaints_address", h_addr, complaints_address),
+	K("admin_addresses", h_addrv, admin_addresses),
+	K("admin_subject_tag", h_tag, admin_subject_tag),
+	K("own_addresses", h_addrv, own_addresses),
+	K_INT("daily_limit", daily_limit, 0, INT_MAX),
+	K("exempt_domains", h_domv, exempt_domains),
+	K("blocked_domains", h_domv, blocked_domains),
+	K("provider_domains", h_domv, provider_domains),
+	K("provider_renames", h_renames, provider_renames),
+	K("dkim_policy", h_dkim_policy, dkim_policy),
+	K("authserv_id", h_word, authserv_id),
+	K_OBJ("dkim", dkim_keys),
+	K_INT("workers", workers, 0, 256),
+	K_OBJ("retry", retry_keys),
+	K_INT("smtp_timeout_s", smtp_timeout_s, 1, SET_SECONDS_MAX),
+	K_INT("smtp_connect_timeout_s", smtp_connect_timeout_s, 1,
+	      SET_SECONDS_MAX),
+	K_INT("max_header_bytes", max_header_bytes, 4096, SET_BYTES_MAX),
+	K_INT("max_forward_bytes", max_forward_bytes, 0, SET_BYTES_MAX),
+};
+
+/* Levenshtein distance of two short strings (SIZE_MAX if too long). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[SET_NAME_MAX + 1];
+
+	if (la > SET_NAME_MAX || lb > SET_NAME_MAX)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j],
+			       best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+static void unknown_key(struct ld *ld, const struct key *tab, size_t n,
+			const char *prefix, const char *kname)
+{
+	char q[SET_SHOW_MAX + 8];
+	const char *best = NULL, *dot = prefix[0] ? "." : "";
+	size_t best_d = SIZE_MAX, len = strlen(kname);
+	char *full = xasprintf("%s%s%s", prefix, dot, kname);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(kname, tab[i].name);
+
+		if (d < best_d) {
+			best_d = d;
+			best = tab[i].name;
+		}
+	}
+	show(full, q, '\'');
+	if (best != NULL && best_d <= 2 && best_d * 3 <= len)
+		mr_msgs_add(ld->pr, "unknown key %s (did you mean '%s%s%s'?)",
+			    q, prefix, dot, best);
+	else
+		mr_msgs_add(ld->pr, "unknown key %s", q);
+	free(full);
+}
+
+/* Every key of obj, in file order, through its handler. */
+static void walk(struct ld *ld, struct json_object *obj, const struct key *tab,
+		 size_t n, const char *prefix)
+{
+	struct json_object_iterator it = json_object_iter_begin(obj);
+	struct json_object_iterator end = json_object_iter_end(obj);
+	char name[SET_NAME_MAX];
+
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+		const char *kname = json_object_iter_peek_name(&it);
+		const struct key *k = NULL;
+		int r;
+
+		for (size_t i = 0; i < n && k == NULL; i++)
+			if (strcmp(tab[i].name, kname) == 0)
+				k = &tab[i];
+		if (k == NULL) {
+			unknown_key(ld, tab, n, prefix, kname);
+			continue;
+		}
+		r = snprintf(name, sizeof(name), "%s%s%s", prefix,
+			     prefix[0] ? "." : "", kname);
+		if (r < 0 || (size_t)r >= sizeof(name))
+			abort(); /* cannot happen: names come from our tables */
+		k->fn(ld, k, name, json_object_iter_peek_value(&it));
+	}
+}
+
+static void set_defaults(struct set *s)
+{
+	static const char *const providers[] = {"gmail.com", "googlemail.com",
+						"outlook.com", "hotmail.com"};
+	size_t np = sizeof(providers) / sizeof(*providers);
+	char *db = resolve(s, "state.db");
+
+	s->failed_folder = xstrdup(".Failed");
+	s->responder_config = resolve(s, "responses.json");
+	s->attachments_dir = resolve(s, "attachments");
+	s->store = xasprintf("sqlite:%s", db);
+	free(db);
+	s->smtp_url = xstrdup("smtp://127.0.0.1:2525");
+	s->ses.region = xstrdup("us-east-1");
+	s->event_log = resolve(s, "events.jsonl");
+	s->event_key = resolve(s, "event.key");
+	s->log_level = xstrdup("info");
+	s->admin_subject_tag = xstrdup("[mailresponder]");
+	s->daily_limit = 3;
+	s->provider_domains.v = xcalloc(np, sizeof(char *));
+	for (size_t i = 0; i < np; i++)
+		s->provider_domains.v[s->provider_domains.n++] =
+			xstrdup(providers[i]);
+	s->provider_renames = xcalloc(2, sizeof(*s->provider_renames));
+	s->provider_renames[0].from_ext = xstrdup(".exe");
+	s->provider_renames[0].to_ext = xstrdup("");
+	s->provider_renames[1].from_ext = xstrdup(".apk");
+	s->provider_renames[1].to_ext = xstrdup(".ap_");
+	s->n_provider_renames = 2;
+	s->dkim_policy = SET_DKIM_REJECT_FAIL;
+	s->dkim.selector = xstrdup("default");
+	s->workers = 0;
+	s->retry.initial_s = 60;
+	s->retry.max_s = 3600;
+	s->retry.max_age_s = 5L * 24 * 3600;
+	s->smtp_timeout_s = 60;
+	s->smtp_connect_timeout_s = 10;
+	s->max_header_bytes = 1L << 20;
+	s->max_forward_bytes = 10L << 20;
+}
+
+/* A required key's problem, unless its handler already reported one: a
+ * key that is there and not null but still unset was refused. */
+static void required(struct ld *ld, struct json_object *root, const char *key,
+		     const char *value, const char *what)
+{
+	struct json_object *v = NULL;
+
+	if (value != NULL)
+		return;
+	if (json_object_object_get_ex(root, key, &v) && v != NULL)
+		return;
+	mr_msgs_add(ld->pr, "%s: required (%s)", key, what);
+}
+
+/* Required keys, derived defaults and checks across keys. */
+static void finish(struct ld *ld, struct json_object *root)
+{
+	struct set *s = ld->s;
+
+	required(ld, root, "spool", s->spool,
+		 "the Maildir Postfix delivers to");
+	required(ld, root, "from", s->from,
+		 "the From of replies, e.g. \"Name <noreply@example.org>\"");
+	if (s->dkim.domain == NULL && s->from_addr != NULL)
+		s->dkim.domain = mr_lower_dup(addr_domain(s->from_addr));
+	if (s->dkim.ed25519_selector == NULL)
+		s->dkim.ed25519_selector = xstrdup(s->dkim.selector);
+	if (s->authserv_id == NULL)
+		s->authserv_id = xstrdup(mr_hostname());
+	if (s->retry.initial_s > s->retry.max_s)
+		mr_msgs_add(ld->pr,
+			    "retry.initial_s: must not exceed retry.max_s "
+			    "(%ld > %ld)",
+			    s->retry.initial_s, s->retry.max_s);
+}
+
+static void syntax_problem(struct mr_msgs *pr, const char *name,
+			   const char *data, size_t off, const char *what)
+{
+	size_t line = 1, col = 1;
+
+	for (size_t i = 0; i < off; i++) {
+		col++;
+		if (data[i] == '\n') {
+			line++;
+			col = 1;
+		}
+	}
+	mr_msgs_add(pr,
+		    "%s: JSON syntax error at line %zu, column %zu "
+		    "(byte %zu): %s",
+		    name, line, col, off, what);
+}
+
+/* The one JSON value filling data[0..len): json-c's comments are allowed,
+ * anything but whitespace after the value is not. NULL after a problem. */
+static struct json_object *json_parse(const char *data, size_t len,
+				      const char *name, struct mr_msgs *pr)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+	size_t end;
+
+	if (tok == NULL) {
+		log_err("json_tokener_new: out of memory");
+		abort();
+	}
+	o = json_tokener_parse_ex(tok, data, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+		/* the data ended inside a value (or a bare number): tell the
+		 * tokener that the input is over */
+		o = json_tokener_parse_ex(tok, "", 1);
+		end = len;
+	}
+	if (o == NULL) {
+		syntax_problem(
+			pr, name, data, end,
+			json_tokener_error_desc(json_tokener_get_error(tok)));
+	} else {
+		while (end < len && data[end] != 0 &&
+		       strchr(" \t\r\n", data[end]) != NULL)
+			end++;
+		if (end < len) {
+			syntax_problem(pr, name, data, end,
+				       "unexpected data after the JSON value");
+			json_object_put(o);
+			o = NULL;
+		}
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* The absolute folder of path (realpath: the file was just read). */
+static char *dir_abs(const char *path, struct mr_msgs *pr)
+{
+	const char *slash = strrchr(path, '/');
+	char *folder, *abs;
+
+	if (slash == NULL)
+		folder = xstrdup(".");
+	else if (slash == path)
+		folder = xstrdup("/");
+	else
+		folder = xstrndup(path, (size_t)(slash - path));
+	abs = realpath(folder, NULL);
+	if (abs == NULL)
+		mr_msgs_add(pr, "%s: realpath(%s) failed: %s", path, folder,
+			    log_strerror(errno));
+	free(folder);
+	return abs;
+}
+
+/* Read and parse path into s; NULL after a problem. */
+static struct json_object *load_json(struct set *s, const char *path,
+				     struct mr_msgs *pr)
+{
+	struct json_object *root;
+	struct mr_err err;
+	char *data;
+	size_t len;
+
+	mr_err_clear(&err);
+	if (mr_read_file(path, SET_FILE_MAX, &data, &len, &err) < 0) {
+		mr_msgs_add(pr, "%s", err.text);
+		return NULL;
+	}
+	root = json_parse(data, len, path, pr);
+	free(data);
+	if (root != NULL && !json_object_is_type(root, json_type_object)) {
+		mr_msgs_add(pr, "%s: expected a JSON object at the top level",
+			    path);
+		json_object_put(root);
+		return NULL;
+	}
+	if (root != NULL)
+		s->dir = dir_abs(path, pr);
+	return root;
+}
+
+struct set *set_load(const char *path, struct mr_msgs *problems)
+{
+	struct mr_msgs local = {NULL, 0};
+	struct mr_msgs *pr = problems ? problems : &local;
+	size_t n0 = pr->n;
+	struct set *s = xcalloc(1, sizeof(*s));
+	struct ld ld = {s, pr};
+	struct json_object *root;
+
+	s->path = xstrdup(path);
+	root = load_json(s, path, pr);
+	if (root != NULL && s->dir != NULL) {
+		set_defaults(s);
+		walk(&ld, root, top_keys, sizeof(top_keys) / sizeof(*top_keys),
+		     "");
+		finish(&ld, root);
+	}
+	json_object_put(root);
+	if (pr->n != n0)
+		set_free(&s);
+	mr_msgs_free(&local);
+	return s;
+}

@@ -1,0 +1,223 @@
+/* store.c - st_*: the state store front (store.h)
+ * SYNOPSIS     struct st *st_open(const char *url, int flags, struct mr_err *);
+ *              void st_close(struct st **);
+ * DESCRIPTION  st_open() picks a backend (struct st_ops, store_impl.h) by
+ *              the URL scheme, as OpenSMTPD picks its table backends by
+ *              name. Every other st_ function clears err, checks its
+ *              arguments, refuses writes on an ST_READONLY store and hands
+ *              the call to the backend; so the checks live in one place
+ *              and a backend sees only well-formed requests.
+ * DIAGNOSTICS  As store.h. An unknown scheme, a bad argument and a write
+ *              on a read-only store are MR_PERM. Error texts name the
+ *              function, never the hash values.
+ * SEE ALSO     store_impl.h, store_sqlite.c, design.md s.7
+ */
+#include "store.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+struct st_scheme {
+	const char *prefix;
+	const char *name;
+	const struct st_ops *ops; /* NULL: known but not built yet */
+};
+
+static const struct st_scheme st_schemes[] = {
+	{"sqlite:", "sqlite", &st_sqlite_ops},
+	{"mysql://", "mysql", NULL},
+};
+
+static const struct st_scheme *st_scheme_find(const char *url)
+{
+	size_t n = sizeof(st_schemes) / sizeof(st_schemes[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *p = st_schemes[i].prefix;
+
+		if (strncmp(url, p, strlen(p)) == 0)
+			return &st_schemes[i];
+	}
+	return NULL;
+}
+
+struct st *st_open(const char *url, int flags, struct mr_err *err)
+{
+	const struct st_scheme *sc;
+	struct st *st;
+
+	mr_err_clear(err);
+	if (url == NULL || (sc = st_scheme_find(url)) == NULL) {
+		mr_err_set(err, MR_PERM, "st_open: unknown store scheme");
+		return NULL;
+	}
+	if (sc->ops == NULL) {
+		mr_err_set(err, MR_PERM, "st_open: %s store not built yet",
+			   sc->name);
+		return NULL;
+	}
+	st = sc->ops->open(url + strlen(sc->prefix), flags, err);
+	if (st == NULL)
+		return NULL;
+	st->ops = sc->ops;
+	st->flags = flags;
+	return st;
+}
+
+void st_close(struct st **st)
+{
+	if (st == NULL || *st == NULL)
+		return;
+	(*st)->ops->close(*st);
+	*st = NULL;
+}
+
+/* 0 when st can serve the call (a write when write is set), else -1. */
+static int st_usable(const struct st *st, int write, const char *what,
+		     struct mr_err *err)
+{
+	mr_err_clear(err);
+	if (st == NULL) {
+		mr_err_set(err, MR_PERM, "%s: no store", what);
+		return -1;
+	}
+	if (write && (st->flags & ST_READONLY)) {
+		mr_err_set(err, MR_PERM, "%s: store is read-only", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 when key is a usable key (a hash or a unique name), else -1. */
+static int st_key_ok(const char *key, const char *what, struct mr_err *err)
+{
+	if (key == NULL || key[0] == 0) {
+		mr_err_set(err, MR_PERM, "%s: empty key", what);
+		return -1;
+	}
+	return 0;
+}
+
+static int st_list_ok(enum st_list list, const char *what, struct mr_err *err)
+{
+	if ((unsigned)list >= ST_LIST_N) {
+		mr_err_set(err, MR_PERM, "%s: unknown list %u", what,
+			   (unsigned)list);
+		return -1;
+	}
+	return 0;
+}
+
+int st_list_has(struct st *st, enum st_list list, const char *hash,
+		struct mr_err *err)
+{
+	static const char what[] = "st_list_has";
+
+	if (st_usable(st, 0, what, err) < 0 ||
+	    st_list_ok(list, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+		return -1;
+	return st->ops->list_has(st, list, hash, err);
+}
+
+int st_list_add(struct st *st, enum st_list list, const char *hash,
+		struct mr_err *err)
+{
+	static const char what[] = "st_list_add";
+
+	if (st_usable(st, 1, what, err) < 0 ||
+	    st_list_ok(list, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+		return -1;
+	return st->ops->list_add(st, list, hash, err);
+}
+
+int st_list_remove(struct st *st, enum st_list list, const char *hash,
+		   struct mr_err *err)
+{
+	static const char what[] = "st_list_remove";
+
+	if (st_usable(st, 1, what, err) < 0 ||
+	    st_list_ok(list, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+		return -1;
+	return st->ops->list_remove(st, list, hash, err);
+}
+
+int st_adhoc_get(struct st *st, const char *hash, long *count_r,
+		 struct mr_err *err)
+{
+	static const char what[] = "st_adhoc_get";
+
+	if (count_r != NULL)
+		*count_r = 0;
+	if (st_usable(st, 0, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+		return -1;
+	if (count_r == NULL) {
+		mr_err_set(err, MR_PERM, "%s: no result pointer", what);
+		return -1;
+	}
+	return st->ops->adhoc_get(st, hash, count_r, err);
+}
+
+int st_adhoc_take(struct st *st, const char *uniq, const char *hash, long limit,
+		  int *allowed_r, struct mr_err *err)
+{
+	static const char what[] = "st_adhoc_take";
+
+	if (allowed_r != NULL)
+		*allowed_r = 0;
+	if (st_usable(st, 1, what, err) < 0 || st_key_ok(uniq, what, err) < 0 ||
+	    st_key_ok(hash, what, err) < 0)
+		return -1;
+	if (allowed_r == NULL) {
+		mr_err_set(err, MR_PERM, "%s: no result pointer", what);
+		return -1;
+	}
+	return st->ops->adhoc_take(st, uniq, hash, limit, allowed_r, err);
+}
+
+int st_adhoc_clear(struct st *st, struct mr_err *err)
+{
+	if (st_usable(st, 1, "st_adhoc_clear", err) < 0)
+		return -1;
+	return st->ops->adhoc_clear(st, err);
+}
+
+int st_adhoc_remove(struct st *st, const char *hash, struct mr_err *err)
+{
+	static const char what[] = "st_adhoc_remove";
+
+	if (st_usable(st, 1, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+		return -1;
+	return st->ops->adhoc_remove(st, hash, err);
+}
+
+int st_journal_has(struct st *st, const char *uniq, int part,
+		   struct mr_err *err)
+{
+	static const char what[] = "st_journal_has";
+
+	if (st_usable(st, 0, what, err) < 0 || st_key_ok(uniq, what, err) < 0)
+		return -1;
+	return st->ops->journal_has(st, uniq, part, err);
+}
+
+int st_journal_put(struct st *st, const char *uniq, int part, time_t now,
+		   struct mr_err *err)
+{
+	static const char what[] = "st_journal_put";
+
+	if (st_usable(st, 1, what, err) < 0 || st_key_ok(uniq, what, err) < 0)
+		return -1;
+	return st->ops->journal_put(st, uniq, part, now, err);
+}
+
+int st_journal_prune(struct st *st, time_t before, long *n_r,
+		     struct mr_err *err)
+{
+	if (n_r != NULL)
+		*n_r = 0;
+	if (st_usable(st, 1, "st_journal_prune", err) < 0)
+		return -1;
+	return st->ops->journal_prune(st, before, n_r, err);
+}

@@ -1,0 +1,62 @@
+/* store_impl.h - private interface between the store front and its backends
+ * SYNOPSIS     #include "store_impl.h"  (store.c and store_*.c only)
+ * DESCRIPTION  A backend is a struct st_ops, picked by store.c from the
+ *              URL scheme. Its open() allocates its own handle whose first
+ *              member is a struct st and returns &handle->base; store.c
+ *              then fills in ops and flags. Arguments that reach a backend
+ *              have been checked by store.c: keys are non-NULL and
+ *              non-empty, lists are valid, output pointers are set, and no
+ *              write is passed on for an ST_READONLY store. Backends
+ *              follow the store.h return conventions and fill err.
+ * SEE ALSO     store.h, store.c, store_sqlite.c
+ */
+#ifndef MR_STORE_IMPL_H
+#define MR_STORE_IMPL_H
+
+#include <time.h>
+
+#include "mr.h"
+#include "store.h"
+
+#define ST_LIST_N 4 /* enum st_list has values 0 .. ST_LIST_N - 1 */
+
+struct st_ops;
+
+/* The common head of every backend handle. */
+struct st {
+	const struct st_ops *ops; /* set by st_open() */
+	int flags;                /* ST_READONLY, set by st_open() */
+};
+
+struct st_ops {
+	const char *name;
+	/* where: the URL after the scheme prefix */
+	struct st *(*open)(const char *where, int flags, struct mr_err *err);
+	void (*close)(struct st *st);
+
+	int (*list_has)(struct st *st, enum st_list list, const char *hash,
+			struct mr_err *err);
+	int (*list_add)(struct st *st, enum st_list list, const char *hash,
+			struct mr_err *err);
+	int (*list_remove)(struct st *st, enum st_list list, const char *hash,
+			   struct mr_err *err);
+
+	int (*adhoc_get)(struct st *st, const char *hash, long *count_r,
+			 struct mr_err *err);
+	int (*adhoc_take)(struct st *st, const char *uniq, const char *hash,
+			  long limit, int *allowed_r, struct mr_err *err);
+	int (*adhoc_clear)(struct st *st, struct mr_err *err);
+	int (*adhoc_remove)(struct st *st, const char *hash,
+			    struct mr_err *err);
+
+	int (*journal_has)(struct st *st, const char *uniq, int part,
+			   struct mr_err *err);
+	int (*journal_put)(struct st *st, const char *uniq, int part,
+			   time_t now, struct mr_err *err);
+	int (*journal_prune)(struct st *st, time_t before, long *n_r,
+			     struct mr_err *err);
+};
+
+extern const struct st_ops st_sqlite_ops;
+
+#endif

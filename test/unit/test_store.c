@@ -1,0 +1,780 @@
+/* test_store.c - unit tests of the state store (store.h), SQLite backend
+ * DESCRIPTION  Every case works on files under a fresh mkdtemp(3)
+ *              directory in /tmp, removed at the end. sqlite3 is used
+ *              directly only to prepare databases the store did not make
+ *              (an older deployment, a file without tables) or to hold a
+ *              lock / inject a failure from another connection. The last
+ *              case prints the cost of one handled message (take + journal
+ *              lookup + journal write) as a "# perf:" line.
+ */
+#include "t.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "hash.h"
+#include "mr.h"
+#include "store.h"
+
+#define T_TAKERS 4
+#define T_TAKES 50
+#define T_PERF_N 10000
+
+static char t_dir[64];
+
+/* path and "sqlite:" URL of name in the test directory (caller frees) */
+static char *t_path(const char *name)
+{
+	return xasprintf("%s/%s", t_dir, name);
+}
+
+static char *t_url(const char *name)
+{
+	return xasprintf("sqlite:%s/%s", t_dir, name);
+}
+
+static void t_hash(const char *addr, char out[HASH_SHA512_HEX])
+{
+	hash_sha512_hex(addr, strlen(addr), out);
+}
+
+static int t_exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+/* size of path, -1 if it does not exist */
+static long long t_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+static int t_mode(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (int)(sb.st_mode & 07777) : -1;
+}
+
+/* Run sql on path through a separate raw sqlite3 connection. */
+static int t_sql(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(path, &db);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "# t_sql: %s\n", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	return rc;
+}
+
+static long long t_sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static int t_rm(const char *path, const struct stat *sb, int flag,
+		struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+T_CASE(open_creates_dir_and_file_0600)
+{
+	char *url = t_url("new/sub/state.db"),
+	     *path = t_path("new/sub/state.db");
+	char *dir = t_path("new"), *sub = t_path("new/sub");
+	char *wal = t_path("new/sub/state.db-wal");
+	struct mr_err err;
+	mode_t old = umask(0277); /* would give 0400 files, 0500 dirs */
+	struct st *st = st_open(url, 0, &err);
+
+	umask(old);
+	T_OK(st != NULL);
+	T_INT(err.kind, MR_OK);
+	T_INT(t_mode(dir), 0700);
+	T_INT(t_mode(sub), 0700);
+	T_INT(t_mode(path), 0600);
+	T_INT(st_list_add(st, ST_BLOCK_EMAIL, "x", &err), 0);
+	T_INT(t_mode(wal), 0600); /* sqlite copies the database's mode */
+	T_INT(t_sql_int(path, "PRAGMA user_version"), 1);
+	st_close(&st);
+	T_OK(st == NULL);
+	st_close(&st); /* NULL is fine */
+	st_close(NULL);
+	free(url);
+	free(path);
+	free(dir);
+	free(sub);
+	free(wal);
+}
+
+T_CASE(reopen_persists)
+{
+	char *url = t_url("persist.db"), *path = t_path("persist.db");
+	char h[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	long n = -1;
+	int allowed = -1;
+
+	t_hash("someone@example.org", h);
+	T_OK(st != NULL);
+	T_INT(st_list_add(st, ST_ALLOW_DOMAIN, h, &err), 0);
+	T_INT(st_adhoc_take(st, "u1", h, 5, &allowed, &err), 0);
+	T_INT(st_journal_put(st, "u1", 0, 1000, &err), 0);
+	st_close(&st);
+	T_INT(t_mode(path), 0600);
+	st = st_open(url, 0, &err);
+	T_OK(st != NULL);
+	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, h, &err), 1);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 1);
+	T_INT(st_journal_has(st, "u1", 0, &err), 1);
+	T_INT(st_journal_has(st, "u1", ST_PART_LIMIT, &err), 1);
+	st_close(&st);
+	free(url);
+	free(path);
+}
+
+T_CASE(lists_add_has_remove)
+{
+	char *url = t_url("lists.db");
+	char a[HASH_SHA512_HEX], b[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+
+	t_hash("a@example.org", a);
+	t_hash("example.net", b);
+	T_OK(st != NULL);
+	for (int l = ST_BLOCK_EMAIL; l <= ST_ALLOW_DOMAIN; l++)
+		T_INT(st_list_has(st, (enum st_list)l, a, &err), 0);
+	T_INT(st_list_add(st, ST_BLOCK_EMAIL, a, &err), 0);
+	T_INT(st_list_add(st, ST_BLOCK_EMAIL, a, &err), 0); /* twice: fine */
+	T_INT(st_list_add(st, ST_BLOCK_DOMAIN, b, &err), 0);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, a, &err), 1);
+	T_INT(st_list_has(st, ST_BLOCK_DOMAIN, b, &err), 1);
+	/* lists are separate tables */
+	T_INT(st_list_has(st, ST_BLOCK_DOMAIN, a, &err), 0);
+	T_INT(st_list_has(st, ST_ALLOW_EMAIL, a, &err), 0);
+	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, b, &err), 0);
+	T_INT(st_list_add(st, ST_ALLOW_EMAIL, a, &err), 0);
+	T_INT(st_list_remove(st, ST_BLOCK_EMAIL, a, &err), 1);
+	T_INT(st_list_remove(st, ST_BLOCK_EMAIL, a, &err), 0);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, a, &err), 0);
+	T_INT(st_list_has(st, ST_ALLOW_EMAIL, a, &err), 1);
+	T_INT(err.kind, MR_OK);
+	/* bad arguments */
+	T_INT(st_list_has(st, (enum st_list)7, a, &err), -1);
+	T_INT(err.kind, MR_PERM);
+	T_INT(st_list_add(st, ST_BLOCK_EMAIL, "", &err), -1);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, NULL, &err), -1);
+	T_INT(st_list_has(NULL, ST_BLOCK_EMAIL, a, &err), -1);
+	st_close(&st);
+	free(url);
+}
+
+T_CASE(adhoc_take_is_idempotent)
+{
+	char *url = t_url("adhoc.db");
+	char h[HASH_SHA512_HEX], g[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	long n = -1;
+	int allowed = -1;
+
+	t_hash("x@example.org", h);
+	t_hash("y@example.org", g);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 0);
+	T_INT(st_adhoc_take(st, "m1", h, 1, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	T_INT(st_adhoc_take(st, "m1", h, 1, &allowed, &err), 0); /* retry */
+	T_INT(allowed, 1);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 1);
+	T_INT(st_adhoc_take(st, "m2", h, 1, &allowed, &err), 0);
+	T_INT(allowed, 0);
+	T_INT(st_adhoc_take(st, "m2", h, 1, &allowed, &err), 0);
+	T_INT(allowed, 0); /* the first answer stays */
+	T_INT(st_adhoc_take(st, "m1", h, 1, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 2);
+	/* another sender is counted apart */
+	T_INT(st_adhoc_take(st, "m3", g, 1, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	T_INT(st_adhoc_get(st, g, &n, &err), 0);
+	T_INT(n, 1);
+	/* limit <= 0: no limit, still counted */
+	for (int i = 0; i < 3; i++) {
+		char u[16];
+
+		snprintf(u, sizeof(u), "nl%d", i);
+		T_INT(st_adhoc_take(st, u, g, 0, &allowed, &err), 0);
+		T_INT(allowed, 1);
+	}
+	T_INT(st_adhoc_get(st, g, &n, &err), 0);
+	T_INT(n, 4);
+	T_INT(st_adhoc_take(st, "", h, 1, &allowed, &err), -1);
+	T_INT(st_adhoc_take(st, "m9", h, 1, NULL, &err), -1);
+	st_close(&st);
+	free(url);
+}
+
+T_CASE(adhoc_limit_boundary)
+{
+	char *url = t_url("limit.db");
+	char h[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	long n = -1;
+
+	t_hash("limit@example.org", h);
+	for (int i = 1; i <= 5; i++) {
+		char u[16];
+		int allowed = -1;
+
+		snprintf(u, sizeof(u), "req%d", i);
+		T_INT(st_adhoc_take(st, u, h, 3, &allowed, &err), 0);
+		T_INT(allowed, i <= 3);
+	}
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 5);
+	st_close(&st);
+	free(url);
+}
+
+T_CASE(adhoc_clear_and_remove)
+{
+	char *url = t_url("clear.db");
+	char h[HASH_SHA512_HEX], g[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	long n = -1;
+	int allowed = -1;
+
+	t_hash("c1@example.org", h);
+	t_hash("c2@example.org", g);
+	T_INT(st_adhoc_take(st, "a", h, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "b", h, 1, &allowed, &err), 0);
+	T_INT(allowed, 0);
+	T_INT(st_adhoc_take(st, "c", g, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_remove(st, g, &err), 1);
+	T_INT(st_adhoc_remove(st, g, &err), 0);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 2);
+	T_INT(st_adhoc_clear(st, &err), 0);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 0);
+	/* a new day: a new request is allowed again ... */
+	T_INT(st_adhoc_take(st, "d", h, 1, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	/* ... and a retried old one keeps its answer, uncounted */
+	T_INT(st_adhoc_take(st, "b", h, 1, &allowed, &err), 0);
+	T_INT(allowed, 0);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 1);
+	st_close(&st);
+	free(url);
+}
+
+T_CASE(journal_has_put_prune)
+{
+	char *url = t_url("journal.db");
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	long n = -1;
+
+	T_INT(st_journal_has(st, "u1", 0, &err), 0);
+	T_INT(st_journal_put(st, "u1", 0, 1000, &err), 0);
+	T_INT(st_journal_put(st, "u1", 1, 2000, &err), 0);
+	T_INT(st_journal_put(st, "u2", 0, 3000, &err), 0);
+	T_INT(st_journal_put(st, "u1", 0, 5000, &err), 0); /* again: fine */
+	T_INT(st_journal_has(st, "u1", 0, &err), 1);
+	T_INT(st_journal_has(st, "u1", 1, &err), 1);
+	T_INT(st_journal_has(st, "u1", 2, &err), 0);
+	T_INT(st_journal_has(st, "u3", 0, &err), 0);
+	T_INT(st_journal_prune(st, 2000, &n, &err), 0);
+	T_INT(n, 1); /* only ts < 2000; the repeated put kept ts 1000 */
+	T_INT(st_journal_has(st, "u1", 0, &err), 0);
+	T_INT(st_journal_has(st, "u1", 1, &err), 1);
+	T_INT(st_journal_prune(st, 2000, &n, &err), 0);
+	T_INT(n, 0);
+	T_INT(st_journal_prune(st, 10000, NULL, &err), 0);
+	T_INT(st_journal_has(st, "u1", 1, &err), 0);
+	T_INT(st_journal_has(st, "u2", 0, &err), 0);
+	T_INT(st_journal_put(st, NULL, 0, 1, &err), -1);
+	T_INT(err.kind, MR_PERM);
+	st_close(&st);
+	free(url);
+}
+
+/* Every write on a read-only store fails with MR_PERM "read-only". */
+static void t_writes_refused(struct st *st, const char *h)
+{
+	struct mr_err err;
+	long n = -1;
+	int allowed = -1;
+
+	T_INT(st_list_add(st, ST_BLOCK_EMAIL, h, &err), -1);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "read-only") != NULL);
+	T_INT(st_list_remove(st, ST_BLOCK_EMAIL, h, &err), -1);
+	T_OK(strstr(err.text, "read-only") != NULL);
+	T_INT(st_adhoc_take(st, "r1", h, 5, &allowed, &err), -1);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "read-only") != NULL);
+	T_INT(st_adhoc_clear(st, &err), -1);
+	T_INT(st_adhoc_remove(st, h, &err), -1);
+	T_INT(st_journal_put(st, "r1", 0, 1, &err), -1);
+	T_OK(strstr(err.text, "read-only") != NULL);
+	T_INT(st_journal_prune(st, 100000, &n, &err), -1);
+	T_INT(err.kind, MR_PERM);
+}
+
+T_CASE(readonly_missing_creates_nothing)
+{
+	char *url = t_url("nodir/missing.db"), *dir = t_path("nodir");
+	char *url2 = t_url("missing.db"), *path2 = t_path("missing.db");
+	char h[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, ST_READONLY, &err);
+	long n = -1;
+
+	t_hash("ro@example.org", h);
+	T_OK(st != NULL);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, h, &err), 0);
+	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, h, &err), 0);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 0);
+	T_INT(st_journal_has(st, "u1", 0, &err), 0);
+	t_writes_refused(st, h);
+	st_close(&st);
+	T_OK(!t_exists(dir));
+	st = st_open(url2, ST_READONLY, &err);
+	T_OK(st != NULL);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, h, &err), 0);
+	st_close(&st);
+	T_OK(!t_exists(path2));
+	free(url);
+	free(dir);
+	free(url2);
+	free(path2);
+}
+
+T_CASE(readonly_existing)
+{
+	char *url = t_url("ro.db"), *path = t_path("ro.db");
+	char *wal = t_path("ro.db-wal");
+	char h[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	long n = -1;
+	int allowed = -1;
+
+	t_hash("ro2@example.org", h);
+	T_INT(st_list_add(st, ST_BLOCK_DOMAIN, h, &err), 0);
+	T_INT(st_adhoc_take(st, "q1", h, 5, &allowed, &err), 0);
+	T_INT(st_journal_put(st, "q1", 0, 77, &err), 0);
+	st_close(&st);
+	st = st_open(url, ST_READONLY, &err);
+	T_OK(st != NULL);
+	T_INT(st_list_has(st, ST_BLOCK_DOMAIN, h, &err), 1);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, h, &err), 0);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 1);
+	T_INT(st_journal_has(st, "q1", 0, &err), 1);
+	T_INT(st_journal_has(st, "q1", ST_PART_LIMIT, &err), 1);
+	t_writes_refused(st, h);
+	st_close(&st);
+	/* nothing changed: a reader of a WAL database may leave an empty
+	 * -wal and a -shm (the next writer removes them), nothing more */
+	T_OK(t_size(wal) <= 0);
+	T_INT(t_sql_int(path, "SELECT count FROM blacklist_adhoc"), 1);
+	T_INT(t_sql_int(path, "SELECT count(*) FROM send_journal"), 2);
+	T_INT(t_sql_int(path, "SELECT count(*) FROM blacklist_domain"), 1);
+	free(url);
+	free(path);
+	free(wal);
+}
+
+T_CASE(readonly_without_tables)
+{
+	char *url = t_url("bare.db"), *path = t_path("bare.db");
+	char *url2 = t_url("part.db"), *path2 = t_path("part.db");
+	struct mr_err err;
+	struct st *st;
+	long n = -1;
+
+	T_INT(t_sql(path, "CREATE TABLE other(x)"), SQLITE_OK);
+	st = st_open(url, ST_READONLY, &err);
+	T_OK(st != NULL);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, "h", &err), 0);
+	T_INT(st_adhoc_get(st, "h", &n, &err), 0);
+	T_INT(n, 0);
+	T_INT(st_journal_has(st, "u", 0, &err), 0);
+	st_close(&st);
+	T_INT(t_sql_int(path, "SELECT count(*) FROM sqlite_master"), 1);
+	/* some tables only: those read, the others are empty */
+	T_INT(t_sql(path2, "CREATE TABLE blacklist_email(emailhash TEXT"
+			   " PRIMARY KEY); INSERT INTO blacklist_email"
+			   " VALUES('h')"),
+	      SQLITE_OK);
+	st = st_open(url2, ST_READONLY, &err);
+	T_OK(st != NULL);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, "h", &err), 1);
+	T_INT(st_list_has(st, ST_BLOCK_DOMAIN, "h", &err), 0);
+	T_INT(st_adhoc_get(st, "h", &n, &err), 0);
+	T_INT(st_journal_has(st, "u", 0, &err), 0);
+	st_close(&st);
+	free(url);
+	free(path);
+	free(url2);
+	free(path2);
+}
+
+T_CASE(existing_deployment_schema)
+{
+	char *url = t_url("old.db"), *path = t_path("old.db");
+	struct mr_err err;
+	struct st *st;
+	long n = -1;
+	int allowed = -1;
+
+	T_INT(t_sql(path, "CREATE TABLE blacklist_adhoc(emailhash TEXT"
+			  " PRIMARY KEY, count INTEGER NOT NULL);"
+			  "INSERT INTO blacklist_adhoc VALUES('h', 7);"
+			  "CREATE TABLE blacklist_email(emailhash TEXT"
+			  " PRIMARY KEY);"
+			  "INSERT INTO blacklist_email VALUES('b');"),
+	      SQLITE_OK);
+	st = st_open(url, 0, &err);
+	T_OK(st != NULL);
+	T_INT(st_adhoc_get(st, "h", &n, &err), 0);
+	T_INT(n, 7);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, "b", &err), 1);
+	T_INT(st_adhoc_take(st, "u", "h", 8, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	T_INT(st_journal_has(st, "u", ST_PART_LIMIT, &err), 1);
+	st_close(&st);
+	T_INT(t_sql_int(path, "PRAGMA user_version"), 1);
+	/* a newer schema than ours is refused */
+	T_INT(t_sql(path, "PRAGMA user_version = 99"), SQLITE_OK);
+	st = st_open(url, 0, &err);
+	T_OK(st == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "newer") != NULL);
+	free(url);
+	free(path);
+}
+
+T_CASE(bad_files_and_urls)
+{
+	char *path = t_path("garbage.db"), *url = t_url("garbage.db");
+	char *url2 = t_url("garbage.db/sub/x.db");
+	struct mr_err err;
+	FILE *f = fopen(path, "w");
+
+	T_OK(f != NULL);
+	if (f != NULL) {
+		for (int i = 0; i < 256; i++)
+			(void)fputs("not a database. ", f); /* fclose tells */
+		T_INT(fclose(f), 0);
+	}
+	T_OK(st_open(url, 0, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "sqlite") != NULL);
+	T_OK(st_open(url, ST_READONLY, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(st_open(url2, 0, &err) == NULL); /* parent is a file */
+	T_INT(err.kind, MR_PERM);
+	T_OK(st_open("foo:/tmp/x", 0, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "unknown store scheme") != NULL);
+	T_OK(st_open("/tmp/x.db", 0, &err) == NULL);
+	T_OK(strstr(err.text, "unknown store scheme") != NULL);
+	T_OK(st_open(NULL, 0, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(st_open("mysql://u@localhost:3306/db", 0, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "mysql") != NULL);
+	T_OK(st_open("sqlite:", 0, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	free(path);
+	free(url);
+	free(url2);
+}
+
+/* Another connection holds the write lock: a write waits for the busy
+ * timeout and fails MR_TEMP; the handle works once the lock is gone. */
+T_CASE(busy_is_temp)
+{
+	char *url = t_url("busy.db"), *path = t_path("busy.db");
+	char h[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	sqlite3 *db = NULL;
+	int allowed = -1;
+	long long t0;
+
+	t_hash("busy@example.org", h);
+	T_INT(sqlite3_open(path, &db), SQLITE_OK);
+	T_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	t0 = mr_now_ms();
+	T_INT(st_adhoc_take(st, "b1", h, 5, &allowed, &err), -1);
+	T_OK(mr_now_ms() - t0 >= 4000); /* waited for the busy timeout */
+	T_INT(err.kind, MR_TEMP);
+	T_OK(strstr(err.text, "adhoc take") != NULL);
+	T_OK(strstr(err.text, "locked") != NULL);
+	T_OK(strstr(err.text, h) == NULL);
+	T_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	T_INT(st_adhoc_take(st, "b1", h, 5, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	st_close(&st);
+	free(url);
+	free(path);
+}
+
+/* A failure after the count was raised rolls the whole take back. */
+T_CASE(failed_take_rolls_back)
+{
+	char *url = t_url("inject.db"), *path = t_path("inject.db");
+	char h[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	long n = -1;
+	int allowed = -1;
+
+	t_hash("inject@example.org", h);
+	T_INT(st_adhoc_take(st, "i0", h, 5, &allowed, &err), 0);
+	T_INT(t_sql(path, "CREATE TRIGGER t_fail BEFORE INSERT ON send_journal"
+			  " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+	      SQLITE_OK);
+	T_INT(st_adhoc_take(st, "i1", h, 5, &allowed, &err), -1);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "adhoc take") != NULL);
+	T_OK(strstr(err.text, "injected") != NULL);
+	T_OK(strstr(err.text, h) == NULL);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 1); /* the increment was rolled back */
+	T_INT(t_sql(path, "DROP TRIGGER t_fail"), SQLITE_OK);
+	T_INT(st_adhoc_take(st, "i1", h, 5, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, 2);
+	st_close(&st);
+	free(url);
+	free(path);
+}
+
+struct t_taker {
+	const char *url;
+	const char *hash;
+	int id;
+	int allowed;
+	int errors;
+	char last_err[256];
+};
+
+/* T_TAKES distinct requests, then each again (a retry must not count). */
+static void *t_take_run(void *arg)
+{
+	struct t_taker *tk = arg;
+	struct mr_err err;
+	struct st *st = st_open(tk->url, 0, &err);
+
+	for (int round = 0; st != NULL && round < 2; round++) {
+		for (int i = 0; i < T_TAKES; i++) {
+			char uniq[32];
+			int allowed = 0;
+
+			snprintf(uniq, sizeof(uniq), "w%d-%d", tk->id, i);
+			if (st_adhoc_take(st, uniq, tk->hash, 100, &allowed,
+					  &err) < 0) {
+				tk->errors++;
+				memcpy(tk->last_err, err.text,
+				       sizeof(err.text));
+			} else if (round == 0) {
+				tk->allowed += allowed;
+			}
+		}
+	}
+	if (st == NULL) {
+		tk->errors++;
+		memcpy(tk->last_err, err.text, sizeof(err.text));
+	}
+	st_close(&st);
+	return NULL;
+}
+
+T_CASE(concurrent_threads_never_exceed)
+{
+	char *url = t_url("threads.db");
+	char h[HASH_SHA512_HEX];
+	struct t_taker tk[T_TAKERS];
+	pthread_t th[T_TAKERS];
+	struct mr_err err;
+	struct st *st;
+	int total = 0;
+	long n = -1;
+
+	t_hash("popular@example.org", h);
+	memset(tk, 0, sizeof(tk));
+	for (int i = 0; i < T_TAKERS; i++) {
+		tk[i] = (struct t_taker){.url = url, .hash = h, .id = i};
+		T_INT(pthread_create(&th[i], NULL, t_take_run, &tk[i]), 0);
+	}
+	for (int i = 0; i < T_TAKERS; i++) {
+		T_INT(pthread_join(th[i], NULL), 0);
+		T_INT(tk[i].errors, 0);
+		if (tk[i].errors)
+			printf("# taker %d: %s\n", i, tk[i].last_err);
+		total += tk[i].allowed;
+	}
+	T_INT(total, 100);
+	st = st_open(url, 0, &err);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, T_TAKERS * T_TAKES);
+	st_close(&st);
+	free(url);
+}
+
+T_CASE(concurrent_processes_never_exceed)
+{
+	char *url = t_url("procs.db");
+	char h[HASH_SHA512_HEX];
+	pid_t pid[T_TAKERS];
+	struct mr_err err;
+	struct st *st;
+	int total = 0;
+	long n = -1;
+
+	t_hash("popular@example.org", h);
+	(void)fflush(stdout); /* children must not repeat buffered output */
+	for (int i = 0; i < T_TAKERS; i++) {
+		pid[i] = fork();
+		if (pid[i] == 0) {
+			struct t_taker tk = {.url = url, .hash = h, .id = i};
+
+			t_take_run(&tk);
+			_exit(tk.errors ? 255 : tk.allowed);
+		}
+		T_OK(pid[i] > 0);
+	}
+	for (int i = 0; i < T_TAKERS; i++) {
+		int status = 0;
+
+		T_INT(waitpid(pid[i], &status, 0), pid[i]);
+		T_OK(WIFEXITED(status) && WEXITSTATUS(status) != 255);
+		total += WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+	}
+	T_INT(total, 100);
+	st = st_open(url, 0, &err);
+	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(n, T_TAKERS * T_TAKES);
+	st_close(&st);
+	free(url);
+}
+
+static double t_now_us(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* What one handled message costs: take, journal lookup, journal write. */
+T_CASE(perf_per_message)
+{
+	char *url = t_url("perf.db");
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	int errors = 0, allowed = 0, sum = 0;
+	long n = -1;
+	double t0, c0, us, cpu;
+
+	t0 = t_now_us(CLOCK_MONOTONIC);
+	c0 = t_now_us(CLOCK_PROCESS_CPUTIME_ID);
+	for (int i = 0; i < T_PERF_N; i++) {
+		char uniq[32], h[HASH_SHA512_HEX];
+
+		snprintf(uniq, sizeof(uniq), "%d.M%d.host", 1700000000 + i, i);
+		snprintf(h, sizeof(h), "%0128d", i % 1000); /* 1000 senders */
+		if (st_adhoc_take(st, uniq, h, 5, &allowed, &err) < 0 ||
+		    st_journal_has(st, uniq, 0, &err) != 0 ||
+		    st_journal_put(st, uniq, 0, 1000 + i, &err) < 0)
+			errors++;
+		sum += allowed;
+	}
+	us = (t_now_us(CLOCK_MONOTONIC) - t0) / T_PERF_N;
+	cpu = (t_now_us(CLOCK_PROCESS_CPUTIME_ID) - c0) / T_PERF_N;
+	printf("# perf: %.1f us per message, %.1f us CPU (adhoc_take +"
+	       " journal_has + journal_put, %d distinct uniqs)\n",
+	       us, cpu, T_PERF_N);
+	T_INT(errors, 0);
+	T_INT(sum, 5 * 1000); /* 10 requests per sender, limit 5 */
+	T_INT(st_journal_prune(st, 2000000000, &n, &err), 0);
+	T_INT(n, 2 * T_PERF_N);
+	st_close(&st);
+	free(url);
+}
+
+int main(void)
+{
+	snprintf(t_dir, sizeof(t_dir), "/tmp/test_store.XXXXXX");
+	if (mkdtemp(t_dir) == NULL) {
+		perror("mkdtemp");
+		return 2;
+	}
+	T_RUN(open_creates_dir_and_file_0600);
+	T_RUN(reopen_persists);
+	T_RUN(lists_add_has_remove);
+	T_RUN(adhoc_take_is_idempotent);
+	T_RUN(adhoc_limit_boundary);
+	T_RUN(adhoc_clear_and_remove);
+	T_RUN(journal_has_put_prune);
+	T_RUN(readonly_missing_creates_nothing);
+	T_RUN(readonly_existing);
+	T_RUN(readonly_without_tables);
+	T_RUN(existing_deployment_schema);
+	T_RUN(bad_files_and_urls);
+	T_RUN(busy_is_temp);
+	T_RUN(failed_take_rolls_back);
+	T_RUN(concurrent_threads_never_exceed);
+	T_RUN(concurrent_processes_never_exceed);
+	T_RUN(perf_per_message);
+	if (nftw(t_dir, t_rm, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		fprintf(stderr, "# cleanup of %s failed\n", t_dir);
+	return t_done();
+}
