@@ -1,0 +1,39 @@
+/* help.c - mailresponder help
+ */
+#include <stdio.h>
+
+#include "cmd.h"
+
+static const char usage[] =
+	"usage: mailresponder COMMAND [-c settings.json] [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  drain                 process every message in the spool's new/\n"
+	"                        (and any left claimed by a dead run), exit\n"
+	"  classify FILE...      print the verdict for each file as JSON;\n"
+	"                        sends nothing, changes nothing\n"
+	"  reprocess [--all | FILE...] [--older-than AGE] [--newer-than AGE]\n"
+	"                        move failed messages back to new/ and\n"
+	"                        process them (AGE: 90, 30m, 12h, 7d)\n"
+	"  blacklist clear-adhoc               reset every daily count\n"
+	"  blacklist add ADDR|DOMAIN           block a sender or domain\n"
+	"  blacklist allow ADDR|DOMAIN         exempt from the daily limit\n"
+	"  blacklist remove ADDR|DOMAIN        drop from every list and\n"
+	"                                      forget the daily count\n"
+	"  blacklist show ADDR|DOMAIN          daily count and list membership\n"
+	"  config-check          check the settings, the responder config and\n"
+	"                        the attachments; print every problem\n"
+	"  help                  this text\n"
+	"\n"
+	"The settings file is -c FILE, else $MAILRESPONDER_SETTINGS, else\n"
+	"/etc/mailresponder/settings.json.\n"
+	"Exit status: 0 done, 1 usage or configuration error, 2 runtime "
+	"error.\n";
+
+int cmd_help(int argc, char **argv)
+{
+	(void)argc; /* no arguments */
+	(void)argv;
+	fputs(usage, stdout);
+	return 0;
+}

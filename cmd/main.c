@@ -1,0 +1,87 @@
+/* main.c - mailresponder: dispatch to a subcommand (cmd.h)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "settings.h"
+#include "snap.h"
+
+#include <curl/curl.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} cmds[] = {
+	{"drain", cmd_drain},
+	{"classify", cmd_classify},
+	{"reprocess", cmd_reprocess},
+	{"blacklist", cmd_blacklist},
+	{"config-check", cmd_config_check},
+	{"help", cmd_help},
+	{"--help", cmd_help},
+	{"-h", cmd_help},
+};
+
+const char *cmd_settings(const char *opt)
+{
+	const char *env;
+
+	if (opt)
+		return opt;
+	env = getenv("MAILRESPONDER_SETTINGS");
+	if (env && *env)
+		return env;
+	return "/etc/mailresponder/settings.json";
+}
+
+struct snap *cmd_load(const char *settings, int flags)
+{
+	struct mr_msgs problems = {NULL, 0};
+	struct snap *sn = snap_load(settings, flags, &problems);
+	int lvl;
+
+	for (size_t i = 0; i < problems.n; i++)
+		fprintf(stderr, "%s: %s\n", settings, problems.v[i]);
+	mr_msgs_free(&problems);
+	if (sn == NULL)
+		return NULL;
+	lvl = log_level_parse(sn->set->log_level);
+	if (lvl >= 0)
+		log_set_level((enum log_level)lvl);
+	return sn;
+}
+
+int cmd_usage(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "mailresponder %s: %s\n", cmd, msg);
+	fprintf(stderr, "run 'mailresponder help' for usage\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	log_init("mailresponder", 0, LOG_LVL_INFO);
+	if (argc < 2) {
+		(void)cmd_help(0, NULL); /* always 0 */
+		return EXIT_USAGE;
+	}
+	/* not thread-safe: before any thread starts */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_err("curl_global_init failed");
+		return EXIT_RUNTIME;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name) == 0) {
+			rc = cmds[i].fn(argc - 1, argv + 1);
+			curl_global_cleanup();
+			return rc;
+		}
+	}
+	curl_global_cleanup();
+	return cmd_usage(argv[1], "unknown command");
+}

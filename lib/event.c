@@ -1,0 +1,142 @@
+/* event.c - the event log (event.h)
+ * DESCRIPTION  Records are built with json-c, never with printf, and
+ *              written with a single write(2) to an O_APPEND descriptor.
+ */
+#include "event.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+
+enum ev_kind {
+	EV_FD = 0,
+	EV_SYSLOG,
+};
+
+struct ev_log {
+	enum ev_kind kind;
+	int fd;
+	int own_fd;
+};
+
+struct ev_log *ev_open(const char *spec, struct mr_err *err)
+{
+	struct ev_log *ev = xcalloc(1, sizeof(*ev));
+
+	if (strcmp(spec, "stderr") == 0) {
+		ev->kind = EV_FD;
+		ev->fd = STDERR_FILENO;
+		return ev;
+	}
+	if (strcmp(spec, "syslog") == 0) {
+		ev->kind = EV_SYSLOG;
+		return ev;
+	}
+	ev->fd = open(spec, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (ev->fd < 0) {
+		mr_err_sys(err, MR_PERM, errno, "open(%s)", spec);
+		free(ev);
+		return NULL;
+	}
+	ev->own_fd = 1;
+	return ev;
+}
+
+void ev_close(struct ev_log **evp)
+{
+	struct ev_log *ev = *evp;
+
+	if (ev == NULL)
+		return;
+	if (ev->own_fd && close(ev->fd) < 0)
+		log_warn("close(event log) failed: %s", log_strerror(errno));
+	free(ev);
+	*evp = NULL;
+}
+
+static void put_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+static void format_ts(char *out, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t k;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (k == 0 || snprintf(out + k, n - k, ".%03ldZ",
+			       ts.tv_nsec / 1000000) >= (int)(n - k))
+		out[0] = 0;
+}
+
+static struct json_object *ev_json(const struct ev_rec *r)
+{
+	struct json_object *o = json_object_new_object();
+	char ts[40];
+
+	format_ts(ts, sizeof(ts));
+	put_str(o, "ts", ts);
+	put_str(o, "file", r->file);
+	put_str(o, "outcome", r->outcome);
+	put_str(o, "reason", r->reason);
+	put_str(o, "requested", r->requested);
+	put_str(o, "sender_hash", r->sender_hash);
+	json_object_object_add(o, "ms", json_object_new_int64(r->ms));
+	json_object_object_add(o, "replies", json_object_new_int(r->replies));
+	if (r->forwarded)
+		json_object_object_add(o, "forwarded",
+				       json_object_new_int(r->forwarded));
+	if (r->error)
+		put_str(o, "error", r->error);
+	return o;
+}
+
+int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
+{
+	struct json_object *o = ev_json(rec);
+	const char *s;
+	size_t len;
+	char *line;
+	int rc = 0;
+
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (ev->kind == EV_SYSLOG) {
+		syslog(LOG_LOCAL1 | LOG_INFO, "%s", s);
+		json_object_put(o);
+		return 0;
+	}
+	len = strlen(s);
+	line = xmalloc(len + 1);
+	memcpy(line, s, len);
+	line[len] = '\n';
+	json_object_put(o);
+	for (size_t off = 0; off < len + 1;) {
+		ssize_t w = write(ev->fd, line + off, len + 1 - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			log_err("write(event log) failed: %s",
+				log_strerror(errno));
+			rc = -1;
+			break;
+		}
+		off += (size_t)w;
+	}
+	free(line);
+	return rc;
+}

@@ -1,0 +1,411 @@
+/* job.c - one message through the pipeline (job.h)
+ * DESCRIPTION  The journal makes sending idempotent: before each config
+ *              entry is sent, (unique name, entry index) is looked up;
+ *              after the transport accepted it, it is recorded. A message
+ *              recovered after a crash therefore re-sends only what the
+ *              journal does not know; the one duplicate window is between
+ *              the transport's acceptance and the journal write.
+ * SEE ALSO     design.md s.3, s.4, s.8
+ */
+#include "job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "event.h"
+#include "log.h"
+#include "parse.h"
+#include "policy.h"
+#include "rcfg.h"
+#include "reply.h"
+#include "settings.h"
+#include "snap.h"
+#include "store.h"
+#include "tx.h"
+
+#define JOB_MAX_TX 4
+
+struct job_ctx {
+	struct snap *sn;
+	struct md_spool *sp;
+	struct ev_log *ev;
+	struct st *st;
+	char *st_url;
+	struct tx *tx[JOB_MAX_TX];
+	size_t n_tx;
+};
+
+struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
+			    struct ev_log *ev, struct mr_err *err)
+{
+	struct job_ctx *ctx = xcalloc(1, sizeof(*ctx));
+
+	ctx->st = st_open(sn->set->store, 0, err);
+	if (ctx->st == NULL) {
+		free(ctx);
+		return NULL;
+	}
+	ctx->st_url = xstrdup(sn->set->store);
+	ctx->sn = snap_ref(sn);
+	ctx->sp = sp;
+	ctx->ev = ev;
+	return ctx;
+}
+
+static void close_tx(struct job_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->n_tx; i++)
+		tx_close(&ctx->tx[i]);
+	ctx->n_tx = 0;
+}
+
+void job_ctx_free(struct job_ctx **ctxp)
+{
+	struct job_ctx *ctx = *ctxp;
+
+	if (ctx == NULL)
+		return;
+	close_tx(ctx);
+	st_close(&ctx->st);
+	free(ctx->st_url);
+	snap_unref(&ctx->sn);
+	free(ctx);
+	*ctxp = NULL;
+}
+
+void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn)
+{
+	struct mr_err err;
+
+	if (sn == ctx->sn)
+		return;
+	close_tx(ctx);
+	if (strcmp(ctx->st_url, sn->set->store) != 0) {
+		struct st *st = st_open(sn->set->store, 0, &err);
+
+		if (st == NULL) {
+			log_err("store: %s; keeping the previous one",
+				err.text);
+		} else {
+			st_close(&ctx->st);
+			ctx->st = st;
+			free(ctx->st_url);
+			ctx->st_url = xstrdup(sn->set->store);
+		}
+	}
+	snap_unref(&ctx->sn);
+	ctx->sn = snap_ref(sn);
+}
+
+/* ---- results ---- */
+
+static void res_set(struct job_result *res, enum md_state st,
+		    const char *outcome, const char *reason)
+{
+	res->state = st;
+	res->outcome = outcome;
+	(void)snprintf(res->reason, sizeof(res->reason), "%s", reason);
+}
+
+/* A failure: TEMP -> retry (unless the message is too old), PERM -> the
+ * failure folder. */
+static void res_fail(struct job_ctx *ctx, const struct md_entry *ent,
+		     time_t now, struct job_result *res, const char *reason,
+		     const struct mr_err *err)
+{
+	const struct set *s = ctx->sn->set;
+
+	log_redact(res->error, sizeof(res->error), err->text);
+	if (err->kind != MR_TEMP) {
+		res_set(res, MD_FAILED, "failed", reason);
+		return;
+	}
+	if (now - ent->mtime > s->retry.max_age_s) {
+		res_set(res, MD_FAILED, "failed", "retry-expired");
+		return;
+	}
+	res_set(res, MD_RETRY, "retry", reason);
+}
+
+/* ---- sending ---- */
+
+static struct tx *ctx_tx(struct job_ctx *ctx, const struct rcfg_entry *e,
+			 struct mr_err *err)
+{
+	const struct set *s = ctx->sn->set;
+	const char *url = s->transport_override;
+	struct tx *t;
+
+	if (url == NULL)
+		url = e->method == RCFG_SMTP ? s->smtp_url : "ses:";
+	for (size_t i = 0; i < ctx->n_tx; i++)
+		if (strcmp(tx_url(ctx->tx[i]), url) == 0)
+			return ctx->tx[i];
+	t = tx_open(url, s, err);
+	if (t == NULL)
+		return NULL;
+	if (ctx->n_tx == JOB_MAX_TX)
+		close_tx(ctx);
+	ctx->tx[ctx->n_tx++] = t;
+	return t;
+}
+
+static const char *envelope_from(const struct set *s)
+{
+	return s->complaints_address ? s->complaints_address : s->from_addr;
+}
+
+/* Send one config entry unless the journal has it. 1 sent, 0 already
+ * sent, -1 error (reason set). */
+static int send_entry(struct job_ctx *ctx, const struct md_entry *ent,
+		      const struct rcfg_entry *e, const struct rpl_req *req,
+		      const char **reason, struct mr_err *err)
+{
+	struct rpl_msg m;
+	struct tx_env env;
+	struct iovec iov[3];
+	struct tx *t;
+	int r;
+
+	*reason = "store-unavailable";
+	r = st_journal_has(ctx->st, ent->uniq, (int)e->index, err);
+	if (r != 0)
+		return r > 0 ? 0 : -1;
+	*reason = "compose-error";
+	if (rpl_compose(ctx->sn->rpl, e->index, req, &m, err) < 0)
+		return -1;
+	env.mail_from = envelope_from(ctx->sn->set);
+	env.rcpt = req->to_addr;
+	iov[0] = (struct iovec){m.head.data, m.head.len};
+	iov[1] = (struct iovec){(void *)"\r\n", 2};
+	iov[2] = (struct iovec){(void *)m.body, m.body_len};
+	*reason = "transport-unavailable";
+	t = ctx_tx(ctx, e, err);
+	if (t != NULL) {
+		*reason = "send-failed";
+		r = tx_send(t, &env, iov, 3, err);
+	}
+	rpl_msg_free(&m);
+	if (t == NULL || r < 0)
+		return -1;
+	*reason = "store-unavailable";
+	if (st_journal_put(ctx->st, ent->uniq, (int)e->index, req->now, err) <
+	    0)
+		return -1;
+	return 1;
+}
+
+static void send_replies(struct job_ctx *ctx, const struct md_entry *ent,
+			 const struct prs_msg *msg, time_t now,
+			 struct job_result *res)
+{
+	const struct rcfg *c = ctx->sn->rcfg;
+	size_t n = rcfg_lookup(c, msg->requested, NULL, 0);
+	const struct rcfg_entry **es = xcalloc(n, sizeof(*es));
+	struct rpl_req req = {
+		.to_addr = msg->from_addr,
+		.reply_to = NULL,
+		.subject = msg->subject,
+		.message_id = msg->message_id,
+		.now = now,
+	};
+	char *reply_to = mr_lower_dup(msg->requested);
+	const char *reason = NULL;
+	struct mr_err err;
+
+	mr_err_clear(&err);
+	req.reply_to = reply_to;
+	n = rcfg_lookup(c, msg->requested, es, n);
+	res_set(res, MD_REPLIED, "replied", "replied");
+	for (size_t i = 0; i < n; i++) {
+		int r = send_entry(ctx, ent, es[i], &req, &reason, &err);
+
+		if (r < 0) {
+			res_fail(ctx, ent, now, res, reason, &err);
+			break;
+		}
+		res->replies += r;
+	}
+	free(reply_to);
+	free(es);
+}
+
+/* ---- the pipeline ---- */
+
+static void decide(struct job_ctx *ctx, const struct md_entry *ent,
+		   const struct prs_msg *msg, time_t now,
+		   struct job_result *res)
+{
+	const struct snap *sn = ctx->sn;
+	struct pol_in in = {
+		.set = sn->set,
+		.rcfg = sn->rcfg,
+		.st = ctx->st,
+		.store_key = sn->store_key.data ? &sn->store_key : NULL,
+		.uniq = ent->uniq,
+		.dry_run = 0,
+		.now = (long)now,
+	};
+	struct pol_verdict v;
+	struct mr_err err;
+
+	if (pol_decide(&in, msg, &v, &err) < 0) {
+		res_fail(ctx, ent, now, res, "store-unavailable", &err);
+		return;
+	}
+	switch (v.outcome) {
+	case POL_OUT_FAIL:
+		res_set(res, MD_FAILED, "failed", pol_reason_word(v.reason));
+		break;
+	case POL_OUT_IGNORE:
+		res_set(res, MD_IGNORED, "ignored", pol_reason_word(v.reason));
+		break;
+	case POL_OUT_REPLY:
+		send_replies(ctx, ent, msg, now, res);
+		break;
+	}
+}
+
+static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
+		    time_t now, struct prs_msg **msg, struct job_result *res)
+{
+	struct mr_err err;
+	int fd, r;
+
+	mr_err_clear(&err);
+	fd = md_open(ctx->sp, ent, &err);
+	if (fd < 0) {
+		res_fail(ctx, ent, now, res,
+			 err.kind == MR_PERM ? "not-regular-file"
+					     : "read-error",
+			 &err);
+		return -1;
+	}
+	r = prs_read(fd, (size_t)ctx->sn->set->max_header_bytes, msg, &err);
+	(void)close(fd); /* read-only */
+	if (r < 0) {
+		res_fail(ctx, ent, now, res,
+			 err.kind == MR_PERM ? err.text : "read-error", &err);
+		return -1;
+	}
+	return 0;
+}
+
+static void emit(struct job_ctx *ctx, const struct md_entry *ent,
+		 const struct prs_msg *msg, const struct job_result *res,
+		 long ms)
+{
+	char sh[HASH_SHA256_HEX] = "";
+	char *req = msg && msg->requested ? mr_lower_dup(msg->requested) : NULL;
+	struct ev_rec r = {
+		.file = ent->uniq,
+		.outcome = res->outcome,
+		.reason = res->reason,
+		.requested = req,
+		.ms = ms,
+		.replies = res->replies,
+		.forwarded = res->forwarded,
+		.error = res->error[0] ? res->error : NULL,
+	};
+
+	if (msg && msg->from_addr)
+		snap_sender_hash(ctx->sn, msg->from_addr, sh);
+	r.sender_hash = sh[0] ? sh : NULL;
+	if (ctx->ev)
+		(void)ev_emit(ctx->ev, &r); /* ev_emit logs its own errors */
+	free(req);
+}
+
+int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
+	    struct job_result *res)
+{
+	long long t0 = mr_now_ms();
+	struct prs_msg *msg = NULL;
+	struct mr_err err;
+
+	memset(res, 0, sizeof(*res));
+	if (read_msg(ctx, ent, now, &msg, res) == 0)
+		decide(ctx, ent, msg, now, res);
+	mr_err_clear(&err);
+	if (md_finish(ctx->sp, ent, res->state, &err) < 0) {
+		log_err("finish(%s) failed: %s", ent->uniq, err.text);
+		prs_free(&msg);
+		return -1;
+	}
+	emit(ctx, ent, msg, res, (long)(mr_now_ms() - t0));
+	prs_free(&msg);
+	return 0;
+}
+
+/* ---- classify ---- */
+
+static int classify_read(const struct snap *sn, const char *path,
+			 struct prs_msg **msg, struct mr_err *err)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "stat(%s)", path);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		mr_err_set(err, MR_PERM, "not a regular file");
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		mr_err_sys(err, MR_PERM, errno, "open(%s)", path);
+		return -1;
+	}
+	r = prs_read(fd, (size_t)sn->set->max_header_bytes, msg, err);
+	(void)close(fd); /* read-only */
+	return r;
+}
+
+int job_classify(const struct snap *sn, struct st *st, const char *path,
+		 struct job_verdict *v)
+{
+	struct pol_in in = {
+		.set = sn->set,
+		.rcfg = sn->rcfg,
+		.st = st,
+		.store_key = sn->store_key.data ? &sn->store_key : NULL,
+		.uniq = "",
+		.dry_run = 1,
+	};
+	struct prs_msg *msg = NULL;
+	struct pol_verdict pv;
+	struct mr_err err;
+
+	memset(v, 0, sizeof(*v));
+	mr_err_clear(&err);
+	if (classify_read(sn, path, &msg, &err) < 0 ||
+	    pol_decide(&in, msg, &pv, &err) < 0) {
+		v->outcome = err.kind == MR_TEMP ? "retry" : "failed";
+		(void)snprintf(v->reason, sizeof(v->reason), "%s",
+			       err.kind == MR_TEMP ? "store-unavailable"
+						   : "unreadable");
+		log_redact(v->error, sizeof(v->error), err.text);
+		prs_free(&msg);
+		return -1;
+	}
+	v->outcome = pol_outcome_word(pv.outcome);
+	(void)snprintf(v->reason, sizeof(v->reason), "%s",
+		       pol_reason_word(pv.reason));
+	if (msg->requested)
+		(void)snprintf(v->requested, sizeof(v->requested), "%s",
+			       msg->requested);
+	mr_lower(v->requested);
+	snap_sender_hash(sn, msg->from_addr, v->sender_hash);
+	v->replies = pv.outcome == POL_OUT_REPLY ? (int)pv.n_entries : 0;
+	v->forward = pv.forward;
+	prs_free(&msg);
+	return 0;
+}

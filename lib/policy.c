@@ -1,0 +1,515 @@
+/* policy.c - when to reply (policy.h)
+ * DESCRIPTION  pol_decide() walks the rows of design.md s.4 in order.
+ *              Header values come from the parser already unfolded; the
+ *              markers are compared as tokens, case-insensitively, never
+ *              by searching raw header lines. Authentication-Results
+ *              (RFC 8601) are tokenised here: comments removed, resinfo
+ *              split on ';' outside quoted strings, and only headers whose
+ *              authserv-id is our verifier's count.
+ * SEE ALSO     design.md s.4
+ */
+#include "policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "log.h"
+#include "parse.h"
+#include "rcfg.h"
+#include "settings.h"
+#include "store.h"
+
+static const char *const reason_words[] = {
+	[POL_REPLIED] = "replied",
+	[POL_NO_REQUESTED_ADDRESS] = "no-requested-address",
+	[POL_COMPLAINT] = "complaint",
+	[POL_UNKNOWN_ADDRESS] = "unknown-address",
+	[POL_NULL_SENDER] = "null-sender",
+	[POL_BAD_SENDER] = "bad-sender",
+	[POL_BOUNCE] = "bounce",
+	[POL_NO_REPLY_SENDER] = "no-reply-sender",
+	[POL_LOOP] = "loop",
+	[POL_AUTO_SUBMITTED] = "auto-submitted",
+	[POL_MAILING_LIST] = "mailing-list",
+	[POL_SPAM] = "spam",
+	[POL_DKIM_FAIL] = "dkim-fail",
+	[POL_BLOCKED] = "blocked",
+	[POL_RATE_LIMITED] = "rate-limited",
+};
+
+const char *pol_reason_word(enum pol_reason r)
+{
+	if ((size_t)r >= sizeof(reason_words) / sizeof(reason_words[0]))
+		return "unknown";
+	return reason_words[r];
+}
+
+const char *pol_outcome_word(enum pol_outcome o)
+{
+	switch (o) {
+	case POL_OUT_REPLY:
+		return "replied";
+	case POL_OUT_IGNORE:
+		return "ignored";
+	case POL_OUT_FAIL:
+		return "failed";
+	}
+	return "unknown";
+}
+
+/* ---- small token helpers ---- */
+
+static int is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Copy of v with RFC 5322 comments removed (quoted strings kept intact). */
+static char *strip_comments(const char *v)
+{
+	char *out = xmalloc(strlen(v) + 1), *o = out;
+	int depth = 0, quoted = 0;
+
+	for (const char *p = v; *p; p++) {
+		if (*p == '\\' && p[1] && (quoted || depth)) {
+			if (!depth) {
+				*o++ = *p;
+				*o++ = p[1];
+			}
+			p++;
+			continue;
+		}
+		if (!depth && *p == '"')
+			quoted = !quoted;
+		if (!quoted && *p == '(') {
+			depth++;
+			continue;
+		}
+		if (!quoted && depth && *p == ')') {
+			depth--;
+			continue;
+		}
+		if (!depth)
+			*o++ = *p;
+	}
+	*o = 0;
+	return out;
+}
+
+/* The first token of v (up to WSP, ';' or ','), trimmed; 1 if it equals
+ * word case-insensitively. */
+static int first_token_is(const char *v, const char *word)
+{
+	size_t n;
+
+	while (is_wsp(*v))
+		v++;
+	n = strcspn(v, " \t;,");
+	return n == strlen(word) && strncasecmp(v, word, n) == 0;
+}
+
+/* 1 if the comma-separated list v holds one of words (case-insensitive). */
+static int list_has(const char *v, const char *const *words)
+{
+	const char *p = v;
+
+	while (*p) {
+		size_t n;
+
+		while (is_wsp(*p) || *p == ',')
+			p++;
+		n = strcspn(p, ",");
+		while (n > 0 && is_wsp(p[n - 1]))
+			n--;
+		for (size_t i = 0; words[i]; i++)
+			if (n == strlen(words[i]) &&
+			    strncasecmp(p, words[i], n) == 0)
+				return 1;
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+/* ---- rows ---- */
+
+static int sender_is_bounce(const char *from, const struct prs_msg *msg)
+{
+	static const char *const ses[] = {"amazonses.com", NULL};
+	const char *dom = addr_domain(from);
+	size_t ll = addr_local_len(from, 0);
+
+	if ((ll == 13 && strncasecmp(from, "mailer-daemon", 13) == 0) ||
+	    (ll == 10 && strncasecmp(from, "postmaster", 10) == 0))
+		return 1;
+	if (addr_domain_in(dom, (char *const *)ses, 1))
+		return 1;
+	return prs_is_report(msg);
+}
+
+static int sender_is_noreply(const char *from)
+{
+	static const char *const pfx[] = {
+		"no-reply", "noreply",	"no_reply", "donotreply",
+		"do-not-reply", "bounces", "complaints", NULL,
+	};
+	size_t ll = addr_local_len(from, 0);
+
+	for (size_t i = 0; pfx[i]; i++) {
+		size_t n = strlen(pfx[i]);
+
+		if (ll >= n && strncasecmp(from, pfx[i], n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int strv_has_ci(const struct set_strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (mr_streq_ci(v->v[i], s))
+			return 1;
+	return 0;
+}
+
+static int sender_is_own(const struct set *s, const struct rcfg *c,
+			 const char *from)
+{
+	const char *const *addrs;
+	size_t n;
+
+	if ((s->from_addr && mr_streq_ci(s->from_addr, from)) ||
+	    (s->complaints_address &&
+	     mr_streq_ci(s->complaints_address, from)) ||
+	    strv_has_ci(&s->own_addresses, from))
+		return 1;
+	n = rcfg_addresses(c, &addrs);
+	for (size_t i = 0; i < n; i++)
+		if (mr_streq_ci(addrs[i], from))
+			return 1;
+	return 0;
+}
+
+static int is_auto_submitted(const struct prs_msg *m)
+{
+	static const char *const prec[] = {"bulk", "list", "junk", NULL};
+	static const char *const supp[] = {"all", "oof", "autoreply", NULL};
+	static const char *const present[] = {
+		"X-Autoreply",	    "X-Autorespond",	 "X-Autogenerated",
+		"X-AutoReply-From", "X-Mail-Autoreply", "X-Autoresponse",
+		"X-Cron-Env",	    NULL,
+	};
+	const char *v;
+
+	if ((v = prs_header(m, "Auto-Submitted", NULL)) &&
+	    !first_token_is(v, "no"))
+		return 1;
+	if ((v = prs_header(m, "Precedence", NULL)) && list_has(v, prec))
+		return 1;
+	if ((v = prs_header(m, "X-Auto-Response-Suppress", NULL)) &&
+	    list_has(v, supp))
+		return 1;
+	if ((v = prs_header(m, "X-FC-MachineGenerated", NULL)) &&
+	    first_token_is(v, "true"))
+		return 1;
+	if ((v = prs_header(m, "X-POST-MessageClass", NULL)) &&
+	    strcasestr(v, "autoresponder"))
+		return 1;
+	for (size_t i = 0; present[i]; i++)
+		if (prs_header(m, present[i], NULL))
+			return 1;
+	return 0;
+}
+
+static int is_mailing_list(const struct prs_msg *m)
+{
+	static const char *const names[] = {
+		"List-Id",	 "List-Unsubscribe", "List-Post",
+		"List-Help",	 "List-Subscribe",   "List-Owner",
+		"List-Archive", NULL,
+	};
+
+	for (size_t i = 0; names[i]; i++)
+		if (prs_header(m, names[i], NULL))
+			return 1;
+	return 0;
+}
+
+static int is_spam(const struct prs_msg *m)
+{
+	const char *v = prs_header(m, "X-Spam-Flag", NULL);
+
+	return v && first_token_is(v, "yes");
+}
+
+/* ---- DKIM (RFC 8601 Authentication-Results) ---- */
+
+struct ar_state {
+	int pass_aligned; /* a dkim=pass whose header.d aligns with From */
+	int fail;	  /* a dkim=fail (or permerror) */
+};
+
+/* 1 if d is dom or a parent of it (and has at least one dot). */
+static int dkim_aligned(const char *d, const char *dom)
+{
+	size_t dl = strlen(d), ml = strlen(dom);
+
+	if (dl == 0 || strchr(d, '.') == NULL || dl > ml)
+		return 0;
+	if (strcasecmp(dom + (ml - dl), d) != 0)
+		return 0;
+	return dl == ml || dom[ml - dl - 1] == '.';
+}
+
+/* Next ';'-separated segment of *p outside quoted strings (NUL-cut). */
+static char *next_segment(char **p)
+{
+	char *s = *p, *q = s;
+	int quoted = 0;
+
+	if (s == NULL)
+		return NULL;
+	for (; *q; q++) {
+		if (*q == '\\' && q[1]) {
+			q++;
+			continue;
+		}
+		if (*q == '"')
+			quoted = !quoted;
+		if (!quoted && *q == ';')
+			break;
+	}
+	*p = *q ? q + 1 : NULL;
+	*q = 0;
+	return s;
+}
+
+/* Next whitespace-separated token of *p (NUL-cut), quotes removed from a
+ * "name=\"value\"" form. */
+static char *next_token(char **p)
+{
+	char *s = *p, *o, *r;
+	int quoted = 0;
+
+	while (is_wsp(*s))
+		s++;
+	if (*s == 0)
+		return NULL;
+	for (r = o = s; *r; r++) {
+		if (*r == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (*r == '\\' && quoted && r[1]) {
+			*o++ = *++r;
+			continue;
+		}
+		if (!quoted && is_wsp(*r))
+			break;
+		*o++ = *r;
+	}
+	*p = *r ? r + 1 : r;
+	*o = 0;
+	return s;
+}
+
+static void ar_resinfo(char *seg, const char *dom, struct ar_state *st)
+{
+	char *p = seg, *tok = next_token(&p);
+	const char *d = NULL;
+	size_t ml;
+	int pass;
+
+	if (tok == NULL)
+		return;
+	ml = strcspn(tok, "/=");
+	if (ml != 4 || strncasecmp(tok, "dkim", 4) != 0)
+		return;
+	tok = strchr(tok, '=');
+	if (tok == NULL)
+		return;
+	pass = strcasecmp(tok + 1, "pass") == 0;
+	if (strcasecmp(tok + 1, "fail") == 0 ||
+	    strcasecmp(tok + 1, "permerror") == 0)
+		st->fail = 1;
+	while ((tok = next_token(&p)) != NULL) {
+		if (strncasecmp(tok, "header.d=", 9) == 0)
+			d = tok + 9;
+		else if (d == NULL && strncasecmp(tok, "header.i=", 9) == 0)
+			d = addr_domain(tok + 9);
+	}
+	if (pass && d && dom && dkim_aligned(d, dom))
+		st->pass_aligned = 1;
+}
+
+static void ar_header(const char *value, const char *authserv,
+		      const char *dom, struct ar_state *st)
+{
+	char *copy = strip_comments(value), *p = copy, *seg, *tp;
+	char *id;
+
+	seg = next_segment(&p);
+	tp = seg;
+	id = seg ? next_token(&tp) : NULL;
+	if (id == NULL || strcasecmp(id, authserv) != 0) {
+		free(copy);
+		return; /* forged or foreign: does not count */
+	}
+	while ((seg = next_segment(&p)) != NULL)
+		ar_resinfo(seg, dom, st);
+	free(copy);
+}
+
+int pol_dkim_refuses(const struct set *s, const struct prs_msg *msg)
+{
+	struct ar_state st = {0, 0};
+	const char *dom = msg->from_addr ? addr_domain(msg->from_addr) : NULL;
+	size_t it = 0;
+	const char *v;
+
+	if (s->dkim_policy == SET_DKIM_IGNORE)
+		return 0;
+	while ((v = prs_header(msg, "Authentication-Results", &it)) != NULL)
+		ar_header(v, s->authserv_id, dom, &st);
+	if (s->dkim_policy == SET_DKIM_REQUIRE_PASS)
+		return !st.pass_aligned;
+	return st.fail && !st.pass_aligned;
+}
+
+/* ---- store rows ---- */
+
+/* Hashes of the domain and of each parent with at least one dot. */
+static int domain_listed(const struct pol_in *in, enum st_list list,
+			 const char *dom, struct mr_err *err)
+{
+	char h[HASH_SHA512_HEX];
+
+	for (const char *d = dom; d && strchr(d, '.');) {
+		int r;
+
+		addr_hash_hex(in->store_key, d, h);
+		r = st_list_has(in->st, list, h, err);
+		if (r != 0)
+			return r;
+		d = strchr(d, '.') + 1;
+	}
+	return 0;
+}
+
+static int is_blocked(const struct pol_in *in, const char *from,
+		      const char *fhash, struct mr_err *err)
+{
+	const struct set *s = in->set;
+	const char *dom = addr_domain(from);
+	int r;
+
+	if (addr_domain_in(dom, s->blocked_domains.v, s->blocked_domains.n))
+		return 1;
+	if (in->st == NULL)
+		return 0;
+	r = st_list_has(in->st, ST_BLOCK_EMAIL, fhash, err);
+	if (r != 0)
+		return r;
+	return domain_listed(in, ST_BLOCK_DOMAIN, dom, err);
+}
+
+/* 1 over the limit, 0 within (or exempt), -1 store error. */
+static int over_limit(const struct pol_in *in, const char *from,
+		      const char *fhash, struct mr_err *err)
+{
+	const struct set *s = in->set;
+	const char *dom = addr_domain(from);
+	long count;
+	int r, allowed;
+
+	if (s->daily_limit <= 0 ||
+	    addr_domain_in(dom, s->exempt_domains.v, s->exempt_domains.n) ||
+	    in->st == NULL)
+		return 0;
+	r = st_list_has(in->st, ST_ALLOW_EMAIL, fhash, err);
+	if (r == 0)
+		r = domain_listed(in, ST_ALLOW_DOMAIN, dom, err);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	if (in->dry_run) {
+		if (st_adhoc_get(in->st, fhash, &count, err) < 0)
+			return -1;
+		return count + 1 > s->daily_limit;
+	}
+	if (st_adhoc_take(in->st, in->uniq, fhash, s->daily_limit, &allowed,
+			  err) < 0)
+		return -1;
+	return !allowed;
+}
+
+static void set_v(struct pol_verdict *v, enum pol_reason r,
+		  enum pol_outcome o)
+{
+	v->reason = r;
+	v->outcome = o;
+}
+
+/* Rows up to (and including) the DKIM row: no store needed. */
+static int header_rows(const struct pol_in *in, const struct prs_msg *m,
+		       struct pol_verdict *v)
+{
+	const char *from = m->from_addr;
+
+	if (m->requested == NULL)
+		return set_v(v, POL_NO_REQUESTED_ADDRESS, POL_OUT_FAIL), 1;
+	if (in->set->complaints_address &&
+	    mr_streq_ci(m->requested, in->set->complaints_address)) {
+		v->forward = 1;
+		return set_v(v, POL_COMPLAINT, POL_OUT_IGNORE), 1;
+	}
+	v->n_entries = rcfg_lookup(in->rcfg, m->requested, NULL, 0);
+	if (v->n_entries == 0)
+		return set_v(v, POL_UNKNOWN_ADDRESS, POL_OUT_IGNORE), 1;
+	if (m->null_sender)
+		return set_v(v, POL_NULL_SENDER, POL_OUT_IGNORE), 1;
+	if (from == NULL)
+		return set_v(v, POL_BAD_SENDER, POL_OUT_IGNORE), 1;
+	if (sender_is_bounce(from, m)) {
+		v->forward = 1;
+		return set_v(v, POL_BOUNCE, POL_OUT_IGNORE), 1;
+	}
+	if (sender_is_noreply(from))
+		return set_v(v, POL_NO_REPLY_SENDER, POL_OUT_IGNORE), 1;
+	if (sender_is_own(in->set, in->rcfg, from))
+		return set_v(v, POL_LOOP, POL_OUT_IGNORE), 1;
+	if (is_auto_submitted(m))
+		return set_v(v, POL_AUTO_SUBMITTED, POL_OUT_IGNORE), 1;
+	if (is_mailing_list(m))
+		return set_v(v, POL_MAILING_LIST, POL_OUT_IGNORE), 1;
+	if (is_spam(m))
+		return set_v(v, POL_SPAM, POL_OUT_IGNORE), 1;
+	if (pol_dkim_refuses(in->set, m))
+		return set_v(v, POL_DKIM_FAIL, POL_OUT_IGNORE), 1;
+	return 0;
+}
+
+int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
+	       struct pol_verdict *v, struct mr_err *err)
+{
+	char fhash[HASH_SHA512_HEX];
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	mr_err_clear(err);
+	if (header_rows(in, msg, v))
+		return 0;
+	addr_hash_hex(in->store_key, msg->from_addr, fhash);
+	r = is_blocked(in, msg->from_addr, fhash, err);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return set_v(v, POL_BLOCKED, POL_OUT_IGNORE), 0;
+	r = over_limit(in, msg->from_addr, fhash, err);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return set_v(v, POL_RATE_LIMITED, POL_OUT_IGNORE), 0;
+	set_v(v, POL_REPLIED, POL_OUT_REPLY);
+	return 0;
+}

@@ -1,0 +1,76 @@
+/* policy.h - when to reply (design.md s.4)
+ * SYNOPSIS     int pol_decide(const struct pol_in *, const struct prs_msg *,
+ *                             struct pol_verdict *, struct mr_err *);
+ * DESCRIPTION  Applies the rows of design.md s.4 in order; the first match
+ *              decides. The store rows (blocked lists, daily limit) use
+ *              in->st when it is not NULL; with in->dry_run the daily limit
+ *              is only read (classify changes nothing), otherwise one
+ *              request is counted, once per unique name.
+ * DIAGNOSTICS  0 with the verdict; -1 with err when the store failed
+ *              (MR_TEMP: try the message again later).
+ */
+#ifndef MR_POLICY_H
+#define MR_POLICY_H
+
+#include <stddef.h>
+
+#include "mr.h"
+
+struct set;
+struct rcfg;
+struct st;
+struct hash_key;
+struct prs_msg;
+
+enum pol_reason {
+	POL_REPLIED = 0,
+	POL_NO_REQUESTED_ADDRESS,
+	POL_COMPLAINT,
+	POL_UNKNOWN_ADDRESS,
+	POL_NULL_SENDER,
+	POL_BAD_SENDER,
+	POL_BOUNCE,
+	POL_NO_REPLY_SENDER,
+	POL_LOOP,
+	POL_AUTO_SUBMITTED,
+	POL_MAILING_LIST,
+	POL_SPAM,
+	POL_DKIM_FAIL,
+	POL_BLOCKED,
+	POL_RATE_LIMITED,
+};
+
+enum pol_outcome {
+	POL_OUT_REPLY = 0, /* one reply per config entry */
+	POL_OUT_IGNORE,	   /* handled, deliberately not replied */
+	POL_OUT_FAIL,	   /* cannot be processed: failure folder */
+};
+
+struct pol_verdict {
+	enum pol_reason reason;
+	enum pol_outcome outcome;
+	int forward;	  /* forward the original to the admins */
+	size_t n_entries; /* config entries to answer (POL_OUT_REPLY) */
+};
+
+struct pol_in {
+	const struct set *set;
+	const struct rcfg *rcfg;
+	struct st *st;			  /* NULL: skip the store rows */
+	const struct hash_key *store_key; /* NULL: plain SHA-512 hashes */
+	const char *uniq;		  /* unique name: counted once */
+	int dry_run;			  /* read the daily count only */
+	long now;			  /* unix time, for the journal */
+};
+
+int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
+	       struct pol_verdict *v, struct mr_err *err);
+
+const char *pol_reason_word(enum pol_reason r);
+const char *pol_outcome_word(enum pol_outcome o);
+
+/* Exposed for tests: the DKIM row alone. Returns 1 when the message must
+ * not be answered under the settings' DKIM policy. */
+int pol_dkim_refuses(const struct set *s, const struct prs_msg *msg);
+
+#endif

@@ -1,0 +1,118 @@
+/* snap.c - load and share a configuration snapshot (snap.h)
+ */
+#include "snap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "log.h"
+#include "rcfg.h"
+#include "reply.h"
+#include "settings.h"
+
+static int load_keys(struct snap *sn, int flags, struct mr_msgs *problems)
+{
+	const struct set *s = sn->set;
+	struct mr_err err;
+	int r;
+
+	mr_err_clear(&err);
+	if (s->hash_key) {
+		r = hash_key_load(s->hash_key, 0, &sn->store_key, &err);
+		if (r == 0)
+			mr_msgs_add(problems, "hash_key: %s: no such file",
+				    s->hash_key);
+		else if (r < 0)
+			mr_msgs_add(problems, "hash_key: %s", err.text);
+		if (r <= 0)
+			return -1;
+	}
+	r = hash_key_load(s->event_key, !(flags & SNAP_READONLY),
+			  &sn->event_key, &err);
+	if (r < 0) {
+		mr_msgs_add(problems, "event_key: %s", err.text);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_replies(struct snap *sn, struct mr_msgs *problems)
+{
+	const struct set *s = sn->set;
+	struct mr_err err;
+
+	if (strncmp(s->responder_config, "s3://", 5) == 0) {
+		mr_msgs_add(problems,
+			    "responder_config: s3:// sources are not "
+			    "supported by this build");
+		return -1;
+	}
+	sn->rcfg = rcfg_load_file(s->responder_config, problems);
+	if (sn->rcfg == NULL)
+		return -1;
+	mr_err_clear(&err);
+	sn->blob = blob_open(s->attachments_dir, &err);
+	if (sn->blob == NULL) {
+		mr_msgs_add(problems, "attachments_dir: %s", err.text);
+		return -1;
+	}
+	sn->rpl = rpl_set_build(s, sn->rcfg, sn->blob, problems);
+	return sn->rpl ? 0 : -1;
+}
+
+struct snap *snap_load(const char *settings_path, int flags,
+		       struct mr_msgs *problems)
+{
+	struct snap *sn = xcalloc(1, sizeof(*sn));
+
+	atomic_init(&sn->refs, 1);
+	sn->set = set_load(settings_path, problems);
+	if (sn->set == NULL)
+		goto fail;
+	if (load_keys(sn, flags, problems) < 0)
+		goto fail;
+	if (!(flags & SNAP_NO_REPLIES) && load_replies(sn, problems) < 0)
+		goto fail;
+	return sn;
+fail:
+	snap_unref(&sn);
+	return NULL;
+}
+
+struct snap *snap_ref(struct snap *sn)
+{
+	atomic_fetch_add(&sn->refs, 1);
+	return sn;
+}
+
+void snap_unref(struct snap **snp)
+{
+	struct snap *sn = *snp;
+
+	if (sn == NULL)
+		return;
+	*snp = NULL;
+	if (atomic_fetch_sub(&sn->refs, 1) != 1)
+		return;
+	rpl_set_free(&sn->rpl);
+	blob_close(&sn->blob);
+	rcfg_free(&sn->rcfg);
+	set_free(&sn->set);
+	hash_key_free(&sn->store_key);
+	hash_key_free(&sn->event_key);
+	free(sn);
+}
+
+void snap_sender_hash(const struct snap *sn, const char *addr,
+		      char out[HASH_SHA256_HEX])
+{
+	char *low;
+
+	out[0] = 0;
+	if (sn->event_key.data == NULL || addr == NULL)
+		return;
+	low = mr_lower_dup(addr);
+	hash_hmac_sha256_hex(&sn->event_key, low, strlen(low), out);
+	free(low);
+}

@@ -1,0 +1,46 @@
+/* snap.h - a loaded configuration: settings, responder config, prebuilt
+ *          reply bodies and keys, shared read-only by every worker
+ * SYNOPSIS     struct snap *snap_load(const char *settings, int flags, struct mr_msgs *);
+ * DESCRIPTION  Everything a worker needs that changes only on reload. The
+ *              snapshot is immutable and reference-counted: a reload builds
+ *              a new one and swaps it in; workers finish their message
+ *              with the one they started with (design.md s.9, style 2.5).
+ * DIAGNOSTICS  NULL with every problem appended to problems.
+ */
+#ifndef MR_SNAP_H
+#define MR_SNAP_H
+
+#include <stdatomic.h>
+
+#include "hash.h"
+#include "mr.h"
+
+struct set;
+struct rcfg;
+struct blob;
+struct rpl_set;
+
+#define SNAP_READONLY 1	  /* create nothing (no event key file) */
+#define SNAP_NO_REPLIES 2 /* settings and keys only: no responder config */
+
+struct snap {
+	struct set *set;
+	struct rcfg *rcfg;	/* NULL with SNAP_NO_REPLIES */
+	struct blob *blob;	/* attachment source */
+	struct rpl_set *rpl;	/* prebuilt bodies */
+	struct hash_key store_key; /* data NULL: plain SHA-512 (s.7) */
+	struct hash_key event_key; /* data NULL: absent (read-only use) */
+	atomic_int refs;
+};
+
+struct snap *snap_load(const char *settings_path, int flags,
+		       struct mr_msgs *problems);
+struct snap *snap_ref(struct snap *sn);
+void snap_unref(struct snap **sn);
+
+/* Keyed hash of a sender for logs and events (HMAC-SHA-256 hex with the
+ * event key); "" when there is no key. */
+void snap_sender_hash(const struct snap *sn, const char *addr,
+		      char out[HASH_SHA256_HEX]);
+
+#endif

@@ -1,0 +1,203 @@
+/* tx_maildir.c - the "maildir:<path>" transport (tx.h)
+ * DESCRIPTION  Writes each message as a Maildir delivery would: a file in
+ *              tmp/ named <sec>.M<usec>P<pid>Q<n>.<host> (exclusive
+ *              create), the data, fsync, close, rename into new/ without
+ *              replacing anything, fsync new/. A Return-Path line with the
+ *              envelope sender is prepended, as a delivery agent does.
+ *              Used for the demo, tests and dry runs.
+ */
+#include "tx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct txm {
+	int tmp_fd;
+	int new_fd;
+	char host[128];
+};
+
+static atomic_ulong txm_seq;
+
+static int mkdir_at(int dfd, const char *name)
+{
+	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Maildir unique names may not hold '/' or ':'. */
+static void safe_host(char *out, size_t n)
+{
+	const char *h = mr_hostname();
+	size_t o = 0;
+
+	for (; *h && o + 5 < n; h++) {
+		if (*h == '/' || *h == ':') {
+			int k = snprintf(out + o, n - o, "\\%03o",
+					 (unsigned)(unsigned char)*h);
+			if (k < 0 || (size_t)k >= n - o)
+				break;
+			o += (size_t)k;
+		} else {
+			out[o++] = *h;
+		}
+	}
+	out[o] = 0;
+}
+
+static void *txm_open(const char *path, const struct set *s,
+		      struct mr_err *err)
+{
+	struct txm *m;
+	int dfd, cur;
+
+	(void)s; /* no settings needed */
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", path);
+		return NULL;
+	}
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		mr_err_sys(err, MR_PERM, errno, "open(%s)", path);
+		return NULL;
+	}
+	m = xcalloc(1, sizeof(*m));
+	m->tmp_fd = mkdir_at(dfd, "tmp");
+	m->new_fd = mkdir_at(dfd, "new");
+	cur = mkdir_at(dfd, "cur");
+	if (m->tmp_fd < 0 || m->new_fd < 0 || cur < 0) {
+		mr_err_sys(err, MR_PERM, errno, "maildir %s", path);
+		if (m->tmp_fd >= 0)
+			(void)close(m->tmp_fd); /* read-only dir fds */
+		if (m->new_fd >= 0)
+			(void)close(m->new_fd);
+		free(m);
+		m = NULL;
+	}
+	if (cur >= 0)
+		(void)close(cur);
+	(void)close(dfd);
+	if (m)
+		safe_host(m->host, sizeof(m->host));
+	return m;
+}
+
+static int write_all(int fd, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		ssize_t w = writev(fd, iov, iovcnt > 1024 ? 1024 : iovcnt);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		while (iovcnt > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static int txm_write(struct txm *m, const char *name, const char *rp,
+		     const struct iovec *iov, int iovcnt, struct mr_err *err)
+{
+	struct iovec *v = xcalloc((size_t)iovcnt + 1, sizeof(*v));
+	int fd, rc = -1;
+
+	fd = openat(m->tmp_fd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "outbox: open(tmp/%s)", name);
+		free(v);
+		return -1;
+	}
+	v[0].iov_base = (void *)rp;
+	v[0].iov_len = strlen(rp);
+	memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*v));
+	if (write_all(fd, v, iovcnt + 1) < 0 || fsync(fd) < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "outbox: write(tmp/%s)", name);
+		(void)close(fd); /* already failing */
+		goto out;
+	}
+	if (close(fd) < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "outbox: close(tmp/%s)", name);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(v);
+	return rc;
+}
+
+static int txm_send(void *h, const struct tx_env *env, const struct iovec *iov,
+		    int iovcnt, struct mr_err *err)
+{
+	struct txm *m = h;
+	struct timeval tv;
+	char name[256], rp[600];
+	int n;
+
+	gettimeofday(&tv, NULL);
+	n = snprintf(name, sizeof(name), "%lld.M%06ldP%ldQ%lu.%s",
+		     (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+		     atomic_fetch_add(&txm_seq, 1) + 1, m->host);
+	if (n < 0 || (size_t)n >= sizeof(name)) {
+		mr_err_set(err, MR_PERM, "outbox: unique name too long");
+		return -1;
+	}
+	n = snprintf(rp, sizeof(rp), "Return-Path: <%s>\r\n",
+		     env->mail_from ? env->mail_from : "");
+	if (n < 0 || (size_t)n >= sizeof(rp)) {
+		mr_err_set(err, MR_PERM, "outbox: envelope sender too long");
+		return -1;
+	}
+	if (txm_write(m, name, rp, iov, iovcnt, err) < 0)
+		goto unlink;
+	if (renameat2(m->tmp_fd, name, m->new_fd, name, RENAME_NOREPLACE) <
+	    0) {
+		mr_err_sys(err, MR_TEMP, errno, "outbox: rename(%s)", name);
+		goto unlink;
+	}
+	if (fsync(m->new_fd) < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "outbox: fsync(new)");
+		return -1;
+	}
+	return 0;
+unlink:
+	(void)unlinkat(m->tmp_fd, name, 0); /* our own temp file */
+	return -1;
+}
+
+static void txm_close(void *h)
+{
+	struct txm *m = h;
+
+	if (m == NULL)
+		return;
+	(void)close(m->tmp_fd); /* directory fds: nothing to flush */
+	(void)close(m->new_fd);
+	free(m);
+}
+
+const struct tx_ops tx_maildir_ops = {
+	.scheme = "maildir:",
+	.open = txm_open,
+	.send = txm_send,
+	.close = txm_close,
+};
