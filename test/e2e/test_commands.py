@@ -54,10 +54,25 @@ env.close()
 env = Env()
 rc, out, err = env.run("config-check")
 R.check("config-check on a good config exits 0", rc == 0 and "ok" in out, out + err)
-for sample in ("config/settings.sample.json",):
-    p = subprocess.run([BIN, "config-check", "-c", os.path.join(ROOT, sample)],
-                       capture_output=True, text=True)
-    R.check("config-check %s" % sample, p.returncode == 0, p.stdout + p.stderr)
+# the samples, with the attachments they name in a scratch folder
+sdir = os.path.join(env.dir, "sample")
+for rel in ("app/Example-1.0.apk", "win/Example-Setup-1.0.exe"):
+    os.makedirs(os.path.dirname(os.path.join(sdir, "att", "downloads", rel)), exist_ok=True)
+    with open(os.path.join(sdir, "att", "downloads", rel), "w") as f:
+        f.write("stand-in")
+shutil.copy(os.path.join(ROOT, "config", "responses.sample.json"), sdir)
+with open(os.path.join(ROOT, "config", "settings.sample.json")) as f:
+    sample = f.read()
+R.check("sample names /var/lib/mailresponder/attachments",
+        '"/var/lib/mailresponder/attachments"' in sample)
+with open(os.path.join(sdir, "settings.json"), "w") as f:
+    f.write(sample.replace('"/var/lib/mailresponder/attachments"', '"att"'))
+p = subprocess.run([BIN, "config-check", "-c", os.path.join(sdir, "settings.json")],
+                   capture_output=True, text=True)
+R.check("config-check on the samples", p.returncode == 0, p.stdout + p.stderr)
+p = subprocess.run([BIN, "config-check", "-c", os.path.join(ROOT, "config", "demo", "settings.json")],
+                   capture_output=True, text=True)
+R.check("config-check on the demo config", p.returncode == 0, p.stdout + p.stderr)
 with open(env.settings) as f:
     text = f.read()
 bad = text.replace('"daily_limit": 3', '"daily_limit": "three", "dialy_limit": 3').replace(
