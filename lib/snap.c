@@ -37,6 +37,14 @@ static int load_keys(struct snap *sn, int flags, struct mr_msgs *problems)
 	return 0;
 }
 
+static int has_attachments(const struct rcfg *c)
+{
+	for (size_t i = 0; i < rcfg_count(c); i++)
+		if (rcfg_entry(c, i)->n_atts > 0)
+			return 1;
+	return 0;
+}
+
 static int load_replies(struct snap *sn, struct mr_msgs *problems)
 {
 	const struct set *s = sn->set;
@@ -53,7 +61,7 @@ static int load_replies(struct snap *sn, struct mr_msgs *problems)
 		return -1;
 	mr_err_clear(&err);
 	sn->blob = blob_open(s->attachments_dir, &err);
-	if (sn->blob == NULL) {
+	if (sn->blob == NULL && has_attachments(sn->rcfg)) {
 		mr_msgs_add(problems, "attachments_dir: %s", err.text);
 		return -1;
 	}

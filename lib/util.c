@@ -182,6 +182,7 @@ static void buf_grow(struct mr_buf *b, size_t more)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = 0;
 }
 
 void buf_append(struct mr_buf *b, const void *p, size_t n)
