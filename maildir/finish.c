@@ -1,0 +1,194 @@
+/* finish.c - md_finish, md_reprocess: final states and the way back
+ * SYNOPSIS     int md_finish(struct md_spool *sp, const struct md_entry *ent,
+ *                            enum md_state state, struct mr_err *err);
+ *              int md_reprocess(struct md_spool *sp, const char *name,
+ *                               time_t newer_than, time_t older_than,
+ *                               size_t *moved_r, struct mr_err *err);
+ * DESCRIPTION  md_finish renames a claimed cur/UNIQ:2, to its state:
+ *              replied cur/UNIQ:2,RS, ignored cur/UNIQ:2,S, failed
+ *              <failed>/new/UNIQ, retry new/UNIQ (flags in ASCII order),
+ *              then fsyncs the directory it landed in: the state is
+ *              durable when md_finish returns. No rename replaces a file:
+ *              if the target name is taken, the message gets a fresh
+ *              unique name (logged). Any entry type moves (a symlink moves
+ *              as a link, never followed).
+ *              md_reprocess moves entries of <failed>/new and
+ *              <failed>/cur back to new/UNIQ (any ":2,..." info dropped),
+ *              all of them or the one whose unique name or file name is
+ *              name, and only those whose mtime (the delivery time; a
+ *              rename keeps it) is in [newer_than, older_than), 0 meaning
+ *              no bound. It moves in bounded batches (scan, then rename),
+ *              at most as many entries as matched when it started, so a
+ *              message that fails again at once cannot keep it busy, and
+ *              fsyncs new/ once at the end.
+ * DIAGNOSTICS  0 ok, -1 with err: MR_TEMP for system errors, MR_PERM for a
+ *              bad name, a vanished message, or (md_reprocess) a name that
+ *              is not in the failure folder.
+ * SEE ALSO     md.h, design.md s.3
+ */
+#include "md_impl.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define RP_BATCH 128 /* md_reprocess: names read per pass */
+
+/* Where a state lands; NULL for a bad state. */
+static const struct md_dir *state_dir(struct md_spool *sp, enum md_state state,
+				      const char **suffix_r)
+{
+	switch (state) {
+	case MD_REPLIED:
+		*suffix_r = ":2,RS"; /* flags in ASCII order */
+		return &sp->cur_d;
+	case MD_IGNORED:
+		*suffix_r = ":2,S";
+		return &sp->cur_d;
+	case MD_FAILED:
+		*suffix_r = "";
+		return &sp->fnew_d;
+	case MD_RETRY:
+		*suffix_r = "";
+		return &sp->new_d;
+	}
+	return NULL;
+}
+
+int md_finish(struct md_spool *sp, const struct md_entry *ent,
+	      enum md_state state, struct mr_err *err)
+{
+	const struct md_dir *to;
+	const char *suffix = "";
+	char used[MD_NAME_MAX];
+	int r;
+
+	if ((to = state_dir(sp, state, &suffix)) == NULL) {
+		mr_err_set(err, MR_PERM, "md_finish: bad state %d", (int)state);
+		return -1;
+	}
+	if (!md_name_ok(ent->cur) || strchr(ent->uniq, '/') != NULL) {
+		mr_err_set(err, MR_PERM, "md_finish: bad entry name");
+		return -1;
+	}
+	r = md_move(&sp->cur_d, ent->cur, to, ent->uniq, suffix, used, err);
+	if (r == 0)
+		mr_err_set(err, MR_PERM, "cur/%s: claimed message vanished",
+			   ent->cur);
+	if (r <= 0)
+		return -1;
+	if (strcmp(used, ent->uniq) != 0)
+		log_warn("cur/%s: %s/%s%s is taken, stored as %s/%s%s",
+			 ent->cur, to->label, ent->uniq, suffix, to->label,
+			 used, suffix);
+	return md_sync_dir(to, err);
+}
+
+struct rp_ctx {
+	const char *name; /* NULL: all */
+	time_t newer_than;
+	time_t older_than;
+	int seen; /* name was found (in or out of the window) */
+	size_t matched;
+};
+
+static int rp_keep(int dirfd, const char *fname, void *arg)
+{
+	struct rp_ctx *c = arg;
+	struct stat st;
+	size_t ulen = strcspn(fname, ":");
+
+	if (c->name != NULL && strcmp(fname, c->name) != 0 &&
+	    (ulen != strlen(c->name) || strncmp(fname, c->name, ulen) != 0))
+		return 0;
+	c->seen = 1;
+	if (c->newer_than == 0 && c->older_than == 0)
+		return 1;
+	if (fstatat(dirfd, fname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0; /* gone since readdir */
+	if (c->newer_than != 0 && st.st_mtime < c->newer_than)
+		return 0;
+	return c->older_than == 0 || st.st_mtime < c->older_than;
+}
+
+static int rp_count(int dirfd, const char *fname, void *arg)
+{
+	struct rp_ctx *c = arg;
+
+	if (rp_keep(dirfd, fname, c))
+		c->matched++;
+	return 0;
+}
+
+/* Move matching entries of d to new/ in batches until none is left or
+ * the budget (*left) is spent. */
+static int rp_dir(struct md_spool *sp, const struct md_dir *d, struct rp_ctx *c,
+		  char (*batch)[MD_NAME_MAX], size_t *left, size_t *moved_r,
+		  struct mr_err *err)
+{
+	char uniq[MD_NAME_MAX], used[MD_NAME_MAX];
+	size_t n;
+	int r;
+
+	while (*left > 0) {
+		n = 0;
+		if (md_scan_dir(d, rp_keep, c, batch, RP_BATCH, &n, err) < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		for (size_t i = 0; i < n; i++) {
+			if (*left == 0)
+				return 0;
+			md_uniq_of(batch[i], uniq);
+			r = md_move(d, batch[i], &sp->new_d, uniq, "", used,
+				    err);
+			if (r < 0)
+				return -1;
+			if (r > 0) {
+				(*moved_r)++;
+				(*left)--;
+			}
+		}
+	}
+	return 0;
+}
+
+static int rp_check_name(const char *name, struct mr_err *err)
+{
+	if (name != NULL && !md_name_ok(name)) {
+		mr_err_set(err, MR_PERM, "reprocess: bad message name");
+		return -1;
+	}
+	return 0;
+}
+
+int md_reprocess(struct md_spool *sp, const char *name, time_t newer_than,
+		 time_t older_than, size_t *moved_r, struct mr_err *err)
+{
+	struct rp_ctx c = {name, newer_than, older_than, 0, 0};
+	char(*batch)[MD_NAME_MAX];
+	int ret = -1;
+
+	*moved_r = 0;
+	if (rp_check_name(name, err) < 0)
+		return -1;
+	if (md_walk(&sp->fnew_d, rp_count, &c, err) < 0 ||
+	    md_walk(&sp->fcur_d, rp_count, &c, err) < 0)
+		return -1;
+	if (name != NULL && !c.seen) {
+		mr_err_set(err, MR_PERM, "%s: not in the failure folder", name);
+		return -1;
+	}
+	batch = xcalloc(RP_BATCH, sizeof(*batch));
+	if (rp_dir(sp, &sp->fnew_d, &c, batch, &c.matched, moved_r, err) == 0 &&
+	    rp_dir(sp, &sp->fcur_d, &c, batch, &c.matched, moved_r, err) == 0)
+		ret = 0;
+	free(batch);
+	/* what was moved must be durable even when a later move failed */
+	if (*moved_r > 0 && md_sync_dir(&sp->new_d, ret == 0 ? err : NULL) < 0)
+		ret = -1;
+	return ret;
+}
