@@ -92,6 +92,10 @@ static int key_create(const char *path, struct mr_err *err)
 	}
 	hash_hex(raw, sizeof(raw), hex);
 	hex[64] = '\n';
+	if (mr_mkdir_parents(path) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "mkdir(parent of %s)", path);
+		return -1;
+	}
 	return mr_write_file_atomic(path, hex, 65, 0600, err);
 }
 

@@ -83,6 +83,9 @@ int mr_read_file(const char *path, size_t max, char **data_r, size_t *len_r,
 int mr_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct mr_err *err);
 
+/* Create the missing folders above path (mode 0700); 0 or -1 with errno. */
+int mr_mkdir_parents(const char *path);
+
 /* fsync a directory by path; 0 or -1 with errno. */
 int mr_fsync_dir(const char *path);
 

@@ -370,6 +370,27 @@ static char *dir_of(const char *path)
 	return xstrndup(path, (size_t)(s - path));
 }
 
+int mr_mkdir_parents(const char *path)
+{
+	char *dir = dir_of(path);
+	int rc = 0;
+
+	for (char *p = dir + 1; rc == 0; p++) {
+		char c = *p;
+
+		if (c != '/' && c != 0)
+			continue;
+		*p = 0;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			rc = -1;
+		*p = c;
+		if (c == 0)
+			break;
+	}
+	free(dir);
+	return rc;
+}
+
 int mr_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct mr_err *err)
 {
