@@ -14,11 +14,14 @@
 
 struct snap;
 
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_drain(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_reprocess(int argc, char **argv);
 int cmd_blacklist(int argc, char **argv);
 int cmd_config_check(int argc, char **argv);
+int cmd_postfix_maps(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 /* The settings path: the -c argument, else $MAILRESPONDER_SETTINGS, else
@@ -29,12 +32,14 @@ const char *cmd_settings(const char *opt);
  * from the settings. NULL on failure. */
 struct snap *cmd_load(const char *settings, int flags);
 
-#define CMD_QUIET 1	  /* no summary on stdout */
-#define CMD_BUSY_OK 2 /* another process owning the spool is fine */
+#define CMD_QUIET 1 /* no summary on stdout */
+#define CMD_HANDOFF_TIMEOUT 600L
 
 /* Open the spool, take its lock, open the event log and drain it,
- * printing the summary to stdout unless CMD_QUIET. Returns an exit code. */
-int cmd_drain_spool(struct snap *sn, int flags);
+ * printing the summary to stdout unless CMD_QUIET. When a daemon owns the
+ * spool, hand the work to it and wait at most timeout_s. Returns an exit
+ * code. */
+int cmd_drain_spool(struct snap *sn, int flags, long timeout_s);
 
 /* Print a usage error and return EXIT_USAGE. */
 int cmd_usage(const char *cmd, const char *msg);

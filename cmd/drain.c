@@ -1,11 +1,19 @@
 /* drain.c - mailresponder drain: process the backlog and exit
- * SYNOPSIS     mailresponder drain [-c settings.json] [-q]
+ * SYNOPSIS     mailresponder drain [-c settings.json] [-q] [-t SECONDS]
+ * DESCRIPTION  Without a daemon, drains the spool itself. While a daemon
+ *              owns the spool it neither double-processes nor does nothing:
+ *              it asks the daemon to rescan and waits (at most -t seconds,
+ *              default 600) until the backlog present at its start is
+ *              handled, then reports.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cmd.h"
+#include "daemon.h"
 #include "drain.h"
 #include "event.h"
 #include "log.h"
@@ -13,7 +21,48 @@
 #include "settings.h"
 #include "snap.h"
 
-static int lock_spool(struct md_spool *sp, int flags)
+/* The spool is owned by a running daemon: ask it to rescan and wait until
+ * what is in new/ now has been handled. Without its control socket, send
+ * SIGUSR1 and watch new/ empty. Returns an exit code. */
+static int hand_off(struct md_spool *sp, pid_t pid, long timeout_s, int flags)
+{
+	long long end = mr_now_ms() + timeout_s * 1000;
+	char out[512];
+	struct md_counts c;
+	struct mr_err err;
+
+	if (dmn_request(md_spool_path(sp), "drain", timeout_s * 1000, out,
+			sizeof(out)) == 0) {
+		if (!(flags & CMD_QUIET))
+			printf("drain: handed to the running daemon (pid %ld): "
+			       "%s",
+			       (long)pid, out);
+		return strstr(out, "\"handled\"") ? 0 : EXIT_RUNTIME;
+	}
+	if (pid <= 0 || kill(pid, SIGUSR1) < 0) {
+		log_err("spool %s is owned by process %ld, which cannot be "
+			"reached",
+			md_spool_path(sp), (long)pid);
+		return EXIT_RUNTIME;
+	}
+	mr_err_clear(&err);
+	while (md_counts(sp, &c, &err) == 0 && c.n_new + c.n_claimed > 0 &&
+	       mr_now_ms() < end)
+		(void)usleep(200 * 1000); /* EINTR only shortens the wait */
+	if (err.text[0] || c.n_new + c.n_claimed > 0) {
+		log_err("drain: the daemon (pid %ld) did not empty new/ within "
+			"%ld s",
+			(long)pid, timeout_s);
+		return EXIT_RUNTIME;
+	}
+	if (!(flags & CMD_QUIET))
+		printf("drain: handled by the running daemon (pid %ld)\n",
+		       (long)pid);
+	return 0;
+}
+
+/* 1 locked by us, 0 handed to the daemon (rc set), -1 error */
+static int lock_spool(struct md_spool *sp, int flags, long timeout_s, int *rc)
 {
 	struct mr_err err;
 	pid_t pid = 0;
@@ -22,25 +71,18 @@ static int lock_spool(struct md_spool *sp, int flags)
 	mr_err_clear(&err);
 	r = md_lock(sp, 0, &err);
 	if (r > 0)
-		return 0;
+		return 1;
 	if (r < 0) {
 		log_err("spool lock: %s", err.text);
 		return -1;
 	}
 	if (md_lock_owner(sp, &pid, &err) <= 0)
 		pid = 0;
-	if (flags & CMD_BUSY_OK) {
-		printf("spool %s is owned by process %ld, which handles the "
-		       "messages\n",
-		       md_spool_path(sp), (long)pid);
-		return 1;
-	}
-	log_err("spool %s is owned by process %ld; not draining",
-		md_spool_path(sp), (long)pid);
-	return -1;
+	*rc = hand_off(sp, pid, timeout_s, flags);
+	return 0;
 }
 
-int cmd_drain_spool(struct snap *sn, int flags)
+int cmd_drain_spool(struct snap *sn, int flags, long timeout_s)
 {
 	const struct set *s = sn->set;
 	struct md_spool *sp = NULL;
@@ -56,10 +98,8 @@ int cmd_drain_spool(struct snap *sn, int flags)
 		log_err("spool: %s", err.text);
 		return EXIT_RUNTIME;
 	}
-	switch (lock_spool(sp, flags)) {
-	case 1:
-		rc = 0;
-		goto out;
+	switch (lock_spool(sp, flags, timeout_s, &rc)) {
+	case 0:
 	case -1:
 		goto out;
 	}
@@ -87,11 +127,16 @@ int cmd_drain(int argc, char **argv)
 	const char *settings = NULL;
 	struct snap *sn;
 	int c, quiet = 0, rc;
+	long timeout = CMD_HANDOFF_TIMEOUT;
 
-	while ((c = getopt(argc, argv, "c:q")) != -1) {
+	while ((c = getopt(argc, argv, "c:qt:")) != -1) {
 		switch (c) {
 		case 'c':
 			settings = optarg;
+			break;
+		case 't':
+			if (mr_parse_long(optarg, &timeout) < 0 || timeout <= 0)
+				return cmd_usage("drain", "bad -t SECONDS");
 			break;
 		case 'q':
 			quiet = 1;
@@ -105,7 +150,7 @@ int cmd_drain(int argc, char **argv)
 	sn = cmd_load(cmd_settings(settings), 0);
 	if (sn == NULL)
 		return EXIT_USAGE;
-	rc = cmd_drain_spool(sn, quiet ? CMD_QUIET : 0);
+	rc = cmd_drain_spool(sn, quiet ? CMD_QUIET : 0, timeout);
 	snap_unref(&sn);
 	return rc;
 }

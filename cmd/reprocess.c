@@ -148,7 +148,7 @@ int cmd_reprocess(int argc, char **argv)
 	md_spool_close(&sp);
 	if (!o.quiet)
 		printf("reprocess: %zu message(s) moved back to new/\n", total);
-	rc = cmd_drain_spool(sn, CMD_BUSY_OK | (o.quiet ? CMD_QUIET : 0));
+	rc = cmd_drain_spool(sn, o.quiet ? CMD_QUIET : 0, CMD_HANDOFF_TIMEOUT);
 	snap_unref(&sn);
 	return rc ? rc : bad ? EXIT_RUNTIME : 0;
 }

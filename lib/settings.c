@@ -765,6 +765,8 @@ static const struct key top_keys[] = {
 	      SET_SECONDS_MAX),
 	K_INT("max_header_bytes", max_header_bytes, 4096, SET_BYTES_MAX),
 	K_INT("max_forward_bytes", max_forward_bytes, 0, SET_BYTES_MAX),
+	K_INT("rescan_interval_s", rescan_interval_s, 0, SET_SECONDS_MAX),
+	K_INT("shutdown_timeout_s", shutdown_timeout_s, 1, SET_SECONDS_MAX),
 };
 
 /* Levenshtein distance of two short strings (SIZE_MAX if too long). */
@@ -888,6 +890,8 @@ static void set_defaults(struct set *s)
 	s->smtp_connect_timeout_s = 10;
 	s->max_header_bytes = 1L << 20;
 	s->max_forward_bytes = 10L << 20;
+	s->rescan_interval_s = 60;
+	s->shutdown_timeout_s = 30;
 }
 
 /* A required key's problem, unless its handler already reported one: a

@@ -88,6 +88,10 @@ struct set {
 	long max_header_bytes;	     /* header block cap, default 1 MiB */
 	long max_forward_bytes; /* originals larger than this are forwarded
 				   cut to their headers, default 10 MiB */
+	long rescan_interval_s;	 /* daemon safety-net rescan, default 60;
+				    0 = none */
+	long shutdown_timeout_s; /* wait for messages in flight on SIGTERM,
+				    default 30 */
 };
 
 struct set *set_load(const char *path, struct mr_msgs *problems);

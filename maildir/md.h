@@ -115,4 +115,18 @@ int md_counts(struct md_spool *sp, struct md_counts *c, struct mr_err *err);
 /* Directory paths, for inotify and tests. */
 const char *md_new_path(const struct md_spool *sp);
 
+/* The inotify watch on new/: IN_CREATE (virtual(8) delivers by link())
+ * and IN_MOVED_TO. Set it up before the first scan so that nothing slips
+ * between. md_watch_read() never blocks: it reads what is pending and
+ * calls cb with each entry name (dot-files skipped). Returns 1 when the
+ * kernel's event queue overflowed (IN_Q_OVERFLOW: the caller must rescan),
+ * 0 otherwise, -1 with err. */
+struct md_watch;
+typedef void (*md_watch_fn)(const char *name, void *arg);
+struct md_watch *md_watch_open(struct md_spool *sp, struct mr_err *err);
+void md_watch_close(struct md_watch **w);
+int md_watch_fd(const struct md_watch *w);
+int md_watch_read(struct md_watch *w, md_watch_fn cb, void *arg,
+		  struct mr_err *err);
+
 #endif

@@ -26,6 +26,16 @@ count() { # name, rc, output file
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 }
 
+# documentation: the man pages lint clean (mandoc) and samples are valid
+for m in man/*.[0-9]; do
+	if out=$(mandoc -Tlint -W warning "$m" 2>&1) && [ -z "$out" ]; then
+		echo "ok - mandoc -Tlint $m" >"$log"
+	else
+		{ echo "not ok - mandoc -Tlint $m"; echo "$out" | sed 's/^/# /'; } >"$log"
+	fi
+	count "man/$(basename "$m")" 0 "$log"
+done
+
 for b in "$@"; do
 	echo "== suite with $b =="
 	for t in "$b"/test/unit/test_*; do

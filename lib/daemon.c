@@ -1,0 +1,729 @@
+/* daemon.c - the always-on spool daemon (daemon.h)
+ * DESCRIPTION  Threads: main (poll loop), one scanner, N workers. Shared
+ *              state: the work queue (its own lock), the current snapshot
+ *              (snap_mu, with a generation number the workers compare
+ *              before each message), scan requests (scan_mu) and atomic
+ *              counters. Signals are blocked in every thread and read
+ *              through a signalfd in the main loop.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "event.h"
+#include "job.h"
+#include "log.h"
+#include "md.h"
+#include "settings.h"
+#include "snap.h"
+#include "wq.h"
+
+#define DMN_QUEUE 4096
+#define DMN_BATCH 256
+#define DMN_PAUSE_AFTER 5
+#define DMN_MAX_WAITERS 64
+
+struct waiter {
+	int fd;
+	uint64_t gen;	     /* scan generation requested */
+	uint64_t target;     /* last queued seq when that scan ended */
+	long handled0;	     /* handled count at the request */
+	int have_target;
+};
+
+struct dmn {
+	const char *settings_path;
+	pthread_mutex_t snap_mu;
+	struct snap *sn;
+	uint64_t snap_gen;
+
+	struct md_spool *sp;
+	struct ev_log *ev;
+	struct wq *q;
+	struct md_watch *w;
+	int sfd, tfd, lfd, efd;
+	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	pthread_mutex_t scan_mu;
+	pthread_cond_t scan_cv;
+	uint64_t scan_req, scan_done, scan_done_seq;
+	int stopping;
+
+	struct job_ctx **ctx;
+	pthread_t *workers;
+	long n_workers;
+	pthread_t scanner;
+
+	atomic_long handled, replied, ignored, failed, retry;
+	time_t started;
+	long ticks;
+	struct waiter waiters[DMN_MAX_WAITERS];
+	int n_waiters;
+};
+
+static void poke(struct dmn *d)
+{
+	uint64_t one = 1;
+
+	/* a full counter (2^64-2 pokes) would only delay a wake-up */
+	(void)!write(d->efd, &one, sizeof(one));
+}
+
+static void request_scan(struct dmn *d, uint64_t *gen_r)
+{
+	pthread_mutex_lock(&d->scan_mu);
+	d->scan_req++;
+	if (gen_r)
+		*gen_r = d->scan_req;
+	pthread_cond_signal(&d->scan_cv);
+	pthread_mutex_unlock(&d->scan_mu);
+}
+
+/* ---- scanner thread ---- */
+
+/* Offer every name of where to the queue, batch by batch, until a pass
+ * finds nothing new. 0 done, -1 stopping or error. */
+static int scan_pass(struct dmn *d, enum md_where where,
+		     char (*names)[MD_NAME_MAX])
+{
+	struct mr_err err;
+
+	for (;;) {
+		size_t n = 0;
+
+		mr_err_clear(&err);
+		if (md_scan(d->sp, where, wq_busy, d->q, names, DMN_BATCH, &n,
+			    &err) < 0) {
+			log_err("scan: %s", err.text);
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (wq_push(d->q, names[i], where == MD_CLAIMED, 1) <
+			    0)
+				return -1;
+	}
+}
+
+static void *scanner_main(void *arg)
+{
+	struct dmn *d = arg;
+	char(*names)[MD_NAME_MAX] = xcalloc(DMN_BATCH, MD_NAME_MAX);
+	int recovered = 0;
+
+	for (;;) {
+		struct wq_counts c;
+		uint64_t gen;
+
+		pthread_mutex_lock(&d->scan_mu);
+		while (d->scan_req == d->scan_done && !d->stopping)
+			pthread_cond_wait(&d->scan_cv, &d->scan_mu);
+		gen = d->scan_req;
+		pthread_mutex_unlock(&d->scan_mu);
+		if (d->stopping)
+			break;
+		if (!recovered && scan_pass(d, MD_CLAIMED, names) == 0)
+			recovered = 1;
+		if (scan_pass(d, MD_NEW, names) < 0 && d->stopping)
+			break;
+		wq_counts(d->q, &c);
+		pthread_mutex_lock(&d->scan_mu);
+		d->scan_done = gen;
+		d->scan_done_seq = c.last_seq;
+		pthread_mutex_unlock(&d->scan_mu);
+		poke(d);
+	}
+	free(names);
+	return NULL;
+}
+
+/* ---- workers ---- */
+
+struct wk {
+	struct dmn *d;
+	struct job_ctx *ctx;
+	uint64_t snap_gen;
+};
+
+static void wk_snap(struct wk *w)
+{
+	struct dmn *d = w->d;
+
+	pthread_mutex_lock(&d->snap_mu);
+	if (w->snap_gen != d->snap_gen) {
+		job_ctx_set_snap(w->ctx, d->sn);
+		w->snap_gen = d->snap_gen;
+	}
+	pthread_mutex_unlock(&d->snap_mu);
+}
+
+static void wk_count(struct dmn *d, const struct job_result *r)
+{
+	atomic_fetch_add(&d->handled, 1);
+	switch (r->state) {
+	case MD_REPLIED:
+		atomic_fetch_add(&d->replied, 1);
+		break;
+	case MD_IGNORED:
+		atomic_fetch_add(&d->ignored, 1);
+		break;
+	case MD_FAILED:
+		atomic_fetch_add(&d->failed, 1);
+		break;
+	case MD_RETRY:
+		atomic_fetch_add(&d->retry, 1);
+		break;
+	}
+}
+
+static void wk_one(struct wk *w, const struct wq_item *it)
+{
+	struct dmn *d = w->d;
+	time_t now = time(NULL);
+	struct job_result r;
+	struct md_entry ent;
+	struct mr_err err;
+	int c;
+
+	mr_err_clear(&err);
+	c = it->adopt ? md_adopt(d->sp, it->name, &ent, &err)
+		      : md_claim(d->sp, it->name, &ent, &err);
+	if (c < 0) {
+		log_err("claim: %s", err.text);
+		wq_done(d->q, it, it->name,
+			wq_retry_at(d->q, it->attempts, now), 1);
+		return;
+	}
+	if (c == 0 || job_run(w->ctx, &ent, now, &r) < 0) {
+		wq_done(d->q, it, NULL, 0, 0);
+		return;
+	}
+	wk_count(d, &r);
+	if (r.state == MD_RETRY)
+		wq_done(d->q, it, ent.uniq,
+			wq_retry_at(d->q, it->attempts, now), 1);
+	else
+		wq_done(d->q, it, NULL, 0, 0);
+}
+
+static void *worker_main(void *arg)
+{
+	struct wk *w = arg;
+	struct wq_item it;
+
+	while (wq_pop(w->d->q, &it)) {
+		wk_snap(w);
+		wk_one(w, &it);
+		poke(w->d);
+	}
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+static int open_fds(struct dmn *d, struct mr_err *err)
+{
+	struct itimerspec its = {{1, 0}, {1, 0}};
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	d->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->sfd < 0 || d->tfd < 0 || d->efd < 0 ||
+	    timerfd_settime(d->tfd, 0, &its, NULL) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "signalfd/timerfd/eventfd");
+		return -1;
+	}
+	return 0;
+}
+
+static int listen_socket(struct dmn *d)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(d->sock_path, sizeof(d->sock_path), "%s/%s",
+			 md_spool_path(d->sp), DMN_SOCKET);
+
+	d->lfd = -1;
+	if (n < 0 || (size_t)n >= sizeof(d->sock_path)) {
+		log_warn("control socket: spool path too long; drain falls "
+			 "back to SIGUSR1");
+		d->sock_path[0] = 0;
+		return 0;
+	}
+	memcpy(sa.sun_path, d->sock_path, (size_t)n + 1);
+	(void)unlink(d->sock_path); /* stale: we own the spool lock */
+	d->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+	if (d->lfd < 0 || bind(d->lfd, (void *)&sa, sizeof(sa)) < 0 ||
+	    chmod(d->sock_path, 0600) < 0 || listen(d->lfd, 16) < 0) {
+		log_err("control socket %s: %s", d->sock_path,
+			log_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static long n_workers(const struct set *s)
+{
+	long n = s->workers;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
+}
+
+static int start_workers(struct dmn *d, struct mr_err *err)
+{
+	struct wk *wks;
+
+	d->n_workers = n_workers(d->sn->set);
+	d->workers = xcalloc((size_t)d->n_workers, sizeof(*d->workers));
+	wks = xcalloc((size_t)d->n_workers, sizeof(*wks));
+	d->ctx = xcalloc((size_t)d->n_workers, sizeof(*d->ctx));
+	for (long i = 0; i < d->n_workers; i++) {
+		d->ctx[i] = job_ctx_new(d->sn, d->sp, d->ev, err);
+		if (d->ctx[i] == NULL)
+			return -1;
+		wks[i] = (struct wk){d, d->ctx[i], d->snap_gen};
+	}
+	for (long i = 0; i < d->n_workers; i++)
+		if (pthread_create(&d->workers[i], NULL, worker_main,
+				   &wks[i]) != 0) {
+			mr_err_set(err, MR_PERM, "pthread_create failed");
+			return -1; /* fatal: the process exits */
+		}
+	/* wks lives as long as the workers: freed at exit */
+	return pthread_create(&d->scanner, NULL, scanner_main, d) ? -1 : 0;
+}
+
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	n = strlen(path);
+	if (n >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0; /* abstract namespace */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), 0, (void *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) <
+	    0)
+		log_warn("sd_notify: %s", log_strerror(errno));
+	(void)close(fd); /* datagram sent or not: nothing to flush */
+}
+
+/* ---- control socket ---- */
+
+static void reply_close(int fd, struct json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "%s\n", s);
+
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    write(fd, line, (size_t)n) < 0)
+		log_warn("control socket: write: %s", log_strerror(errno));
+	json_object_put(o);
+	(void)close(fd); /* the client reads until EOF */
+}
+
+static struct json_object *status_json(struct dmn *d)
+{
+	struct json_object *o = json_object_new_object();
+	struct wq_counts c;
+
+	wq_counts(d->q, &c);
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "workers",
+			       json_object_new_int64(d->n_workers));
+	json_object_object_add(o, "queued", json_object_new_int64((int64_t)c.queued));
+	json_object_object_add(o, "in_flight",
+			       json_object_new_int64((int64_t)c.in_flight));
+	json_object_object_add(o, "deferred",
+			       json_object_new_int64((int64_t)c.deferred));
+	json_object_object_add(o, "handled",
+			       json_object_new_int64(atomic_load(&d->handled)));
+	json_object_object_add(o, "replied",
+			       json_object_new_int64(atomic_load(&d->replied)));
+	json_object_object_add(o, "ignored",
+			       json_object_new_int64(atomic_load(&d->ignored)));
+	json_object_object_add(o, "failed",
+			       json_object_new_int64(atomic_load(&d->failed)));
+	json_object_object_add(o, "retry",
+			       json_object_new_int64(atomic_load(&d->retry)));
+	json_object_object_add(o, "paused_s",
+			       json_object_new_int64(c.paused_until > time(NULL)
+							     ? c.paused_until - time(NULL)
+							     : 0));
+	json_object_object_add(o, "uptime_s",
+			       json_object_new_int64(time(NULL) - d->started));
+	return o;
+}
+
+static void check_waiters(struct dmn *d)
+{
+	uint64_t done, seq;
+	struct wq_counts c;
+
+	pthread_mutex_lock(&d->scan_mu);
+	done = d->scan_done;
+	seq = d->scan_done_seq;
+	pthread_mutex_unlock(&d->scan_mu);
+	for (int i = 0; i < d->n_waiters;) {
+		struct waiter *w = &d->waiters[i];
+		struct json_object *o;
+
+		if (!w->have_target && done >= w->gen) {
+			w->target = seq;
+			w->have_target = 1;
+		}
+		if (!w->have_target || !wq_done_upto(d->q, w->target)) {
+			i++;
+			continue;
+		}
+		wq_counts(d->q, &c);
+		o = json_object_new_object();
+		json_object_object_add(o, "handled",
+				       json_object_new_int64(atomic_load(&d->handled) -
+							     w->handled0));
+		json_object_object_add(o, "deferred",
+				       json_object_new_int64((int64_t)c.deferred));
+		reply_close(w->fd, o);
+		*w = d->waiters[--d->n_waiters];
+	}
+}
+
+static void serve_client(struct dmn *d, int fd)
+{
+	char line[64];
+	ssize_t n;
+	struct pollfd p = {fd, POLLIN, 0};
+
+	/* a local client sends its one short line at once */
+	if (poll(&p, 1, 1000) <= 0 || (n = read(fd, line, sizeof(line) - 1)) <= 0) {
+		(void)close(fd); /* nothing asked */
+		return;
+	}
+	line[n] = 0;
+	line[strcspn(line, "\r\n")] = 0;
+	if (strcmp(line, "status") == 0) {
+		reply_close(fd, status_json(d));
+	} else if (strcmp(line, "drain") == 0 &&
+		   d->n_waiters < DMN_MAX_WAITERS) {
+		struct waiter *w = &d->waiters[d->n_waiters++];
+
+		memset(w, 0, sizeof(*w));
+		w->fd = fd;
+		w->handled0 = atomic_load(&d->handled);
+		request_scan(d, &w->gen);
+	} else {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "error",
+				       json_object_new_string("bad request"));
+		reply_close(fd, o);
+	}
+}
+
+static void accept_clients(struct dmn *d)
+{
+	int fd;
+
+	while ((fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		serve_client(d, fd);
+}
+
+/* ---- events of the main loop ---- */
+
+static void on_name(const char *name, void *arg)
+{
+	struct dmn *d = arg;
+
+	/* the watcher never waits: a full queue means a rescan later */
+	if (wq_push(d->q, name, 0, 0) == 0 && !wq_busy(name, d->q))
+		request_scan(d, NULL);
+}
+
+static void reload(struct dmn *d)
+{
+	struct mr_msgs problems = {NULL, 0};
+	struct snap *sn, *old;
+	struct wq_backoff bo;
+
+	sd_notify_msg("RELOADING=1");
+	sn = snap_load(d->settings_path, 0, &problems);
+	for (size_t i = 0; i < problems.n; i++)
+		log_err("reload: %s: %s", d->settings_path, problems.v[i]);
+	mr_msgs_free(&problems);
+	if (sn == NULL) {
+		log_err("reload failed; keeping the current configuration");
+		sd_notify_msg("READY=1");
+		return;
+	}
+	if (strcmp(sn->set->spool, d->sn->set->spool) != 0 ||
+	    strcmp(sn->set->event_log, d->sn->set->event_log) != 0)
+		log_warn("reload: spool and event_log changes need a restart");
+	bo = (struct wq_backoff){sn->set->retry.initial_s, sn->set->retry.max_s,
+				 DMN_PAUSE_AFTER};
+	wq_set_backoff(d->q, &bo);
+	pthread_mutex_lock(&d->snap_mu);
+	old = d->sn;
+	d->sn = sn;
+	d->snap_gen++;
+	pthread_mutex_unlock(&d->snap_mu);
+	snap_unref(&old);
+	log_info("reloaded %s", d->settings_path);
+	sd_notify_msg("READY=1");
+}
+
+/* 1 to stop */
+static int on_signal(struct dmn *d)
+{
+	struct signalfd_siginfo si;
+	int stop = 0;
+
+	while (read(d->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			stop = 1;
+			break;
+		case SIGHUP:
+			reload(d);
+			break;
+		case SIGUSR1:
+			request_scan(d, NULL);
+			break;
+		}
+	}
+	return stop;
+}
+
+static void on_tick(struct dmn *d)
+{
+	uint64_t n;
+
+	if (read(d->tfd, &n, sizeof(n)) < 0)
+		return; /* spurious wake-up */
+	d->ticks += (long)n;
+	(void)wq_release_due(d->q, time(NULL)); /* count not needed */
+	if (d->sn->set->rescan_interval_s > 0 &&
+	    d->ticks >= d->sn->set->rescan_interval_s) {
+		d->ticks = 0;
+		request_scan(d, NULL);
+	}
+}
+
+static int loop(struct dmn *d)
+{
+	struct pollfd p[5];
+	struct mr_err err;
+	uint64_t n;
+
+	for (;;) {
+		int np = 4;
+
+		p[0] = (struct pollfd){d->sfd, POLLIN, 0};
+		p[1] = (struct pollfd){md_watch_fd(d->w), POLLIN, 0};
+		p[2] = (struct pollfd){d->tfd, POLLIN, 0};
+		p[3] = (struct pollfd){d->efd, POLLIN, 0};
+		if (d->lfd >= 0)
+			p[np++] = (struct pollfd){d->lfd, POLLIN, 0};
+		if (poll(p, (nfds_t)np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", log_strerror(errno));
+			return -1;
+		}
+		if ((p[0].revents & POLLIN) && on_signal(d))
+			return 0;
+		if (p[1].revents & POLLIN) {
+			mr_err_clear(&err);
+			int r = md_watch_read(d->w, on_name, d, &err);
+
+			if (r < 0)
+				log_err("watch: %s", err.text);
+			if (r != 0) {
+				log_warn("inotify queue overflow: rescanning");
+				request_scan(d, NULL);
+			}
+		}
+		if (p[2].revents & POLLIN)
+			on_tick(d);
+		if ((p[3].revents & POLLIN) && read(d->efd, &n, sizeof(n)) > 0)
+			check_waiters(d);
+		if (np == 5 && (p[4].revents & POLLIN))
+			accept_clients(d);
+	}
+}
+
+static void stop(struct dmn *d)
+{
+	long t = d->sn->set->shutdown_timeout_s;
+	struct wq_counts c;
+
+	sd_notify_msg("STOPPING=1");
+	pthread_mutex_lock(&d->scan_mu);
+	d->stopping = 1;
+	pthread_cond_broadcast(&d->scan_cv);
+	pthread_mutex_unlock(&d->scan_mu);
+	wq_close(d->q);
+	if (d->sock_path[0])
+		(void)unlink(d->sock_path); /* gone with us */
+	for (int i = 0; i < d->n_waiters; i++)
+		(void)close(d->waiters[i].fd); /* client sees EOF */
+	if (!wq_wait_idle(d->q, t * 1000)) {
+		wq_counts(d->q, &c);
+		log_warn("stop: %zu message(s) still in flight after %ld s; "
+			 "they stay claimed and are recovered at the next "
+			 "start",
+			 c.in_flight, t);
+		_exit(0);
+	}
+	pthread_join(d->scanner, NULL);
+	for (long i = 0; i < d->n_workers; i++)
+		pthread_join(d->workers[i], NULL);
+	log_info("stopped after %ld messages", atomic_load(&d->handled));
+}
+
+static int lock_spool(struct dmn *d)
+{
+	struct mr_err err;
+	pid_t pid = 0;
+	int r;
+
+	mr_err_clear(&err);
+	r = md_lock(d->sp, 0, &err);
+	if (r > 0)
+		return 0;
+	if (r == 0 && md_lock_owner(d->sp, &pid, &err) > 0)
+		log_err("spool %s is owned by process %ld", md_spool_path(d->sp),
+			(long)pid);
+	else
+		log_err("spool lock: %s", err.text[0] ? err.text : "busy");
+	return -1;
+}
+
+static int setup(struct dmn *d, struct mr_err *err)
+{
+	const struct set *s = d->sn->set;
+	struct wq_backoff bo = {s->retry.initial_s, s->retry.max_s,
+				DMN_PAUSE_AFTER};
+
+	d->sp = md_spool_open(s->spool, s->failed_folder, err);
+	if (d->sp == NULL || lock_spool(d) < 0)
+		return -1;
+	d->ev = ev_open(s->event_log, err);
+	if (d->ev == NULL)
+		return -1;
+	d->q = wq_new(DMN_QUEUE, &bo);
+	/* the watch first, then the first scan: nothing slips between */
+	d->w = md_watch_open(d->sp, err);
+	if (d->w == NULL || open_fds(d, err) < 0 || listen_socket(d) < 0)
+		return -1;
+	return start_workers(d, err);
+}
+
+int dmn_run(const char *settings_path, struct snap *sn)
+{
+	struct dmn *d = xcalloc(1, sizeof(*d));
+	struct mr_err err;
+	sigset_t set;
+	int rc;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by threads */
+	signal(SIGPIPE, SIG_IGN);
+	d->settings_path = settings_path;
+	d->sn = snap_ref(sn);
+	d->started = time(NULL);
+	d->lfd = d->sfd = d->tfd = d->efd = -1;
+	pthread_mutex_init(&d->snap_mu, NULL);
+	pthread_mutex_init(&d->scan_mu, NULL);
+	pthread_cond_init(&d->scan_cv, NULL);
+	mr_err_clear(&err);
+	if (setup(d, &err) < 0) {
+		if (err.text[0])
+			log_err("run: %s", err.text);
+		return 2;
+	}
+	request_scan(d, NULL);
+	log_info("run: watching %s/new with %ld workers",
+		 md_spool_path(d->sp), d->n_workers);
+	sd_notify_msg("READY=1");
+	rc = loop(d);
+	stop(d);
+	return rc < 0 ? 2 : 0;
+}
+
+/* ---- client ---- */
+
+int dmn_request(const char *spool, const char *req, long timeout_ms,
+		char *out, size_t n)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct pollfd p;
+	size_t got = 0;
+	int fd, k;
+
+	k = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", spool,
+		     DMN_SOCKET);
+	if (k < 0 || (size_t)k >= sizeof(sa.sun_path) || n == 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (void *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, req, strlen(req)) < 0 || write(fd, "\n", 1) < 0) {
+		(void)close(fd); /* no daemon there */
+		return -1;
+	}
+	p = (struct pollfd){fd, POLLIN, 0};
+	while (got + 1 < n && poll(&p, 1, (int)timeout_ms) > 0) {
+		ssize_t r = read(fd, out + got, n - 1 - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	(void)close(fd); /* read-only from here */
+	out[got] = 0;
+	return got > 0 ? 0 : -1;
+}

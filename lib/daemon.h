@@ -1,0 +1,43 @@
+/* daemon.h - mailresponder run: the always-on spool daemon (design.md s.3, s.9)
+ * SYNOPSIS     int dmn_run(const char *settings_path, struct snap *sn);
+ * DESCRIPTION  One process owns the spool (flock). The main thread only
+ *              waits in poll(2) on inotify (new/), a signalfd, a 1-second
+ *              timerfd, the control socket and an eventfd that workers and
+ *              the scanner poke; it never parses, queries or sends. A
+ *              scanner thread does the streaming rescans (the first one
+ *              after the watch is set up, so nothing slips between; one on
+ *              IN_Q_OVERFLOW, SIGUSR1, a drain request, a full queue, and
+ *              every rescan_interval_s as a safety net); it first recovers
+ *              messages left claimed by a dead run. N worker threads each
+ *              own a job context (store handle, transports) and take names
+ *              from the bounded work queue (wq.h).
+ *              Signals: SIGTERM/SIGINT finish the messages in flight (at
+ *              most shutdown_timeout_s) and leave the rest in new/; SIGHUP
+ *              reloads the settings and the responder config (a broken new
+ *              config is logged and the old one kept); SIGUSR1 rescans.
+ *              Control socket <spool>/.mailresponder.sock (mode 0600), one
+ *              request line each: "drain" answers, once everything that was
+ *              in new/ when it arrived has been handled, with
+ *              {"handled":N,"deferred":M}; "status" answers with counters.
+ * DIAGNOSTICS  Returns an exit code: 0 after a clean stop, 2 when the
+ *              daemon could not start (spool owned by another process,
+ *              store or spool unavailable).
+ */
+#ifndef MR_DAEMON_H
+#define MR_DAEMON_H
+
+#include <stddef.h>
+
+struct snap;
+
+#define DMN_SOCKET ".mailresponder.sock"
+
+int dmn_run(const char *settings_path, struct snap *sn);
+
+/* Client side, for drain and status: send one request line to the daemon
+ * of the spool and read one answer line into out (NUL-terminated). 0 ok,
+ * -1 (no daemon socket, or no answer within timeout_ms). */
+int dmn_request(const char *spool, const char *req, long timeout_ms,
+		char *out, size_t n);
+
+#endif
