@@ -15,11 +15,15 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } cmds[] = {
+	{"run", cmd_run},
+	{"status", cmd_status},
 	{"drain", cmd_drain},
 	{"classify", cmd_classify},
 	{"reprocess", cmd_reprocess},
 	{"blacklist", cmd_blacklist},
 	{"config-check", cmd_config_check},
+	{"postfix-maps", cmd_postfix_maps},
+	{"send-direct", cmd_send_direct},
 	{"help", cmd_help},
 	{"--help", cmd_help},
 	{"-h", cmd_help},

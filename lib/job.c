@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "dkim.h"
 #include "event.h"
 #include "log.h"
 #include "parse.h"
@@ -135,7 +136,7 @@ static void res_fail(struct job_ctx *ctx, const struct md_entry *ent,
 
 /* ---- sending ---- */
 
-static struct tx *ctx_tx(struct job_ctx *ctx, const struct rcfg_entry *e,
+static struct tx *ctx_tx(struct job_ctx *ctx, enum rcfg_method method,
 			 struct mr_err *err)
 {
 	const struct set *s = ctx->sn->set;
@@ -143,7 +144,7 @@ static struct tx *ctx_tx(struct job_ctx *ctx, const struct rcfg_entry *e,
 	struct tx *t;
 
 	if (url == NULL)
-		url = e->method == RCFG_SMTP ? s->smtp_url : "ses:";
+		url = method == RCFG_SMTP ? s->smtp_url : "ses:";
 	for (size_t i = 0; i < ctx->n_tx; i++)
 		if (strcmp(tx_url(ctx->tx[i]), url) == 0)
 			return ctx->tx[i];
@@ -161,6 +162,48 @@ static const char *envelope_from(const struct set *s)
 	return s->complaints_address ? s->complaints_address : s->from_addr;
 }
 
+/* Sign (SMTP mail, when keys are set: SES signs itself; the method, not
+ * the transport, decides, so a maildir dry run holds what would be sent)
+ * and send m to rcpt. 0 sent, -1 error with *reason set. */
+static int deliver(struct job_ctx *ctx, const struct rpl_msg *m,
+		   enum rcfg_method method, const char *rcpt, time_t now,
+		   const char **reason, struct mr_err *err)
+{
+	const struct snap *sn = ctx->sn;
+	struct tx_env env = {envelope_from(sn->set), rcpt};
+	const unsigned char *bh = m->body_hash;
+	unsigned char own_bh[32];
+	struct iovec iov[4];
+	struct mr_buf sig;
+	struct tx *t;
+	int n = 0, r = -1;
+
+	buf_init(&sig);
+	if (method == RCFG_SMTP && dkim_enabled(sn->dkim)) {
+		if (bh == NULL) {
+			dkim_body_hash(m->body, m->body_len, own_bh);
+			bh = own_bh;
+		}
+		*reason = "sign-error";
+		if (dkim_sign(sn->dkim, m->head.data, m->head.len, bh, now,
+			      &sig, err) < 0)
+			goto out;
+		iov[n++] = (struct iovec){sig.data, sig.len};
+	}
+	iov[n++] = (struct iovec){m->head.data, m->head.len};
+	iov[n++] = (struct iovec){(void *)"\r\n", 2};
+	iov[n++] = (struct iovec){(void *)m->body, m->body_len};
+	*reason = "transport-unavailable";
+	t = ctx_tx(ctx, method, err);
+	if (t != NULL) {
+		*reason = "send-failed";
+		r = tx_send(t, &env, iov, n, err);
+	}
+out:
+	buf_free(&sig);
+	return r;
+}
+
 /* Send one config entry unless the journal has it. 1 sent, 0 already
  * sent, -1 error (reason set). */
 static int send_entry(struct job_ctx *ctx, const struct md_entry *ent,
@@ -168,9 +211,6 @@ static int send_entry(struct job_ctx *ctx, const struct md_entry *ent,
 		      const char **reason, struct mr_err *err)
 {
 	struct rpl_msg m;
-	struct tx_env env;
-	struct iovec iov[3];
-	struct tx *t;
 	int r;
 
 	*reason = "store-unavailable";
@@ -180,25 +220,102 @@ static int send_entry(struct job_ctx *ctx, const struct md_entry *ent,
 	*reason = "compose-error";
 	if (rpl_compose(ctx->sn->rpl, e->index, req, &m, err) < 0)
 		return -1;
-	env.mail_from = envelope_from(ctx->sn->set);
-	env.rcpt = req->to_addr;
-	iov[0] = (struct iovec){m.head.data, m.head.len};
-	iov[1] = (struct iovec){(void *)"\r\n", 2};
-	iov[2] = (struct iovec){(void *)m.body, m.body_len};
-	*reason = "transport-unavailable";
-	t = ctx_tx(ctx, e, err);
-	if (t != NULL) {
-		*reason = "send-failed";
-		r = tx_send(t, &env, iov, 3, err);
-	}
+	r = deliver(ctx, &m, e->method, req->to_addr, req->now, reason, err);
 	rpl_msg_free(&m);
-	if (t == NULL || r < 0)
+	if (r < 0)
 		return -1;
 	*reason = "store-unavailable";
 	if (st_journal_put(ctx->st, ent->uniq, (int)e->index, req->now, err) <
 	    0)
 		return -1;
 	return 1;
+}
+
+/* ---- forwards to the admins (complaints, bounces) ---- */
+
+/* The original, or only its header block when it is larger than
+ * max_forward_bytes. */
+static int read_original(struct job_ctx *ctx, const struct md_entry *ent,
+			 const struct prs_msg *msg, struct rpl_fwd *f,
+			 char **data, struct mr_err *err)
+{
+	size_t max = (size_t)ctx->sn->set->max_forward_bytes, want, got = 0;
+	struct stat st;
+	int fd = md_open(ctx->sp, ent, err);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "fstat(%s)", ent->uniq);
+		(void)close(fd); /* read-only */
+		return -1;
+	}
+	want = (size_t)st.st_size;
+	f->orig_cut = want > max;
+	if (f->orig_cut)
+		want = msg->header_bytes < max ? msg->header_bytes : max;
+	*data = xmalloc(want + 2);
+	while (got < want) {
+		ssize_t r = read(fd, *data + got, want - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	(void)close(fd); /* read-only */
+	(*data)[got] = (*data)[got + 1] = 0;
+	f->orig = *data;
+	f->orig_len = got;
+	return 0;
+}
+
+/* Forward to every admin address not yet in the journal (parts -2, -3,
+ * ...). 0 done, -1 failed (res set). */
+static int forward(struct job_ctx *ctx, const struct md_entry *ent,
+		   const struct prs_msg *msg, const char *why, time_t now,
+		   struct job_result *res)
+{
+	const struct set *s = ctx->sn->set;
+	struct rpl_fwd f = {NULL, s->admin_subject_tag, why, msg->requested,
+			    msg->subject, ent->uniq, NULL, 0, 0, now};
+	const char *reason = "read-error";
+	char *orig = NULL;
+	struct mr_err err;
+	int rc = 0;
+
+	mr_err_clear(&err);
+	if (s->admin_addresses.n && read_original(ctx, ent, msg, &f, &orig,
+						  &err) < 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < s->admin_addresses.n; i++) {
+		int part = ST_PART_LIMIT - 1 - (int)i, r;
+		struct rpl_msg m;
+
+		reason = "store-unavailable";
+		r = st_journal_has(ctx->st, ent->uniq, part, &err);
+		if (r > 0)
+			continue;
+		f.to_addr = s->admin_addresses.v[i];
+		if (r < 0 || (reason = "compose-error",
+			      rpl_forward(ctx->sn->rpl, &f, &m, &err) < 0)) {
+			rc = -1;
+			break;
+		}
+		r = deliver(ctx, &m, RCFG_SMTP, f.to_addr, now, &reason, &err);
+		rpl_msg_free(&m);
+		if (r < 0 || (reason = "store-unavailable",
+			      st_journal_put(ctx->st, ent->uniq, part, now,
+					     &err) < 0))
+			rc = -1;
+		else
+			res->forwarded++;
+	}
+	if (rc < 0)
+		res_fail(ctx, ent, now, res, reason, &err);
+	free(orig);
+	return rc;
 }
 
 static void send_replies(struct job_ctx *ctx, const struct md_entry *ent,
@@ -264,6 +381,9 @@ static void decide(struct job_ctx *ctx, const struct md_entry *ent,
 		res_set(res, MD_FAILED, "failed", pol_reason_word(v.reason));
 		break;
 	case POL_OUT_IGNORE:
+		if (v.forward && forward(ctx, ent, msg, pol_reason_word(v.reason),
+					 now, res) < 0)
+			break;
 		res_set(res, MD_IGNORED, "ignored", pol_reason_word(v.reason));
 		break;
 	case POL_OUT_REPLY:
@@ -341,6 +461,58 @@ int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 	emit(ctx, ent, msg, res, (long)(mr_now_ms() - t0));
 	prs_free(&msg);
 	return 0;
+}
+
+/* ---- send-direct ---- */
+
+int job_send_direct(struct job_ctx *ctx, const char *to,
+		    const char *requested, const char *subject, time_t now,
+		    int *sent_r, struct mr_err *err)
+{
+	const struct rcfg *c = ctx->sn->rcfg;
+	size_t n = rcfg_lookup(c, requested, NULL, 0);
+	const struct rcfg_entry **es = xcalloc(n + 1, sizeof(*es));
+	char *reply_to = mr_lower_dup(requested), sh[HASH_SHA256_HEX];
+	struct rpl_req req = {to, reply_to, subject, NULL, now};
+	const char *reason = "replied";
+	long long t0 = mr_now_ms();
+	int rc = 0;
+
+	*sent_r = 0;
+	if (n == 0) {
+		mr_err_set(err, MR_PERM, "%s is not in the responder config",
+			   reply_to);
+		rc = -1;
+	}
+	n = rcfg_lookup(c, requested, es, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct rpl_msg m;
+
+		reason = "compose-error";
+		if (rpl_compose(ctx->sn->rpl, es[i]->index, &req, &m, err) < 0 ||
+		    deliver(ctx, &m, es[i]->method, to, now, &reason, err) < 0)
+			rc = -1;
+		else
+			(*sent_r)++;
+		rpl_msg_free(&m);
+	}
+	if (ctx->ev) {
+		char red[256] = "";
+		struct ev_rec r = {"send-direct", rc ? "failed" : "replied",
+				   rc ? reason : "send-direct", reply_to,
+				   NULL, (long)(mr_now_ms() - t0), *sent_r,
+				   0, NULL};
+
+		snap_sender_hash(ctx->sn, to, sh);
+		r.sender_hash = sh[0] ? sh : NULL;
+		if (rc)
+			log_redact(red, sizeof(red), err->text);
+		r.error = rc ? red : NULL;
+		(void)ev_emit(ctx->ev, &r); /* logs its own errors */
+	}
+	free(reply_to);
+	free(es);
+	return rc;
 }
 
 /* ---- classify ---- */

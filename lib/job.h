@@ -47,6 +47,14 @@ void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn);
 int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 	    struct job_result *res);
 
+/* send-direct: send the replies configured for requested to the address
+ * to, as if to had written in: no policy, no daily limit, no journal (an
+ * operator's deliberate act). One event with file "send-direct".
+ * *sent_r = replies sent. 0, or -1 with err (the first failure stops). */
+int job_send_direct(struct job_ctx *ctx, const char *to,
+		    const char *requested, const char *subject, time_t now,
+		    int *sent_r, struct mr_err *err);
+
 /* classify: the verdict for a file, changing nothing. st may be NULL or a
  * read-only store. */
 struct job_verdict {

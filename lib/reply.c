@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include "blob.h"
+#include "dkim.h"
 #include "hash.h"
 #include "rcfg.h"
 #include "settings.h"
@@ -78,6 +79,7 @@ struct rpl_body {
 	size_t hdrs_len;
 	char *data;
 	size_t len;
+	unsigned char bh[32]; /* DKIM body hash (relaxed), computed once */
 };
 
 struct rpl_ent {
@@ -783,6 +785,8 @@ static int build_entry(const struct set *s, const struct rcfg_entry *e,
 			goto out;
 		}
 		end_single(ent->v[v], e->n_bodies + e->n_atts);
+		dkim_body_hash(ent->v[v]->data, ent->v[v]->len,
+			       ent->v[v]->bh);
 	}
 	if (!renamed)
 		ent->v[1] = ent->v[0];
@@ -962,10 +966,8 @@ int rpl_compose(const struct rpl_set *rs, size_t entry,
 	const struct rpl_body *b;
 	int variant;
 
+	memset(out, 0, sizeof(*out));
 	buf_init(&out->head);
-	out->body = NULL;
-	out->body_len = 0;
-	out->variant = 0;
 	out->entry = entry;
 	if (entry >= rs->n_ents) {
 		mr_err_set(err, MR_PERM, "reply: no config entry %zu", entry);
@@ -982,6 +984,7 @@ int rpl_compose(const struct rpl_set *rs, size_t entry,
 	}
 	out->body = b->data;
 	out->body_len = b->len;
+	out->body_hash = b->bh;
 	out->variant = variant;
 	return 0;
 }
@@ -991,6 +994,139 @@ void rpl_msg_free(struct rpl_msg *m)
 	if (m == NULL)
 		return;
 	buf_free(&m->head);
+	free(m->own_body);
+	m->own_body = NULL;
 	m->body = NULL;
 	m->body_len = 0;
+	m->body_hash = NULL;
+}
+
+/*
+ * A forward to the admins.
+ */
+
+/* 1 if raw can travel as an 8bit message/rfc822 part: no NUL, no bare CR,
+ * no line over 998 bytes. */
+static int rfc822_safe(const char *raw, size_t n)
+{
+	size_t col = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (raw[i] == 0 || (raw[i] == '\r' && (i + 1 == n ||
+							raw[i + 1] != '\n')))
+			return 0;
+		if (raw[i] == '\n')
+			col = 0;
+		else if (++col > 998)
+			return 0;
+	}
+	return 1;
+}
+
+/* raw with every line ending made CRLF, ending in CRLF. */
+static void crlf_copy(struct mr_buf *out, const char *raw, size_t n)
+{
+	size_t start = 0;
+
+	buf_reserve(out, n + n / 32 + 2);
+	for (size_t i = 0; i < n; i++) {
+		if (raw[i] != '\n')
+			continue;
+		buf_append(out, raw + start,
+			   i - start - (i > start && raw[i - 1] == '\r'));
+		buf_append(out, "\r\n", 2);
+		start = i + 1;
+	}
+	if (start < n) {
+		buf_append(out, raw + start, n - start);
+		buf_append(out, "\r\n", 2);
+	}
+}
+
+static void original_part(struct part *p, const struct rpl_fwd *f)
+{
+	part_init(p);
+	if (f->orig_cut) {
+		buf_puts(&p->hdrs, "Content-Type: text/rfc822-headers; "
+				   "charset=\"utf-8\"\r\n");
+		buf_puts(&p->hdrs, "Content-Transfer-Encoding: base64\r\n");
+		b64_lines(&p->body, f->orig, f->orig_len);
+	} else if (rfc822_safe(f->orig, f->orig_len)) {
+		buf_puts(&p->hdrs, "Content-Type: message/rfc822\r\n");
+		buf_puts(&p->hdrs, "Content-Transfer-Encoding: 8bit\r\n");
+		buf_puts(&p->hdrs, "Content-Disposition: attachment; "
+				   "filename=\"original.eml\"\r\n");
+		crlf_copy(&p->body, f->orig, f->orig_len);
+	} else {
+		buf_puts(&p->hdrs, "Content-Type: application/octet-stream\r\n");
+		buf_puts(&p->hdrs, "Content-Transfer-Encoding: base64\r\n");
+		buf_puts(&p->hdrs, "Content-Disposition: attachment; "
+				   "filename=\"original.eml\"\r\n");
+		b64_lines(&p->body, f->orig, f->orig_len);
+	}
+}
+
+static int fwd_head(const struct rpl_set *rs, const struct rpl_fwd *f,
+		    const struct part *top, struct mr_buf *h,
+		    struct mr_err *err)
+{
+	char *subj, *enc, *d = ctl_to_space_dup(f->subject ? f->subject : "",
+						RPL_SUBJECT_MAX);
+
+	if (put_date(h, f->now, err) < 0 ||
+	    put_msgid(h, rs->domain, f->now, err) < 0) {
+		free(d);
+		return -1;
+	}
+	buf_puts(h, rs->from_line);
+	buf_printf(h, "To: %s\r\n", f->to_addr);
+	subj = xasprintf("%s %s: %s", f->tag ? f->tag : "", f->reason,
+			 trim(d));
+	enc = rpl_encode_2047(trim(subj));
+	hdr_folded(h, "Subject", enc);
+	free(enc);
+	free(subj);
+	free(d);
+	buf_puts(h, "Auto-Submitted: auto-generated\r\n");
+	buf_puts(h, "MIME-Version: 1.0\r\n");
+	buf_append(h, top->hdrs.data, top->hdrs.len);
+	return 0;
+}
+
+int rpl_forward(const struct rpl_set *rs, const struct rpl_fwd *f,
+		struct rpl_msg *out, struct mr_err *err)
+{
+	struct part kids[2], top;
+	struct rcfg_body note;
+	char *text;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&out->head);
+	if (!hdr_addr_ok(f->to_addr)) {
+		mr_err_set(err, MR_PERM, "forward: unusable admin address");
+		return -1;
+	}
+	text = xasprintf("A request to %s was not answered: %s.\n"
+			 "Spool file: %s\n%s",
+			 f->requested ? f->requested : "(unknown)", f->reason,
+			 f->uniq,
+			 f->orig_cut ? "The original was too large; its "
+				       "headers are attached.\n"
+				     : "The original is attached.\n");
+	note = (struct rcfg_body){(char *)"text/plain", text, strlen(text)};
+	text_part(&kids[0], &note);
+	original_part(&kids[1], f);
+	free(text);
+	if (multipart(&top, "mixed", "=_mr_fwd_m_", kids, 2) < 0 ||
+	    fwd_head(rs, f, &top, &out->head, err) < 0) {
+		if (err->kind == MR_OK)
+			mr_err_set(err, MR_PERM, "forward: boundary collision");
+		part_free(&top);
+		buf_free(&out->head);
+		return -1;
+	}
+	buf_free(&top.hdrs);
+	out->own_body = buf_steal(&top.body, &out->body_len);
+	out->body = out->own_body;
+	return 0;
 }

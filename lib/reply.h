@@ -52,8 +52,30 @@ struct rpl_msg {
 	struct mr_buf head; /* header lines, each ending CRLF, no blank line */
 	const char *body;   /* after the blank line; borrowed from the set */
 	size_t body_len;
-	int variant;	    /* 0 plain, 1 provider names */
-	size_t entry;	    /* config entry index */
+	/* DKIM body hash of body (relaxed/SHA-256), computed once per
+	 * prebuilt body; NULL for a forward (the signer computes it) */
+	const unsigned char *body_hash;
+	char *own_body; /* a forward's body (body points at it), or NULL */
+	int variant;	/* 0 plain, 1 provider names */
+	size_t entry;	/* config entry index */
+};
+
+/* A complaint or bounce forwarded to one admin address (design.md s.4):
+ * a note and the original as message/rfc822 (8bit, line ends made CRLF;
+ * base64 application/octet-stream when the original has NULs, bare CRs or
+ * lines over 998 bytes; text/rfc822-headers when orig_cut). Subject:
+ * "<tag> <reason>: <original subject>". Auto-Submitted: auto-generated. */
+struct rpl_fwd {
+	const char *to_addr;   /* one admin address */
+	const char *tag;       /* admin_subject_tag */
+	const char *reason;    /* "complaint" or "bounce" */
+	const char *requested; /* our address that was written to */
+	const char *subject;   /* decoded original Subject or NULL */
+	const char *uniq;      /* the request's unique name */
+	const char *orig;      /* the original bytes (or its headers) */
+	size_t orig_len;
+	int orig_cut; /* orig holds only the headers of a large original */
+	time_t now;
 };
 
 struct rpl_set *rpl_set_build(const struct set *s, const struct rcfg *c,
@@ -67,6 +89,9 @@ int rpl_compose(const struct rpl_set *rs, size_t entry,
 		const struct rpl_req *req, struct rpl_msg *out,
 		struct mr_err *err);
 void rpl_msg_free(struct rpl_msg *m);
+
+int rpl_forward(const struct rpl_set *rs, const struct rpl_fwd *f,
+		struct rpl_msg *out, struct mr_err *err);
 
 /* Encode UTF-8 text as an RFC 2047 header value: returned as-is (copied)
  * when it is printable ASCII, else "=?UTF-8?B?...?=" words of at most 45

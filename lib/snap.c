@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "blob.h"
+#include "dkim.h"
 #include "log.h"
 #include "rcfg.h"
 #include "reply.h"
@@ -32,6 +33,11 @@ static int load_keys(struct snap *sn, int flags, struct mr_msgs *problems)
 			  &sn->event_key, &err);
 	if (r < 0) {
 		mr_msgs_add(problems, "event_key: %s", err.text);
+		return -1;
+	}
+	sn->dkim = dkim_load(s, &err);
+	if (sn->dkim == NULL) {
+		mr_msgs_add(problems, "%s", err.text);
 		return -1;
 	}
 	return 0;
@@ -104,6 +110,7 @@ void snap_unref(struct snap **snp)
 	if (atomic_fetch_sub(&sn->refs, 1) != 1)
 		return;
 	rpl_set_free(&sn->rpl);
+	dkim_free(&sn->dkim);
 	blob_close(&sn->blob);
 	rcfg_free(&sn->rcfg);
 	set_free(&sn->set);

@@ -19,6 +19,7 @@ struct set;
 struct rcfg;
 struct blob;
 struct rpl_set;
+struct dkim;
 
 #define SNAP_READONLY 1	  /* create nothing (no event key file) */
 #define SNAP_NO_REPLIES 2 /* settings and keys only: no responder config */
@@ -28,6 +29,7 @@ struct snap {
 	struct rcfg *rcfg;	/* NULL with SNAP_NO_REPLIES */
 	struct blob *blob;	/* attachment source */
 	struct rpl_set *rpl;	/* prebuilt bodies */
+	struct dkim *dkim;	/* signing keys, loaded once per snapshot */
 	struct hash_key store_key; /* data NULL: plain SHA-512 (s.7) */
 	struct hash_key event_key; /* data NULL: absent (read-only use) */
 	atomic_int refs;

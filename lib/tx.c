@@ -15,6 +15,8 @@ struct tx {
 
 static const struct tx_ops *const backends[] = {
 	&tx_maildir_ops,
+	&tx_smtp_ops,
+	&tx_smtps_ops,
 };
 
 struct tx *tx_open(const char *url, const struct set *s, struct mr_err *err)

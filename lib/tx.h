@@ -42,5 +42,6 @@ void tx_close(struct tx **t);
 const char *tx_url(const struct tx *t);
 
 extern const struct tx_ops tx_maildir_ops;
+extern const struct tx_ops tx_smtp_ops, tx_smtps_ops;
 
 #endif

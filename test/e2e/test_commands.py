@@ -65,8 +65,13 @@ with open(os.path.join(ROOT, "config", "settings.sample.json")) as f:
     sample = f.read()
 R.check("sample names /var/lib/mailresponder/attachments",
         '"/var/lib/mailresponder/attachments"' in sample)
+subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                "-out", os.path.join(sdir, "dkim.key")], check=True, capture_output=True)
+os.chmod(os.path.join(sdir, "dkim.key"), 0o600)
+R.check("sample names /etc/mailresponder/dkim-rsa.key", '"/etc/mailresponder/dkim-rsa.key"' in sample)
 with open(os.path.join(sdir, "settings.json"), "w") as f:
-    f.write(sample.replace('"/var/lib/mailresponder/attachments"', '"att"'))
+    f.write(sample.replace('"/var/lib/mailresponder/attachments"', '"att"')
+            .replace('"/etc/mailresponder/dkim-rsa.key"', '"dkim.key"'))
 p = subprocess.run([BIN, "config-check", "-c", os.path.join(sdir, "settings.json")],
                    capture_output=True, text=True)
 R.check("config-check on the samples", p.returncode == 0, p.stdout + p.stderr)

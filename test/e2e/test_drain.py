@@ -284,7 +284,28 @@ for label, name, state, reason, sender, expect in cases:
         for _, _, m in got:
             R.eq("%s: Reply-To is the requested address" % label, str(m["Reply-To"]), "get@responder.test")
 
-R.eq("outbox holds exactly the expected replies", len(env.outbox_files()), total_expected)
+# --- complaints and bounces are forwarded to the admin with the original ---
+forwards = [(p, raw, m) for p, raw, m in no_irt
+            if m["To"] and m["To"].addresses[0].addr_spec == "ops@responder.test"]
+fwd_cases = [c for c in cases if c[3] in ("complaint", "bounce")]
+R.eq("one forward per complaint or bounce", len(forwards), len(fwd_cases))
+for label, name, state, reason, sender, expect in fwd_cases:
+    got = [x for x in forwards if ("Spool file: %s" % name).encode() in x[1]]
+    if not R.eq("%s: forwarded once" % label, len(got), 1):
+        continue
+    p, raw, m = got[0]
+    R.check("%s: forward subject" % label,
+            str(m["Subject"]).startswith("[mailresponder] %s:" % reason), m["Subject"])
+    R.eq("%s: forward is auto-generated" % label, m["Auto-Submitted"], "auto-generated")
+    att = [part for part in m.walk() if part.get_content_type() == "message/rfc822"]
+    with open(os.path.join(env.spool, "cur", name + ":2,S"), "rb") as f:
+        orig = f.read()
+    R.check("%s: original attached as message/rfc822" % label,
+            len(att) == 1 and att[0].get_payload()[0].as_bytes().replace(b"\r\n", b"\n").strip()
+            == orig.replace(b"\r\n", b"\n").strip(), len(att))
+
+R.eq("outbox holds exactly the expected replies and forwards", len(env.outbox_files()),
+     total_expected + len(fwd_cases))
 
 # --- privacy: no sender address in clear anywhere we write ---
 senders = sorted({c[4] for c in cases if c[4] and not c[4].lower().endswith("@responder.test")})

@@ -1,0 +1,50 @@
+/* dkim.h - DKIM signing of replies (RFC 6376, RFC 8463; design.md s.5)
+ * DESCRIPTION  relaxed/relaxed, rsa-sha256 and ed25519-sha256. The body
+ *              hash is computed once per prebuilt reply body (the composer
+ *              caches it); dkim_sign() sees only the header block. Only
+ *              this module loads private keys (style.md s.2.6).
+ * DIAGNOSTICS  dkim_load: NULL with err (MR_PERM) naming the setting and
+ *              the file. dkim_sign: 0, or -1 with err (MR_PERM for a header
+ *              block without From, MR_TEMP for an OpenSSL failure).
+ */
+#ifndef MR_DKIM_H
+#define MR_DKIM_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "mr.h"
+
+struct set;
+
+struct dkim; /* loaded keys; immutable after dkim_load, shared by threads */
+
+/* Load the keys named in s->dkim (rsa_key, ed25519_key; either or both or
+ * none). A key file that is readable or writable by "others" (mode & 007),
+ * not a regular file, or a symlink is refused with a clear message naming
+ * the file and the mode ("dkim.rsa_key: /x/k.pem: mode 0644 lets others
+ * read it; chmod 600 (or 640) it"). A key of the wrong type for its setting
+ * (RSA < 1024 bits, an RSA key in ed25519_key, ...) is refused. Returns NULL
+ * with err on any problem; with no key configured returns an object for
+ * which dkim_enabled() is 0. Loads each key once (at start and on reload). */
+struct dkim *dkim_load(const struct set *s, struct mr_err *err);
+void dkim_free(struct dkim **d);
+int dkim_enabled(const struct dkim *d);
+
+/* SHA-256 of the relaxed-canonicalized body (RFC 6376 3.4.4 incl. the
+ * empty-body and trailing-empty-lines rules); body is CRLF text. */
+void dkim_body_hash(const char *body, size_t len, unsigned char out[32]);
+
+/* Sign a message whose header block is head (CRLF lines, no blank line)
+ * and whose body hash is bh: appends one "DKIM-Signature: ..." header
+ * (folded, CRLF line ends) per key to out - RSA first, then Ed25519 - to
+ * be put in front of head. Signed headers (h=): those present among From,
+ * To, Subject, Date, Message-ID, Reply-To, In-Reply-To, References,
+ * MIME-Version, Content-Type, Auto-Submitted, with From listed once more
+ * (over-signing, so that a second From cannot be added). d= s->dkim.domain,
+ * s= selector / ed25519_selector, t= now, c=relaxed/relaxed. */
+int dkim_sign(const struct dkim *d, const char *head, size_t head_len,
+	      const unsigned char bh[32], time_t now, struct mr_buf *out,
+	      struct mr_err *err);
+
+#endif

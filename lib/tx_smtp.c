@@ -1,0 +1,442 @@
+/* tx_smtp.c - the "smtp://host:port" and "smtps://host:port" transports
+ * SYNOPSIS     extern const struct tx_ops tx_smtp_ops, tx_smtps_ops;
+ *              (used through tx_open("smtp://127.0.0.1:2525", ...))
+ * DESCRIPTION  One libcurl easy handle per transport handle, that is per
+ *              worker thread, reused for every send: curl keeps the SMTP
+ *              connection in the handle's cache and sends QUIT only at
+ *              curl_easy_cleanup(), so a worker normally uses one
+ *              connection for all its replies. When the server has
+ *              dropped an idle connection curl notices and reconnects; when
+ *              a send on a reused connection fails at the connection level
+ *              before the server answered (it closed the connection as we
+ *              spoke, or said 421), it is tried once more on a fresh
+ *              connection. (SMTP's one duplicate window stays: a break
+ *              after the server took the final dot, before its 250
+ *              reached us.)
+ *              smtp:// is plain SMTP, smtps:// implicit TLS (GnuTLS, peer
+ *              and host name verified). The URL path, if any, is the EHLO
+ *              name; otherwise dkim.domain, else the domain of from_addr,
+ *              else "localhost". The message is uploaded from the caller's
+ *              iovec list as is (CRLF line ends; curl does the
+ *              dot-stuffing). Envelope: MAIL FROM env->mail_from (the
+ *              complaints address), RCPT TO env->rcpt. Never
+ *              CURLOPT_VERBOSE: it prints the RCPT TO line.
+ * DIAGNOSTICS  An answer 4xx is MR_TEMP and 5xx MR_PERM, with the text
+ *              "smtp: <code> <server reply>"; every other failure
+ *              (refused, timeout, DNS, TLS, send/receive errors) is
+ *              MR_TEMP, "smtp: <curl's description> (<detail>)". Server
+ *              replies and curl's details echo addresses, so they pass
+ *              through log_redact(); the recipient never reaches a text.
+ * SEE ALSO     design.md s.6, style.md 2.4, 2.5, 2.7; curl
+ *              docs/examples/smtp-mail.c
+ */
+#include "tx.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "addr.h"
+#include "log.h"
+#include "settings.h"
+
+#define TXS_REPLY_MAX 256
+
+/* The message being uploaded: a cursor over the caller's iovec list. */
+struct txs_src {
+	const struct iovec *iov;
+	int n;
+	int i;      /* current element */
+	size_t off; /* offset inside it */
+};
+
+struct txs {
+	CURL *curl;
+	struct txs_src src;
+	int lines;                    /* server reply lines this transfer */
+	char reply[TXS_REPLY_MAX];    /* last 4xx/5xx line (never logged raw) */
+	char errbuf[CURL_ERROR_SIZE]; /* curl's detail */
+};
+
+/* ---- callbacks ---- */
+
+static size_t txs_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct txs_src *src = arg;
+	size_t room = size * nitems, o = 0;
+
+	while (o < room && src->i < src->n) {
+		const struct iovec *v = &src->iov[src->i];
+		size_t k = v->iov_len - src->off;
+
+		if (k > room - o)
+			k = room - o;
+		if (k > 0)
+			memcpy(buf + o, (const char *)v->iov_base + src->off,
+			       k);
+		o += k;
+		src->off += k;
+		if (src->off == v->iov_len) {
+			src->i++;
+			src->off = 0;
+		}
+	}
+	return o;
+}
+
+/* curl rewinds the upload when it must send it again. */
+static int txs_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct txs_src *src = arg;
+	size_t left;
+
+	if (origin != SEEK_SET || offset < 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	left = (size_t)offset;
+	src->i = 0;
+	src->off = 0;
+	while (src->i < src->n && left >= src->iov[src->i].iov_len) {
+		left -= src->iov[src->i].iov_len;
+		src->i++;
+	}
+	if (src->i == src->n && left > 0)
+		return CURL_SEEKFUNC_FAIL;
+	src->off = left;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* libcurl hands every SMTP reply line to the header callback. Keep the
+ * last 4xx/5xx line: the refusal. (After a failure curl closes the
+ * connection with QUIT, whose "221" comes last.) */
+static size_t txs_header(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct txs *t = arg;
+	size_t len = size * nitems, k = len;
+
+	t->lines++;
+	if (len == 0 || (buf[0] != '4' && buf[0] != '5'))
+		return len;
+	while (k > 0 && (buf[k - 1] == '\r' || buf[k - 1] == '\n'))
+		k--;
+	if (k >= sizeof(t->reply))
+		k = sizeof(t->reply) - 1;
+	memcpy(t->reply, buf, k);
+	t->reply[k] = 0;
+	return len;
+}
+
+/* ---- open and close ---- */
+
+static int ehlo_char_ok(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+}
+
+static int ehlo_ok(const char *s)
+{
+	if (*s == 0)
+		return 0;
+	for (; *s; s++)
+		if (!ehlo_char_ok((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/* host, IPv4 or [IPv6] literal, optional :port; no user:password@ */
+static int authority_ok(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!ehlo_char_ok(c) && c != ':' && c != '[' && c != ']')
+			return 0;
+	}
+	return 1;
+}
+
+static const char *ehlo_default(const struct set *s)
+{
+	const char *d = NULL;
+
+	if (s != NULL && s->dkim.domain != NULL)
+		d = s->dkim.domain;
+	else if (s != NULL && s->from_addr != NULL)
+		d = addr_domain(s->from_addr);
+	return d != NULL && ehlo_ok(d) ? d : "localhost";
+}
+
+/* scheme "smtp://", rest "host:port[/ehlo]" -> the URL curl gets */
+static char *txs_url(const char *scheme, const char *rest, const struct set *s,
+		     struct mr_err *err)
+{
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	const char *ehlo = slash && slash[1] ? slash + 1 : ehlo_default(s);
+
+	if (!authority_ok(rest, n)) {
+		mr_err_set(err, MR_PERM,
+			   "transport %s: expected %shost:port (no user "
+			   "name or password)",
+			   scheme, scheme);
+		return NULL;
+	}
+	if (!ehlo_ok(ehlo)) {
+		mr_err_set(err, MR_PERM,
+			   "transport %s%.*s: the URL path (EHLO name) must "
+			   "be a domain name",
+			   scheme, (int)n, rest);
+		return NULL;
+	}
+	return xasprintf("%s%.*s/%s", scheme, (int)n, rest, ehlo);
+}
+
+/* Remember the first failure of a run of curl_easy_setopt() calls. */
+static void txs_keep(CURLcode *first, CURLcode rc)
+{
+	if (*first == CURLE_OK)
+		*first = rc;
+}
+
+/* Options that stay for the handle's life. The server response timeout
+ * also bounds the QUIT at cleanup (curl's default there is 120 s). */
+static CURLcode txs_setup(struct txs *t, const char *url, const char *proto,
+			  const struct set *s)
+{
+	CURL *c = t->curl;
+	CURLcode rc = CURLE_OK;
+	long tmo = s ? s->smtp_timeout_s : 60;
+	long ctmo = s ? s->smtp_connect_timeout_s : 10;
+
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->errbuf));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_URL, url));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, proto));
+	/* threads: no SIGALRM around DNS lookups */
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L));
+	/* never verbose: it would print the RCPT TO line */
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_VERBOSE, 0L));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_UPLOAD, 1L));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_READFUNCTION, txs_read));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_READDATA, &t->src));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, txs_seek));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_SEEKDATA, &t->src));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, txs_header));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_HEADERDATA, t));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, ctmo));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_TIMEOUT, tmo));
+	txs_keep(&rc,
+		 curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, tmo));
+	txs_keep(&rc, curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L));
+	return rc;
+}
+
+static void *txs_open(const char *scheme, const char *proto, const char *rest,
+		      const struct set *s, struct mr_err *err)
+{
+	struct txs *t;
+	char *url = txs_url(scheme, rest, s, err);
+	CURLcode rc;
+
+	if (url == NULL)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	t->curl = curl_easy_init();
+	if (t->curl == NULL) {
+		mr_err_set(err, MR_TEMP, "transport %s: curl_easy_init failed",
+			   scheme);
+		goto fail;
+	}
+	rc = txs_setup(t, url, proto, s);
+	if (rc != CURLE_OK) {
+		mr_err_set(err, MR_PERM, "transport %s: curl_easy_setopt: %s",
+			   scheme, curl_easy_strerror(rc));
+		goto fail;
+	}
+	free(url); /* curl copied it */
+	return t;
+fail:
+	if (t->curl != NULL)
+		curl_easy_cleanup(t->curl);
+	free(t);
+	free(url);
+	return NULL;
+}
+
+static void *txs_open_smtp(const char *rest, const struct set *s,
+			   struct mr_err *err)
+{
+	return txs_open("smtp://", "smtp", rest, s, err);
+}
+
+static void *txs_open_smtps(const char *rest, const struct set *s,
+			    struct mr_err *err)
+{
+	return txs_open("smtps://", "smtps", rest, s, err);
+}
+
+/* Sends QUIT on the kept connection and closes it. */
+static void txs_close(void *h)
+{
+	struct txs *t = h;
+
+	if (t == NULL)
+		return;
+	curl_easy_cleanup(t->curl);
+	free(t);
+}
+
+/* ---- sending ---- */
+
+/* The server's answer code for this transfer (0 if it said nothing). */
+static long txs_code(struct txs *t)
+{
+	long code = 0;
+
+	if (t->lines == 0 || curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE,
+					       &code) != CURLE_OK)
+		return 0;
+	return code;
+}
+
+static CURLcode txs_perform(struct txs *t, long fresh)
+{
+	CURLcode rc;
+
+	t->src.i = 0;
+	t->src.off = 0;
+	t->lines = 0;
+	t->reply[0] = 0;
+	t->errbuf[0] = 0;
+	rc = curl_easy_setopt(t->curl, CURLOPT_FRESH_CONNECT, fresh);
+	if (rc == CURLE_OK)
+		rc = curl_easy_perform(t->curl);
+	return rc;
+}
+
+/* Worth one more try on a fresh connection: the failure came from a
+ * reused connection, at the connection level, and the server had not
+ * refused anything (no answer at all, or 421 "closing channel"). */
+static int txs_retryable(struct txs *t, CURLcode rc)
+{
+	long nconn = -1, code = txs_code(t);
+
+	if (rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR &&
+	    rc != CURLE_GOT_NOTHING && rc != CURLE_WEIRD_SERVER_REPLY)
+		return 0;
+	if (curl_easy_getinfo(t->curl, CURLINFO_NUM_CONNECTS, &nconn) !=
+		    CURLE_OK ||
+	    nconn != 0)
+		return 0;
+	return code < 400 || code == 421;
+}
+
+/* "550 5.1.1 <x@y>: Recipient address rejected" -> "5.1.1 <<redacted>>:
+ * Recipient address rejected" */
+static void txs_reply_text(const char *r, char *red, size_t n)
+{
+	if (strlen(r) >= 4 && isdigit((unsigned char)r[0]) &&
+	    isdigit((unsigned char)r[1]) && isdigit((unsigned char)r[2]) &&
+	    (r[3] == ' ' || r[3] == '-'))
+		r += 4;
+	log_redact(red, n, r);
+}
+
+/* Translate a failed transfer into err; every foreign text is redacted. */
+static void txs_fail(struct txs *t, CURLcode rc, const char *rcpt,
+		     struct mr_err *err)
+{
+	char red[TXS_REPLY_MAX];
+	long code = txs_code(t);
+	const char *dom = addr_domain(rcpt);
+
+	if (code >= 400 && code < 600) {
+		txs_reply_text(t->reply, red, sizeof(red));
+		mr_err_set(err, code >= 500 ? MR_PERM : MR_TEMP,
+			   "smtp: %ld%s%s", code, red[0] ? " " : "", red);
+		return;
+	}
+	/* curl's detail may name the recipient's domain (IDN conversion) */
+	if (dom[0] != 0 && strcasestr(t->errbuf, dom) != NULL)
+		t->errbuf[0] = 0;
+	log_redact(red, sizeof(red), t->errbuf);
+	mr_err_set(err, MR_TEMP, "smtp: %s%s%s%s", curl_easy_strerror(rc),
+		   red[0] ? " (" : "", red, red[0] ? ")" : "");
+}
+
+static int txs_envelope(struct txs *t, const struct tx_env *env,
+			struct curl_slist **rcpt_r, struct mr_err *err)
+{
+	const char *from = env->mail_from ? env->mail_from : "";
+
+	/* curl writes both into SMTP commands as they are */
+	if (from[0] != 0 && !addr_valid(from)) {
+		mr_err_set(err, MR_TEMP, "smtp: envelope sender unusable");
+		return -1;
+	}
+	if (env->rcpt == NULL || !addr_valid(env->rcpt)) {
+		mr_err_set(err, MR_PERM, "smtp: recipient address unusable");
+		return -1;
+	}
+	*rcpt_r = curl_slist_append(NULL, env->rcpt);
+	if (*rcpt_r == NULL) {
+		mr_err_set(err, MR_TEMP, "smtp: out of memory");
+		return -1;
+	}
+	if (curl_easy_setopt(t->curl, CURLOPT_MAIL_FROM, from) != CURLE_OK ||
+	    curl_easy_setopt(t->curl, CURLOPT_MAIL_RCPT, *rcpt_r) != CURLE_OK) {
+		mr_err_set(err, MR_TEMP, "smtp: cannot set the envelope");
+		curl_slist_free_all(*rcpt_r);
+		*rcpt_r = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int txs_send(void *h, const struct tx_env *env, const struct iovec *iov,
+		    int iovcnt, struct mr_err *err)
+{
+	struct txs *t = h;
+	struct curl_slist *rcpt = NULL;
+	curl_off_t size = 0;
+	CURLcode rc;
+
+	if (txs_envelope(t, env, &rcpt, err) < 0)
+		return -1;
+	for (int i = 0; i < iovcnt; i++)
+		size += (curl_off_t)iov[i].iov_len;
+	t->src = (struct txs_src){iov, iovcnt, 0, 0};
+	/* the size goes out as SIZE=, so an oversized reply fails early */
+	rc = curl_easy_setopt(t->curl, CURLOPT_INFILESIZE_LARGE, size);
+	if (rc == CURLE_OK) {
+		rc = txs_perform(t, 0L);
+		if (rc != CURLE_OK && txs_retryable(t, rc))
+			rc = txs_perform(t, 1L);
+	}
+	if (rc != CURLE_OK)
+		txs_fail(t, rc, env->rcpt, err);
+	/* drop every pointer into this call's data before returning; setting
+	 * an option to NULL cannot fail */
+	(void)curl_easy_setopt(t->curl, CURLOPT_MAIL_RCPT, NULL);
+	t->src = (struct txs_src){NULL, 0, 0, 0};
+	curl_slist_free_all(rcpt);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+const struct tx_ops tx_smtp_ops = {
+	.scheme = "smtp://",
+	.open = txs_open_smtp,
+	.send = txs_send,
+	.close = txs_close,
+};
+
+const struct tx_ops tx_smtps_ops = {
+	.scheme = "smtps://",
+	.open = txs_open_smtps,
+	.send = txs_send,
+	.close = txs_close,
+};

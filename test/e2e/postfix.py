@@ -1,0 +1,351 @@
+"""A private Postfix instance on 127.0.0.1 for end-to-end tests.
+
+Follows /work/shared/components.md section 2: own config, queue, data and
+mail directories under a temp dir, virtual(8) Maildir delivery as uid/gid
+65534, every log line in <dir>/postfix.log, no chroot, nothing bound
+outside loopback, and nothing relayed anywhere (default_transport is an
+error). Two smtpd listeners:
+
+    inbound_port (default 10025)  mail for the responder (and anything else
+                                  the vmailbox knows)
+    send_port    (default 10026)  where mailresponder's smtp:// transport
+                                  sends; its log lines are "postfix/send/..."
+
+    pf = Postfix(tmpdir)
+    pf.start()
+    ... pf.sink_files(), pf.log_text(), pf.send_connects() ...
+    pf.stop_send(); pf.start_send()   # take only the send smtpd down/up
+    pf.stop()
+
+stop() is also registered with atexit, and the instance can be used as a
+context manager, so a failing test does not leave a master running.
+"""
+import atexit
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+POSTFIX = "/usr/sbin/postfix"
+VUID = 65534  # nobody/nogroup: virtual_minimum_uid is 100, root impossible
+
+MASTER_SERVICES = """\
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+flush unix n - n 1000? 0 flush
+proxymap unix - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+smtp unix - - n - - smtp
+relay unix - - n - - smtp
+showq unix n - n - - showq
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+local unix - n n - - local
+virtual unix - n n - - virtual
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+tlsmgr unix - - n 1000? 1 tlsmgr
+postlog unix-dgram n - n - 1 postlogd
+"""
+
+
+def port_open(port, host="127.0.0.1", timeout=0.2):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port(preferred=None):
+    """preferred if nothing listens there, else a free ephemeral port."""
+    if preferred and not port_open(preferred):
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostfixError(Exception):
+    pass
+
+
+class Postfix:
+    def __init__(self, tmpdir, inbound_port=10025, send_port=10026,
+                 domains=("responder.test", "requester.test"),
+                 vmailbox_lines=("get@responder.test responder/",
+                                 "@requester.test sink/"),
+                 extra_main_cf="", extra_master="", send_opts=(),
+                 myhostname="mx.mrtest.test"):
+        """tmpdir: folder for everything (created). vmailbox_lines:
+        "address maildir/" lines, "@domain dir/" is a catch-all; each
+        Maildir named there is pre-created (tmp, new, cur) and owned by
+        65534. send_opts: extra "name=value" -o overrides for the send
+        smtpd only. extra_main_cf, extra_master and send_opts are
+        appended as given, with "{pf}", "{conf}" and "{mail}" replaced by
+        the instance, config and mail folders."""
+        self.dir = os.path.abspath(tmpdir)
+        self.pf = os.path.join(self.dir, "postfix")
+        self.conf = os.path.join(self.pf, "conf")
+        self.spool = os.path.join(self.pf, "spool")
+        self.data = os.path.join(self.pf, "data")
+        self.mail = os.path.join(self.dir, "mail")
+        self.log = os.path.join(self.pf, "postfix.log")
+        self.inbound_port = inbound_port
+        self.send_port = send_port
+        self.domains = list(domains)
+        self.vmailbox_lines = list(vmailbox_lines)
+        self.extra_main_cf = extra_main_cf
+        self.extra_master = extra_master
+        self.send_opts = list(send_opts)
+        self.myhostname = myhostname
+        self.running = False
+        self.send_up = True
+        atexit.register(self.stop)
+
+    # ---- paths ----
+
+    def maildir(self, name):
+        """Absolute path of a Maildir named in the vmailbox ("sink")."""
+        return os.path.join(self.mail, name.rstrip("/"))
+
+    @property
+    def sink(self):
+        return self.maildir("sink")
+
+    def sink_files(self, name="sink"):
+        d = os.path.join(self.maildir(name), "new")
+        if not os.path.isdir(d):
+            return []
+        return sorted(os.path.join(d, n) for n in os.listdir(d)
+                      if not n.startswith("."))
+
+    def log_text(self):
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log)
+        except FileNotFoundError:
+            return 0
+
+    def send_connects(self, since=0):
+        """(connect, disconnect) counts of the send smtpd after log
+        offset since."""
+        with open(self.log, encoding="utf-8", errors="replace") as f:
+            f.seek(since)
+            text = f.read()
+        c = len(re.findall(r"postfix/send/smtpd\[\d+\]: connect from", text))
+        d = len(re.findall(r"postfix/send/smtpd\[\d+\]: disconnect from", text))
+        return c, d
+
+    # ---- configuration ----
+
+    def _expand(self, text):
+        return text.replace("{pf}", self.pf).replace("{mail}", self.mail) \
+                   .replace("{conf}", self.conf)
+
+    def _main_cf(self):
+        return """\
+compatibility_level = 3.6
+queue_directory = {spool}
+data_directory = {data}
+myhostname = {host}
+myorigin = {host}
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+local_recipient_maps =
+relay_domains =
+alias_maps =
+alias_database =
+biff = no
+relayhost =
+default_transport = error:5.7.1 outbound mail disabled in tests
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+maillog_file_prefixes = /var, /dev/stdout, /tmp
+maillog_file = {log}
+virtual_mailbox_domains = {domains}
+virtual_mailbox_base = {mail}
+virtual_mailbox_maps = texthash:{conf}/vmailbox
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{uid}
+""".format(spool=self.spool, data=self.data, host=self.myhostname,
+           log=self.log, domains=", ".join(self.domains), mail=self.mail,
+           conf=self.conf, uid=VUID) + self._expand(self.extra_main_cf) + "\n"
+
+    def _send_lines(self):
+        lines = ["127.0.0.1:%d inet n - n - - smtpd" % self.send_port,
+                 "  -o syslog_name=postfix/send",
+                 "  -o smtpd_relay_restrictions=permit_mynetworks,reject"]
+        lines += ["  -o %s" % self._expand(o) for o in self.send_opts]
+        return lines
+
+    def _master_cf(self):
+        lines = ["127.0.0.1:%d inet n - n - - smtpd" % self.inbound_port]
+        if self.send_up:
+            lines += self._send_lines()
+        return "\n".join(lines) + "\n" + MASTER_SERVICES + \
+            self._expand(self.extra_master) + "\n"
+
+    def _write(self, name, text):
+        path = os.path.join(self.conf, name)
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(path + ".tmp", path)
+
+    def _mkmaildirs(self):
+        os.makedirs(self.mail, exist_ok=True)
+        os.chown(self.mail, VUID, VUID)
+        os.chmod(self.mail, 0o700)
+        for line in self.vmailbox_lines:
+            parts = line.split()
+            if len(parts) < 2 or not parts[1].endswith("/"):
+                continue
+            top = self.maildir(parts[1])
+            for d in (top, top + "/tmp", top + "/new", top + "/cur"):
+                os.makedirs(d, exist_ok=True)
+                os.chown(d, VUID, VUID)
+                os.chmod(d, 0o700)
+
+    def configure(self):
+        for d in (self.conf, self.spool, self.data):
+            os.makedirs(d, exist_ok=True)
+        # the postfix user and virtual(8) (uid 65534) must get through to
+        # data/ and mail/; mkdtemp() makes 0700 folders
+        for d in (self.dir, self.pf):
+            os.chmod(d, 0o755)
+        shutil.chown(self.data, "postfix", "postfix")  # else master.lock fails
+        self._mkmaildirs()
+        self._write("vmailbox", "\n".join(self.vmailbox_lines) + "\n")
+        self._write("main.cf", self._main_cf())
+        self._write("master.cf", self._master_cf())
+
+    # ---- control ----
+
+    def _postfix(self, *args, check=True):
+        p = subprocess.run([POSTFIX, "-c", self.conf] + list(args),
+                           capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        if check and p.returncode != 0:
+            raise PostfixError("postfix %s: rc %d: %s%s" % (
+                " ".join(args), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def _wait_port(self, port, up, timeout=15):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if port_open(port) == up:
+                return
+            time.sleep(0.05)
+        raise PostfixError("port %d still %s after %ss" % (
+            port, "closed" if up else "open", timeout))
+
+    def start(self):
+        """Write the config and start; returns when both ports accept."""
+        self.configure()
+        self.running = True  # from here on stop() cleans up, even half-started
+        self._postfix("start")
+        self._wait_port(self.inbound_port, True)
+        if self.send_up:
+            self._wait_port(self.send_port, True)
+        return self
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.spool, "pid", "master.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # a zombie still answers kill(0): look at its state
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().split(") ", 1)[1][0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    def stop(self):
+        """postfix stop, then make sure the master (and so its children)
+        is gone; SIGKILL as a last resort. Safe to call twice."""
+        if not self.running:
+            return
+        pid = self.master_pid()
+        self.running = False
+        try:
+            self._postfix("stop", check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if pid is None:
+            return
+        end = time.monotonic() + 10
+        while self._alive(pid) and time.monotonic() < end:
+            time.sleep(0.05)
+        if self._alive(pid):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def reload(self):
+        self._postfix("reload")
+
+    def stop_send(self):
+        """Take the send smtpd down (master.cf without it, postfix
+        reload); returns when its port refuses connections."""
+        self.send_up = False
+        self._write("master.cf", self._master_cf())
+        self.reload()
+        self._wait_port(self.send_port, False)
+
+    def start_send(self):
+        self.send_up = True
+        self._write("master.cf", self._master_cf())
+        self.reload()
+        self._wait_port(self.send_port, True)
+
+    def wait_queue_empty(self, timeout=60):
+        """Until postqueue shows no mail (everything delivered or
+        bounced); True if it emptied in time."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            p = subprocess.run(["/usr/sbin/postqueue", "-c", self.conf, "-j"],
+                               capture_output=True, text=True, timeout=30)
+            if p.returncode == 0 and not p.stdout.strip():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
