@@ -72,11 +72,11 @@ struct pm_strv {
 struct pm {
 	struct set *set;
 	struct rcfg *rcfg;
-	struct pm_strv addrs;	/* sorted, unique, lower-case */
+	struct pm_strv addrs;   /* sorted, unique, lower-case */
 	struct pm_strv domains; /* sorted, unique, lower-case */
-	char *value;		/* map value: "<spool>/" */
-	char *maps;		/* DIR/virtual_mailbox_maps */
-	char *domfile;		/* DIR/virtual_mailbox_domains */
+	char *value;            /* map value: "<spool>/" */
+	char *maps;             /* DIR/virtual_mailbox_maps */
+	char *domfile;          /* DIR/virtual_mailbox_domains */
 };
 
 static int pm_parse_opts(int argc, char **argv, struct pm_opts *o)
@@ -228,8 +228,7 @@ static int pm_table_safe(const char *s)
 
 /* The map value: the spool relative to base, or the absolute spool when
  * base is NULL, ending in '/' so that virtual(8) delivers to a Maildir. */
-static char *pm_value(const char *spool, const char *base,
-		      struct mr_err *err)
+static char *pm_value(const char *spool, const char *base, struct mr_err *err)
 {
 	char *s = pm_abspath(spool), *b = NULL, *v = NULL;
 	const char *rel;
@@ -428,17 +427,13 @@ static void pm_print_output(const struct mr_buf *b)
 
 static void pm_print_status(const char *prog, const char *arg, int status)
 {
+	fprintf(stderr, "mailresponder %s: %s %s failed: ", PM_CMD, prog, arg);
 	if (WIFEXITED(status))
-		fprintf(stderr, "mailresponder %s: %s %s failed: exit status "
-				"%d\n",
-			PM_CMD, prog, arg, WEXITSTATUS(status));
+		fprintf(stderr, "exit status %d\n", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		fprintf(stderr, "mailresponder %s: %s %s failed: killed by "
-				"signal %d\n",
-			PM_CMD, prog, arg, WTERMSIG(status));
+		fprintf(stderr, "killed by signal %d\n", WTERMSIG(status));
 	else
-		fprintf(stderr, "mailresponder %s: %s %s failed: status %d\n",
-			PM_CMD, prog, arg, status);
+		fprintf(stderr, "wait status %d\n", status);
 }
 
 /* Run postmap hash:maps; on failure report its status and stderr. */
@@ -487,11 +482,11 @@ static int pm_write_all(const struct pm *pm, const struct pm_opts *o)
 	(void)umask(022); /* Postfix's unprivileged daemons read the files */
 	if (pm_write(pm->maps, &pm->addrs, pm->value) < 0)
 		return EXIT_RUNTIME;
-	printf("%s: %zu addresses -> %s\n", pm->maps, pm->addrs.n, pm->value);
+	printf("%s: %zu address%s -> %s\n", pm->maps, pm->addrs.n,
+	       pm->addrs.n == 1 ? "" : "es", pm->value);
 	if (o->postmap) {
 		if (pm_postmap(pm->maps) < 0) {
-			fprintf(stderr,
-				"mailresponder %s: %s left unchanged\n",
+			fprintf(stderr, "mailresponder %s: %s left unchanged\n",
 				PM_CMD, pm->domfile);
 			return EXIT_RUNTIME;
 		}
@@ -499,17 +494,17 @@ static int pm_write_all(const struct pm *pm, const struct pm_opts *o)
 	}
 	if (pm_write(pm->domfile, &pm->domains, NULL) < 0)
 		return EXIT_RUNTIME;
-	printf("%s: %zu domains\n", pm->domfile, pm->domains.n);
+	printf("%s: %zu domain%s\n", pm->domfile, pm->domains.n,
+	       pm->domains.n == 1 ? "" : "s");
 	return 0;
 }
 
 int cmd_postfix_maps(int argc, char **argv)
 {
 	struct pm_opts o = {NULL, NULL, NULL, 0};
-	struct pm pm;
+	struct pm pm = {0};
 	int rc;
 
-	memset(&pm, 0, sizeof(pm));
 	if ((rc = pm_parse_opts(argc, argv, &o)) != 0)
 		return rc;
 	if (pm_load(cmd_settings(o.settings), &pm) < 0)

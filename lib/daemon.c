@@ -360,6 +360,20 @@ static void reply_close(int fd, struct json_object *o)
 	(void)close(fd); /* the client reads until EOF */
 }
 
+/* Worker time spent handling messages and signing them, summed. */
+static void add_times(struct dmn *d, struct json_object *o)
+{
+	struct job_times sum = {0, 0}, t;
+
+	for (long i = 0; i < d->n_workers; i++) {
+		job_ctx_times(d->ctx[i], &t);
+		sum.busy_us += t.busy_us;
+		sum.sign_us += t.sign_us;
+	}
+	json_object_object_add(o, "busy_us", json_object_new_int64(sum.busy_us));
+	json_object_object_add(o, "sign_us", json_object_new_int64(sum.sign_us));
+}
+
 static struct json_object *status_json(struct dmn *d)
 {
 	struct json_object *o = json_object_new_object();
@@ -388,6 +402,7 @@ static struct json_object *status_json(struct dmn *d)
 			       json_object_new_int64(c.paused_until > time(NULL)
 							     ? c.paused_until - time(NULL)
 							     : 0));
+	add_times(d, o);
 	json_object_object_add(o, "uptime_s",
 			       json_object_new_int64(time(NULL) - d->started));
 	return o;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,23 @@ struct job_ctx {
 	char *st_url;
 	struct tx *tx[JOB_MAX_TX];
 	size_t n_tx;
+	atomic_llong busy_us;
+	atomic_llong sign_us;
 };
+
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void job_ctx_times(struct job_ctx *ctx, struct job_times *t)
+{
+	t->busy_us = atomic_load(&ctx->busy_us);
+	t->sign_us = atomic_load(&ctx->sign_us);
+}
 
 struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
 			    struct ev_log *ev, struct mr_err *err)
@@ -176,18 +193,23 @@ static int deliver(struct job_ctx *ctx, const struct rpl_msg *m,
 	struct iovec iov[4];
 	struct mr_buf sig;
 	struct tx *t;
+	long long t0;
 	int n = 0, r = -1;
 
 	buf_init(&sig);
 	if (method == RCFG_SMTP && dkim_enabled(sn->dkim)) {
+		t0 = now_us();
 		if (bh == NULL) {
 			dkim_body_hash(m->body, m->body_len, own_bh);
 			bh = own_bh;
 		}
 		*reason = "sign-error";
-		if (dkim_sign(sn->dkim, m->head.data, m->head.len, bh, now,
-			      &sig, err) < 0)
+		r = dkim_sign(sn->dkim, m->head.data, m->head.len, bh, now, &sig,
+			      err);
+		atomic_fetch_add(&ctx->sign_us, now_us() - t0);
+		if (r < 0)
 			goto out;
+		r = -1;
 		iov[n++] = (struct iovec){sig.data, sig.len};
 	}
 	iov[n++] = (struct iovec){m->head.data, m->head.len};
@@ -445,7 +467,7 @@ static void emit(struct job_ctx *ctx, const struct md_entry *ent,
 int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 	    struct job_result *res)
 {
-	long long t0 = mr_now_ms();
+	long long t0 = mr_now_ms(), u0 = now_us();
 	struct prs_msg *msg = NULL;
 	struct mr_err err;
 
@@ -460,6 +482,7 @@ int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 	}
 	emit(ctx, ent, msg, res, (long)(mr_now_ms() - t0));
 	prs_free(&msg);
+	atomic_fetch_add(&ctx->busy_us, now_us() - u0);
 	return 0;
 }
 

@@ -36,6 +36,15 @@ struct job_result {
 	char error[256]; /* redacted */
 };
 
+/* Time this context spent handling messages and, within that, signing
+ * (microseconds); read from other threads. */
+struct job_times {
+	long long busy_us;
+	long long sign_us;
+};
+
+void job_ctx_times(struct job_ctx *ctx, struct job_times *t);
+
 /* Opens the store of sn's settings for this context. */
 struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
 			    struct ev_log *ev, struct mr_err *err);

@@ -325,6 +325,29 @@ virtual_gid_maps = static:{uid}
         self.reload()
         self._wait_port(self.send_port, False)
 
+    def kill_send_sessions(self):
+        """SIGTERM the send smtpd processes still serving a connection
+        (after stop_send a reload leaves running sessions alive, so a
+        client with a kept-alive connection could go on sending).
+        Returns how many were signalled."""
+        n = 0
+        want = ("127.0.0.1:%d" % self.send_port).encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"smtpd") and want in argv:
+                try:
+                    os.kill(int(pid), 15)
+                    n += 1
+                except ProcessLookupError:
+                    pass
+        return n
+
     def start_send(self):
         self.send_up = True
         self._write("master.cf", self._master_cf())

@@ -413,8 +413,11 @@ class PrivatePostfix:
         self.started = False
 
     def cmd(self, *args):
-        return subprocess.run([POSTFIX, "-c", self.conf] + list(args),
-                              capture_output=True, text=True, timeout=60)
+        try:
+            return subprocess.run([POSTFIX, "-c", self.conf] + list(args),
+                                  capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired as e:
+            return subprocess.CompletedProcess(e.cmd, -1, "", "timed out")
 
     def start(self):
         return self.start_ports((PORT,))
@@ -442,23 +445,34 @@ class PrivatePostfix:
         except (OSError, ValueError):
             pass
         self.cmd("stop")
-        for _ in range(60):
-            if pid is None or not os.path.exists("/proc/%d" % pid):
+        for sig in (15, 9):
+            for _ in range(60):
+                if pid is None or not os.path.exists("/proc/%d" % pid):
+                    return
+                time.sleep(0.05)
+            try:
+                os.kill(pid, sig)  # the master we started, by its pid
+            except ProcessLookupError:
                 return
-            time.sleep(0.05)
-        os.kill(pid, 15)  # the master we started, by its pid
+
+    def dump_log_on_failure(self, failed_before):
+        if R.failed > failed_before:
+            for line in self.log().splitlines()[-25:]:
+                print("#   log: %s" % line)
 
 
 def send(rcpt, marker, port=PORT):
     """One request over SMTP; returns None or the refusal (code, text)."""
     body = ("From: Alice <alice@sender.test>\r\nTo: %s\r\nSubject: %s\r\n"
             "Message-ID: <%s@sender.test>\r\n\r\nplease send\r\n" % (rcpt, marker, marker))
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-        try:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
             s.sendmail("alice@sender.test", [rcpt], body.encode())
-        except smtplib.SMTPRecipientsRefused as e:
-            code, text = e.recipients[rcpt]
-            return code, text.decode("utf-8", "replace")
+    except smtplib.SMTPRecipientsRefused as e:
+        code, text = e.recipients[rcpt]
+        return code, text.decode("utf-8", "replace")
+    except (OSError, smtplib.SMTPException) as e:
+        return 0, repr(e)
     return None
 
 
@@ -528,6 +542,7 @@ def test_private_postfix():
     os.chmod(env.dir, 0o755)  # smtpd (user postfix) reads the tables there
     pfx = PrivatePostfix(top, os.path.realpath(env.dir), mail)
     pm_env = {"MAIL_CONFIG": pfx.conf}
+    failed_before = R.failed
     try:
         rc, out, err = run(["postfix-maps", "-c", env.settings, "--base", mail,
                             "--postmap"], env=pm_env)
@@ -562,6 +577,7 @@ def test_private_postfix():
     finally:
         if pfx.started:
             pfx.stop()
+        pfx.dump_log_on_failure(failed_before)
         log = pfx.log()
         env.close()
         shutil.rmtree(top, ignore_errors=True)
@@ -607,6 +623,7 @@ def test_sample_runs():
         shutil.chown(d, 65534, 65534)
     env = new_env({"spool": spool})
     os.chmod(env.dir, 0o755)
+    failed_before = R.failed
     maps = os.path.realpath(env.dir)
     pfx = PrivatePostfix(top, maps, "/")
     main = subst(sample("main.cf.sample"), [
@@ -616,11 +633,11 @@ def test_sample_runs():
         ("mynetworks = 127.0.0.0/8 [::1]/128", "mynetworks = 127.0.0.0/8"),
         ("static:998", "static:65534"),
         ("alias_maps = hash:/etc/aliases", "alias_maps ="),
-        ("alias_database = hash:/etc/aliases", "alias_database =")])
+        ("alias_database = hash:/etc/aliases", "alias_database ="),
+        ("smtpd_tls_security_level = may", "smtpd_tls_security_level = none")])
     main += ("\nqueue_directory = %(pf)s/spool\ndata_directory = %(pf)s/data\n"
              "maillog_file_prefixes = /var, /dev/stdout, /tmp\n"
              "maillog_file = %(pf)s/postfix.log\n"
-             "smtpd_tls_security_level = none\n"
              "# nothing leaves this host: relayed mail is discarded\n"
              "default_transport = discard:test\n" % {"pf": pfx.pf})
     master = subst(sample("master.cf.sample"), [
@@ -650,6 +667,7 @@ def test_sample_runs():
     finally:
         if pfx.started:
             pfx.stop()
+        pfx.dump_log_on_failure(failed_before)
         env.close()
         shutil.rmtree(top, ignore_errors=True)
 
