@@ -21,7 +21,9 @@
  *              dot-stuffing). Envelope: MAIL FROM env->mail_from (the
  *              complaints address), RCPT TO env->rcpt. Never
  *              CURLOPT_VERBOSE: it prints the RCPT TO line.
- * DIAGNOSTICS  An answer 4xx is MR_TEMP and 5xx MR_PERM, with the text
+ * DIAGNOSTICS  An answer 4xx is MR_TEMP and 5xx MR_PERM (but a 5xx to the
+ *              greeting, EHLO or MAIL FROM is MR_TEMP: it is not about the
+ *              message), with the text
  *              "smtp: <code> <server reply>"; every other failure
  *              (refused, timeout, DNS, TLS, send/receive errors) is
  *              MR_TEMP, "smtp: <curl's description> (<detail>)". Server
@@ -346,6 +348,23 @@ static void txs_reply_text(const char *r, char *red, size_t n)
 	log_redact(red, n, r);
 }
 
+/* 1 if the refusal concerns this message (RCPT, DATA or the message
+ * itself); 0 if the server refused the session or our envelope sender
+ * (greeting, EHLO, MAIL FROM): that is a configuration problem on one side
+ * or the other, and failing every message of the backlog would be wrong,
+ * so it is retried like an outage. */
+static int txs_msg_phase(const struct txs *t)
+{
+	static const char *const session[] = {"MAIL failed", "Got unexpected",
+					      "Remote access denied",
+					      "Authentication failed", NULL};
+
+	for (size_t i = 0; session[i]; i++)
+		if (strncmp(t->errbuf, session[i], strlen(session[i])) == 0)
+			return 0;
+	return 1;
+}
+
 /* Translate a failed transfer into err; every foreign text is redacted. */
 static void txs_fail(struct txs *t, CURLcode rc, const char *rcpt,
 		     struct mr_err *err)
@@ -356,7 +375,8 @@ static void txs_fail(struct txs *t, CURLcode rc, const char *rcpt,
 
 	if (code >= 400 && code < 600) {
 		txs_reply_text(t->reply, red, sizeof(red));
-		mr_err_set(err, code >= 500 ? MR_PERM : MR_TEMP,
+		mr_err_set(err, code >= 500 && txs_msg_phase(t) ? MR_PERM
+								: MR_TEMP,
 			   "smtp: %ld%s%s", code, red[0] ? " " : "", red);
 		return;
 	}

@@ -390,6 +390,9 @@ class DropServer(threading.Thread):
                 c.sendall(b"250-drop.test\r\n250-SIZE 20000000\r\n250 8BITMIME\r\n")
             elif verb == b"MAIL":
                 txn += 1
+                if self.mode == "553":
+                    c.sendall(b"553 5.7.1 <complaints@responder.test>: Sender address rejected\r\n")
+                    continue
                 if txn == 2:
                     self.drops += 1
                     if self.mode == "421":
@@ -450,6 +453,25 @@ def part_f(mode, n=5):
     env.close()
 
 
+def part_h(n=3):
+    """A server that refuses our envelope sender (5xx at MAIL FROM): not
+    about any one message, so every request is retried, none failed."""
+    srv = DropServer("553")
+    srv.start()
+    env = new_env("h", url="smtp://127.0.0.1:%d" % srv.port)
+    reqs = deliver(env, "h", ["okh%d" % i for i in range(n)])
+    rc, out, err, _ = run_drain(env)
+    srv.close()
+    label = "h (553 at MAIL FROM)"
+    R.eq("%s: every request back in new/ for a retry" % label,
+         [env.state_of(n_) for n_, _, _ in reqs], ["new"] * n)
+    ev = [e for e in env.events_list()]
+    R.check("%s: events say retry with the server's reply" % label,
+            len(ev) == n and all(e["outcome"] == "retry" and "553" in e.get("error", "") for e in ev), ev[:2])
+    check_private(label, env, (out, err), [a for _, a, _ in reqs])
+    env.close()
+
+
 # ---- g: smtps with a certificate nobody vouches for ----
 
 def part_g():
@@ -490,6 +512,7 @@ def main():
         part_f("421")
         part_f("idle")
         part_g()
+        part_h()
     finally:
         PF.stop()
         if not os.environ.get("MR_KEEP"):
