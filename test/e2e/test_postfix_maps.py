@@ -2,8 +2,10 @@
 private Postfix (components.md section 2) that uses the written tables to
 deliver requests into the spool.
 
-Loopback only: the private Postfix listens on 127.0.0.1:10035 (10025 and
-10026 belong to another test) and sends nothing out.
+Loopback only: the private Postfix listens on 127.0.0.1:10035, the
+samples (moved to loopback) on 10036 and 10037 (10025 and 10026 belong to
+another test); nothing is sent out. Each instance is stopped with
+"postfix -c DIR stop", then by its master's pid.
 """
 import email
 import email.policy
