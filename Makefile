@@ -99,6 +99,8 @@ install: $(BIN)
 		$(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 config/settings.sample.json \
 		config/responses.sample.json cron/mailresponder.cron \
+		config/mailresponder.service config/postfix/main.cf.sample \
+		config/postfix/master.cf.sample \
 		$(DESTDIR)$(PREFIX)/share/mailresponder/
 
 lint:

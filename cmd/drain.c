@@ -21,13 +21,20 @@
 #include "settings.h"
 #include "snap.h"
 
+static const char *sock_path(struct md_spool *sp, char *buf, size_t n)
+{
+	int k = snprintf(buf, n, "%s/%s", md_spool_path(sp), DMN_SOCKET);
+
+	return k > 0 && (size_t)k < n ? buf : "";
+}
+
 /* The spool is owned by a running daemon: ask it to rescan and wait until
  * what is in new/ now has been handled. Without its control socket, send
  * SIGUSR1 and watch new/ empty. Returns an exit code. */
 static int hand_off(struct md_spool *sp, pid_t pid, long timeout_s, int flags)
 {
 	long long end = mr_now_ms() + timeout_s * 1000;
-	char out[512];
+	char out[512], path[4096];
 	struct md_counts c;
 	struct mr_err err;
 
@@ -38,6 +45,15 @@ static int hand_off(struct md_spool *sp, pid_t pid, long timeout_s, int flags)
 			       "%s",
 			       (long)pid, out);
 		return strstr(out, "\"handled\"") ? 0 : EXIT_RUNTIME;
+	}
+	if (access(sock_path(sp, path, sizeof(path)), F_OK) < 0) {
+		/* no daemon socket: another drain or reprocess holds the
+		 * lock and is draining the backlog itself */
+		if (!(flags & CMD_QUIET))
+			printf("drain: spool %s is being drained by process "
+			       "%ld; leaving the backlog to it\n",
+			       md_spool_path(sp), (long)pid);
+		return 0;
 	}
 	if (pid <= 0 || kill(pid, SIGUSR1) < 0) {
 		log_err("spool %s is owned by process %ld, which cannot be "
@@ -92,6 +108,8 @@ int cmd_drain_spool(struct snap *sn, int flags, long timeout_s)
 	long long t0 = mr_now_ms();
 	int rc = EXIT_RUNTIME;
 
+	/* a drain is not the daemon: a second drain must not end it */
+	signal(SIGUSR1, SIG_IGN);
 	mr_err_clear(&err);
 	sp = md_spool_open(s->spool, s->failed_folder, &err);
 	if (sp == NULL) {

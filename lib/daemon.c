@@ -68,8 +68,10 @@ struct dmn {
 	int stopping;
 
 	struct job_ctx **ctx;
+	struct wk *wks;
 	pthread_t *workers;
 	long n_workers;
+	long n_started; /* threads running */
 	pthread_t scanner;
 
 	atomic_long handled, replied, ignored, failed, retry;
@@ -302,7 +304,7 @@ static int start_workers(struct dmn *d, struct mr_err *err)
 
 	d->n_workers = n_workers(d->sn->set);
 	d->workers = xcalloc((size_t)d->n_workers, sizeof(*d->workers));
-	wks = xcalloc((size_t)d->n_workers, sizeof(*wks));
+	wks = d->wks = xcalloc((size_t)d->n_workers, sizeof(*wks));
 	d->ctx = xcalloc((size_t)d->n_workers, sizeof(*d->ctx));
 	for (long i = 0; i < d->n_workers; i++) {
 		d->ctx[i] = job_ctx_new(d->sn, d->sp, d->ev, err);
@@ -310,13 +312,12 @@ static int start_workers(struct dmn *d, struct mr_err *err)
 			return -1;
 		wks[i] = (struct wk){d, d->ctx[i], d->snap_gen};
 	}
-	for (long i = 0; i < d->n_workers; i++)
+	for (long i = 0; i < d->n_workers; i++, d->n_started++)
 		if (pthread_create(&d->workers[i], NULL, worker_main,
 				   &wks[i]) != 0) {
 			mr_err_set(err, MR_PERM, "pthread_create failed");
 			return -1; /* fatal: the process exits */
 		}
-	/* wks lives as long as the workers: freed at exit */
 	return pthread_create(&d->scanner, NULL, scanner_main, d) ? -1 : 0;
 }
 
@@ -354,7 +355,7 @@ static void reply_close(int fd, struct json_object *o)
 	int n = snprintf(line, sizeof(line), "%s\n", s);
 
 	if (n > 0 && (size_t)n < sizeof(line) &&
-	    write(fd, line, (size_t)n) < 0)
+	    send(fd, line, (size_t)n, MSG_NOSIGNAL) < 0)
 		log_warn("control socket: write: %s", log_strerror(errno));
 	json_object_put(o);
 	(void)close(fd); /* the client reads until EOF */
@@ -634,6 +635,30 @@ static void stop(struct dmn *d)
 	log_info("stopped after %ld messages", atomic_load(&d->handled));
 }
 
+/* Free everything; only once no thread runs. */
+static void dmn_free(struct dmn *d)
+{
+	int fds[] = {d->sfd, d->tfd, d->efd, d->lfd};
+
+	for (long i = 0; d->ctx && i < d->n_workers; i++)
+		job_ctx_free(&d->ctx[i]);
+	free(d->ctx);
+	free(d->workers);
+	free(d->wks);
+	md_watch_close(&d->w);
+	wq_free(&d->q);
+	ev_close(&d->ev);
+	md_spool_close(&d->sp);
+	snap_unref(&d->sn);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			(void)close(fds[i]); /* no data behind these */
+	pthread_mutex_destroy(&d->snap_mu);
+	pthread_mutex_destroy(&d->scan_mu);
+	pthread_cond_destroy(&d->scan_cv);
+	free(d);
+}
+
 static int lock_spool(struct dmn *d)
 {
 	struct mr_err err;
@@ -697,6 +722,8 @@ int dmn_run(const char *settings_path, struct snap *sn)
 	if (setup(d, &err) < 0) {
 		if (err.text[0])
 			log_err("run: %s", err.text);
+		if (d->n_started == 0)
+			dmn_free(d); /* else threads may hold it: exit */
 		return 2;
 	}
 	request_scan(d, NULL);
@@ -705,6 +732,7 @@ int dmn_run(const char *settings_path, struct snap *sn)
 	sd_notify_msg("READY=1");
 	rc = loop(d);
 	stop(d);
+	dmn_free(d);
 	return rc < 0 ? 2 : 0;
 }
 
@@ -715,6 +743,7 @@ int dmn_request(const char *spool, const char *req, long timeout_ms,
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct pollfd p;
+	char line[64];
 	size_t got = 0;
 	int fd, k;
 
@@ -725,8 +754,10 @@ int dmn_request(const char *spool, const char *req, long timeout_ms,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (void *)&sa, sizeof(sa)) < 0 ||
-	    write(fd, req, strlen(req)) < 0 || write(fd, "\n", 1) < 0) {
+	k = snprintf(line, sizeof(line), "%s\n", req);
+	if (k < 0 || (size_t)k >= sizeof(line) ||
+	    connect(fd, (void *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, line, (size_t)k, MSG_NOSIGNAL) != k) {
 		(void)close(fd); /* no daemon there */
 		return -1;
 	}

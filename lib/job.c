@@ -174,6 +174,17 @@ static struct tx *ctx_tx(struct job_ctx *ctx, enum rcfg_method method,
 	return t;
 }
 
+static void drop_tx(struct job_ctx *ctx, struct tx *t)
+{
+	for (size_t i = 0; i < ctx->n_tx; i++)
+		if (ctx->tx[i] == t) {
+			tx_close(&ctx->tx[i]);
+			ctx->tx[i] = ctx->tx[--ctx->n_tx];
+			ctx->tx[ctx->n_tx] = NULL;
+			return;
+		}
+}
+
 static const char *envelope_from(const struct set *s)
 {
 	return s->complaints_address ? s->complaints_address : s->from_addr;
@@ -220,6 +231,10 @@ static int deliver(struct job_ctx *ctx, const struct rpl_msg *m,
 	if (t != NULL) {
 		*reason = "send-failed";
 		r = tx_send(t, &env, iov, n, err);
+		/* a transient failure may have left the handle unusable (a
+		 * dropped connection, a replaced outbox): open it afresh */
+		if (r < 0 && err->kind == MR_TEMP)
+			drop_tx(ctx, t);
 	}
 out:
 	buf_free(&sig);
@@ -505,6 +520,7 @@ int job_send_direct(struct job_ctx *ctx, const char *to,
 	if (n == 0) {
 		mr_err_set(err, MR_PERM, "%s is not in the responder config",
 			   reply_to);
+		reason = "unknown-address";
 		rc = -1;
 	}
 	n = rcfg_lookup(c, requested, es, n);

@@ -628,7 +628,16 @@ static int sq_open_rw(struct st_sqlite *sq, const char *path,
 	if (rc != SQLITE_OK)
 		return sq_fail_open(sq, rc, path, err);
 	(void)sqlite3_busy_timeout(sq->db, SQ_BUSY_MS); /* cannot fail */
-	rc = sqlite3_exec(sq->db, sq_pragmas, NULL, NULL, NULL);
+	/* Switching to WAL can report "locked" at once, without the busy
+	 * handler, while another connection opens the same new file: wait
+	 * for it like the busy timeout would. */
+	for (int waited = 0;; waited += 10) {
+		rc = sqlite3_exec(sq->db, sq_pragmas, NULL, NULL, NULL);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+		    waited >= SQ_BUSY_MS)
+			break;
+		(void)sqlite3_sleep(10); /* returns the time slept */
+	}
 	if (rc != SQLITE_OK)
 		return sq_fail_open(sq, rc, path, err);
 	return sq_schema(sq, err);

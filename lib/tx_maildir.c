@@ -63,12 +63,12 @@ static void *txm_open(const char *path, const struct set *s,
 
 	(void)s; /* no settings needed */
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", path);
+		mr_err_sys(err, MR_TEMP, errno, "mkdir(%s)", path);
 		return NULL;
 	}
 	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		mr_err_sys(err, MR_PERM, errno, "open(%s)", path);
+		mr_err_sys(err, MR_TEMP, errno, "open(%s)", path);
 		return NULL;
 	}
 	m = xcalloc(1, sizeof(*m));
@@ -76,7 +76,7 @@ static void *txm_open(const char *path, const struct set *s,
 	m->new_fd = mkdir_at(dfd, "new");
 	cur = mkdir_at(dfd, "cur");
 	if (m->tmp_fd < 0 || m->new_fd < 0 || cur < 0) {
-		mr_err_sys(err, MR_PERM, errno, "maildir %s", path);
+		mr_err_sys(err, MR_TEMP, errno, "maildir %s", path);
 		if (m->tmp_fd >= 0)
 			(void)close(m->tmp_fd); /* read-only dir fds */
 		if (m->new_fd >= 0)
