@@ -194,11 +194,11 @@ static const char *envelope_from(const struct set *s)
  * the transport, decides, so a maildir dry run holds what would be sent)
  * and send m to rcpt. 0 sent, -1 error with *reason set. */
 static int deliver(struct job_ctx *ctx, const struct rpl_msg *m,
-		   enum rcfg_method method, const char *rcpt, time_t now,
-		   const char **reason, struct mr_err *err)
+		   enum rcfg_method method, const char *rcpt, const char *key,
+		   time_t now, const char **reason, struct mr_err *err)
 {
 	const struct snap *sn = ctx->sn;
-	struct tx_env env = {envelope_from(sn->set), rcpt};
+	struct tx_env env = {envelope_from(sn->set), rcpt, key};
 	const unsigned char *bh = m->body_hash;
 	unsigned char own_bh[32];
 	struct iovec iov[4];
@@ -248,6 +248,7 @@ static int send_entry(struct job_ctx *ctx, const struct md_entry *ent,
 		      const char **reason, struct mr_err *err)
 {
 	struct rpl_msg m;
+	char *key;
 	int r;
 
 	*reason = "store-unavailable";
@@ -257,7 +258,10 @@ static int send_entry(struct job_ctx *ctx, const struct md_entry *ent,
 	*reason = "compose-error";
 	if (rpl_compose(ctx->sn->rpl, e->index, req, &m, err) < 0)
 		return -1;
-	r = deliver(ctx, &m, e->method, req->to_addr, req->now, reason, err);
+	key = xasprintf("%s.E%zu", ent->uniq, e->index);
+	r = deliver(ctx, &m, e->method, req->to_addr, key, req->now, reason,
+		    err);
+	free(key);
 	rpl_msg_free(&m);
 	if (r < 0)
 		return -1;
@@ -329,6 +333,7 @@ static int forward(struct job_ctx *ctx, const struct md_entry *ent,
 	for (size_t i = 0; rc == 0 && i < s->admin_addresses.n; i++) {
 		int part = ST_PART_LIMIT - 1 - (int)i, r;
 		struct rpl_msg m;
+		char *key;
 
 		reason = "store-unavailable";
 		r = st_journal_has(ctx->st, ent->uniq, part, &err);
@@ -340,7 +345,10 @@ static int forward(struct job_ctx *ctx, const struct md_entry *ent,
 			rc = -1;
 			break;
 		}
-		r = deliver(ctx, &m, RCFG_SMTP, f.to_addr, now, &reason, &err);
+		key = xasprintf("%s.F%zu", ent->uniq, i);
+		r = deliver(ctx, &m, RCFG_SMTP, f.to_addr, key, now, &reason,
+			    &err);
+		free(key);
 		rpl_msg_free(&m);
 		if (r < 0 || (reason = "store-unavailable",
 			      st_journal_put(ctx->st, ent->uniq, part, now,
@@ -529,7 +537,8 @@ int job_send_direct(struct job_ctx *ctx, const char *to,
 
 		reason = "compose-error";
 		if (rpl_compose(ctx->sn->rpl, es[i]->index, &req, &m, err) < 0 ||
-		    deliver(ctx, &m, es[i]->method, to, now, &reason, err) < 0)
+		    deliver(ctx, &m, es[i]->method, to, NULL, now, &reason,
+			    err) < 0)
 			rc = -1;
 		else
 			(*sent_r)++;

@@ -24,6 +24,11 @@ struct tx;
 struct tx_env {
 	const char *mail_from; /* envelope sender (the complaints address) */
 	const char *rcpt;      /* envelope recipient */
+	/* "<unique name>.E<part>" or NULL: a transport that can deliver
+	 * idempotently (maildir:) delivers each key at most once, so a
+	 * message recovered after a crash between delivery and the journal
+	 * write is not delivered twice */
+	const char *key;
 };
 
 struct tx_ops {

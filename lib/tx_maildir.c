@@ -4,6 +4,9 @@
  *              create), the data, fsync, close, rename into new/ without
  *              replacing anything, fsync new/. A Return-Path line with the
  *              envelope sender is prepended, as a delivery agent does.
+ *              With a delivery key the file lands as new/<key>, and a key
+ *              that is already there counts as delivered: a reply
+ *              recovered after a crash is not written twice.
  *              Used for the demo, tests and dry runs.
  */
 #include "tx.h"
@@ -18,6 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 
 struct txm {
@@ -145,12 +149,37 @@ out:
 	return rc;
 }
 
+/* The name in new/: the delivery key when there is one (a second delivery
+ * of the same key then finds it taken), else the temporary name. */
+static int final_name(const struct tx_env *env, const char *tmp, char *out,
+		      size_t n)
+{
+	unsigned char md[32];
+	char hex[65];
+	int k;
+
+	if (env->key && strlen(env->key) > 200) {
+		/* a long unique name: keep the key's identity, not its text */
+		hash_sha256(env->key, strlen(env->key), md);
+		hash_hex(md, 20, hex);
+		k = snprintf(out, n, "K%s", hex);
+	} else {
+		k = snprintf(out, n, "%s", env->key ? env->key : tmp);
+	}
+	if (k < 0 || (size_t)k >= n)
+		return -1;
+	for (char *p = out; *p; p++)
+		if (*p == '/' || *p == ':')
+			*p = '_';
+	return 0;
+}
+
 static int txm_send(void *h, const struct tx_env *env, const struct iovec *iov,
 		    int iovcnt, struct mr_err *err)
 {
 	struct txm *m = h;
 	struct timeval tv;
-	char name[256], rp[600];
+	char name[256], final[256], rp[600];
 	int n;
 
 	gettimeofday(&tv, NULL);
@@ -169,9 +198,18 @@ static int txm_send(void *h, const struct tx_env *env, const struct iovec *iov,
 	}
 	if (txm_write(m, name, rp, iov, iovcnt, err) < 0)
 		goto unlink;
-	if (renameat2(m->tmp_fd, name, m->new_fd, name, RENAME_NOREPLACE) <
+	if (final_name(env, name, final, sizeof(final)) < 0) {
+		mr_err_set(err, MR_PERM, "outbox: delivery key too long");
+		goto unlink;
+	}
+	if (renameat2(m->tmp_fd, name, m->new_fd, final, RENAME_NOREPLACE) <
 	    0) {
-		mr_err_sys(err, MR_TEMP, errno, "outbox: rename(%s)", name);
+		if (errno == EEXIST && env->key) {
+			/* delivered before a crash: not again */
+			(void)unlinkat(m->tmp_fd, name, 0);
+			return 0;
+		}
+		mr_err_sys(err, MR_TEMP, errno, "outbox: rename(%s)", final);
 		goto unlink;
 	}
 	if (fsync(m->new_fd) < 0) {

@@ -510,6 +510,8 @@ def t_crash():
         R.eq("%s: nothing left in new/ or claimed" % name, (n_new(env), n_claimed(env)), (0, 0))
         R.check("%s: duplicate replies (%d) <= kills (%d)" % (name, dups, kills),
                 dups <= kills, {k: len(v) for k, v in replies.items() if len(v) > 1})
+        R.eq("%s: no duplicate at all (maildir deliveries are keyed by unique name and entry)"
+             % name, dups, 0)
         print("# crash: kills=%d claimed-after-each-kill=%s duplicates=%d"
               % (kills, claimed_at_kill, dups))
         stop_ok(name, d)
