@@ -25,22 +25,13 @@ struct nameset {
 	size_t n;
 };
 
-static size_t ns_hash(const char *s)
-{
-	size_t h = 14695981039346656037ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 static int ns_has(const char *name, void *arg)
 {
 	const struct nameset *ns = arg;
 
 	if (ns->cap == 0)
 		return 0;
-	for (size_t i = ns_hash(name) & (ns->cap - 1);;
+	for (size_t i = mr_hash_str(name) & (ns->cap - 1);;
 	     i = (i + 1) & (ns->cap - 1)) {
 		if (ns->slot[i] == NULL)
 			return 0;
@@ -51,7 +42,7 @@ static int ns_has(const char *name, void *arg)
 
 static void ns_put_slot(struct nameset *ns, char *name)
 {
-	size_t i = ns_hash(name) & (ns->cap - 1);
+	size_t i = mr_hash_str(name) & (ns->cap - 1);
 
 	while (ns->slot[i])
 		i = (i + 1) & (ns->cap - 1);

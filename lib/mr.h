@@ -70,6 +70,9 @@ void mr_lower(char *s);
 char *mr_lower_dup(const char *s);
 int mr_streq_ci(const char *a, const char *b);
 
+/* FNV-1a hash of a string, for hash tables. */
+size_t mr_hash_str(const char *s);
+
 /* 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 int mr_utf8_valid(const char *s, size_t n);
 

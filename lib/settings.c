@@ -30,6 +30,7 @@
 #include <json-c/json.h>
 
 #include "addr.h"
+#include "jsn.h"
 #include "log.h"
 
 #define SET_FILE_MAX ((size_t)1 << 20)
@@ -930,64 +931,6 @@ static void finish(struct ld *ld, struct json_object *root)
 			    s->retry.initial_s, s->retry.max_s);
 }
 
-static void syntax_problem(struct mr_msgs *pr, const char *name,
-			   const char *data, size_t off, const char *what)
-{
-	size_t line = 1, col = 1;
-
-	for (size_t i = 0; i < off; i++) {
-		col++;
-		if (data[i] == '\n') {
-			line++;
-			col = 1;
-		}
-	}
-	mr_msgs_add(pr,
-		    "%s: JSON syntax error at line %zu, column %zu "
-		    "(byte %zu): %s",
-		    name, line, col, off, what);
-}
-
-/* The one JSON value filling data[0..len): json-c's comments are allowed,
- * anything but whitespace after the value is not. NULL after a problem. */
-static struct json_object *json_parse(const char *data, size_t len,
-				      const char *name, struct mr_msgs *pr)
-{
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o;
-	size_t end;
-
-	if (tok == NULL) {
-		log_err("json_tokener_new: out of memory");
-		abort();
-	}
-	o = json_tokener_parse_ex(tok, data, (int)len);
-	end = json_tokener_get_parse_end(tok);
-	if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
-		/* the data ended inside a value (or a bare number): tell the
-		 * tokener that the input is over */
-		o = json_tokener_parse_ex(tok, "", 1);
-		end = len;
-	}
-	if (o == NULL) {
-		syntax_problem(
-			pr, name, data, end,
-			json_tokener_error_desc(json_tokener_get_error(tok)));
-	} else {
-		while (end < len && data[end] != 0 &&
-		       strchr(" \t\r\n", data[end]) != NULL)
-			end++;
-		if (end < len) {
-			syntax_problem(pr, name, data, end,
-				       "unexpected data after the JSON value");
-			json_object_put(o);
-			o = NULL;
-		}
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
 /* The absolute folder of path (realpath: the file was just read). */
 static char *dir_abs(const char *path, struct mr_msgs *pr)
 {
@@ -1022,7 +965,7 @@ static struct json_object *load_json(struct set *s, const char *path,
 		mr_msgs_add(pr, "%s", err.text);
 		return NULL;
 	}
-	root = json_parse(data, len, path, pr);
+	root = jsn_parse(data, len, path, pr);
 	free(data);
 	if (root != NULL && !json_object_is_type(root, json_type_object)) {
 		mr_msgs_add(pr, "%s: expected a JSON object at the top level",

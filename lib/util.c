@@ -260,6 +260,15 @@ int mr_streq_ci(const char *a, const char *b)
 	}
 }
 
+size_t mr_hash_str(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 int mr_utf8_valid(const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;

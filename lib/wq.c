@@ -50,15 +50,6 @@ struct wq {
 	int closed;
 };
 
-static size_t name_hash(const char *s)
-{
-	size_t h = 14695981039346656037ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 struct wq *wq_new(size_t cap, const struct wq_backoff *bo)
 {
 	struct wq *q = xcalloc(1, sizeof(*q));
@@ -108,7 +99,7 @@ void wq_set_backoff(struct wq *q, const struct wq_backoff *bo)
 
 static struct ent *find(struct wq *q, const char *name)
 {
-	struct ent *e = q->tab[name_hash(name) & (q->tab_cap - 1)];
+	struct ent *e = q->tab[mr_hash_str(name) & (q->tab_cap - 1)];
 
 	while (e && strcmp(e->name, name) != 0)
 		e = e->next;
@@ -122,7 +113,7 @@ static void grow(struct wq *q)
 
 	for (size_t i = 0; i < q->tab_cap; i++)
 		for (struct ent *e = q->tab[i], *n; e; e = n) {
-			size_t h = name_hash(e->name) & (cap - 1);
+			size_t h = mr_hash_str(e->name) & (cap - 1);
 
 			n = e->next;
 			e->next = tab[h];
@@ -142,7 +133,7 @@ static struct ent *add(struct wq *q, const char *name)
 		grow(q);
 	e = xcalloc(1, sizeof(*e) + n);
 	memcpy(e->name, name, n);
-	h = name_hash(name) & (q->tab_cap - 1);
+	h = mr_hash_str(name) & (q->tab_cap - 1);
 	e->next = q->tab[h];
 	q->tab[h] = e;
 	q->n_ent++;
@@ -151,7 +142,7 @@ static struct ent *add(struct wq *q, const char *name)
 
 static void del(struct wq *q, struct ent *e)
 {
-	struct ent **pp = &q->tab[name_hash(e->name) & (q->tab_cap - 1)];
+	struct ent **pp = &q->tab[mr_hash_str(e->name) & (q->tab_cap - 1)];
 
 	while (*pp && *pp != e)
 		pp = &(*pp)->next;
