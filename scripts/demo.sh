@@ -21,7 +21,10 @@ printf '  replied (cur/*:2,RS):   %s\n' "$(ls "$work/spool/cur" | grep -c ':2,RS
 printf '  ignored (cur/*:2,S):    %s\n' "$(ls "$work/spool/cur" | grep -c ':2,S$' || true)"
 printf '  failed  (.Failed/new/): %s\n' "$(ls "$work/spool/.Failed/new" | wc -l)"
 echo
-echo "== replies: $(ls "$work/outbox/new" | wc -l) mails in $work/outbox/new/"
+total=$(ls "$work/outbox/new" | wc -l)
+fwd=$(grep -l -i '^To: ops@example.org' "$work"/outbox/new/* 2>/dev/null | wc -l)
+echo "== outbox: $total mails in $work/outbox/new/: $((total - fwd)) replies," \
+	"$fwd complaint/bounce forwards to the admins"
 first=$(ls "$work/outbox/new" | head -n 1)
 if [ -n "$first" ]; then
 	echo "== headers of one reply ($first):"
