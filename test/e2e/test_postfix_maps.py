@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Env, Results, BIN, ROOT
+from postfix import MASTER_SERVICES
 
 R = Results()
 POSTFIX = "/usr/sbin/postfix"
@@ -339,31 +340,8 @@ def test_samples():
 
 # --- a private Postfix delivering with the written tables -------------------
 
-MASTER_CF = """\
-127.0.0.1:%(port)d inet n - n - - smtpd
-pickup unix n - n 60 1 pickup
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 300 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-verify unix - - n - 1 verify
-flush unix n - n 1000? 0 flush
-proxymap unix - - n - - proxymap
-proxywrite unix - - n - 1 proxymap
-smtp unix - - n - - smtp
-relay unix - - n - - smtp
-showq unix n - n - - showq
-error unix - - n - - error
-retry unix - - n - - error
-discard unix - - n - - discard
-local unix - n n - - local
-virtual unix - n n - - virtual
-anvil unix - - n - 1 anvil
-scache unix - - n - 1 scache
-postlog unix-dgram n - n - 1 postlogd
-"""
+# the service list is the shared harness's (postfix.py)
+MASTER_CF = "127.0.0.1:%(port)d inet n - n - - smtpd\n" + MASTER_SERVICES
 
 MAIN_CF = """\
 compatibility_level = 3.6
