@@ -722,9 +722,13 @@ def t_transport_down():
         rep = replies_by_irt(env)
         R.eq("%s: one reply each" % name, [len(rep.get(m, [])) for m in mids], [1, 1, 1])
         R.eq("%s: no reply to the expired one" % name, rep.get("old@sender.test"), None)
-        fin = [[e.get("outcome") for e in env.events_list() if e.get("file") == n][-1]
-               for n in names]
-        R.eq("%s: last event of each is replied" % name, fin, ["replied"] * 3)
+        # the event line follows the final rename: wait for it too
+        def last_outcomes():
+            evs = env.events_list()
+            return [([e.get("outcome") for e in evs if e.get("file") == n] or [None])[-1]
+                    for n in names]
+        wait_for(lambda: last_outcomes() == ["replied"] * 3, 10, 0.02)
+        R.eq("%s: last event of each is replied" % name, last_outcomes(), ["replied"] * 3)
         stop_ok(name, d)
     finally:
         if undo is not None:

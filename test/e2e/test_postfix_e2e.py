@@ -135,7 +135,7 @@ try:
 
     got = wait_sink(expected // 3, 120)
     pf.stop_send()
-    pf.kill_send_sessions()
+    killed = pf.kill_send_sessions()
     time.sleep(0.2)
     t_stop = time.monotonic()
     at_stop = len(pf.sink_files())
@@ -155,7 +155,13 @@ try:
     R.check("replies were flowing before the outage (%d)" % at_stop, at_stop > 0)
     R.check("no reply got through while the send smtpd was down", during - at_stop <= 2 * 2,
             (at_stop, during))
-    R.eq("every expected reply arrived in the sink", got, expected)
+    # A session ended by the outage (the reload closes it, or the kill)
+    # after Postfix queued a reply but before our client read the "250"
+    # makes that reply go out again on retry: the SMTP duplicate window
+    # (design.md s.3). At most one per worker connection cut.
+    cut = max(killed, os.cpu_count() or 1)  # workers = cores by default
+    R.check("every expected reply arrived in the sink (%d, %d connections cut)" % (got, cut),
+            expected <= got <= expected + cut, (got, expected, cut))
     events = tmp.events_list()
     retries = [e for e in events if e["outcome"] == "retry"]
     R.check("the outage sent messages to retry (%d retry events)" % len(retries), len(retries) > 0)
@@ -186,8 +192,12 @@ try:
         ok = verify_all(raw, txts)
         if sorted(ok) != ["ed25519-sha256", "rsa-sha256"]:
             bad_dkim.append((os.path.basename(p), ok))
-    R.eq("each request got each entry exactly once",
-         sorted(k for k, v in per_req.items() if sorted(v) == ["att", "links"]), list(range(N - 1)))
+    R.eq("each request got each entry",
+         sorted(k for k, v in per_req.items() if set(v) == {"att", "links"}), list(range(N - 1)))
+    dups = sum(len(v) - len(set(v)) for v in per_req.values())
+    R.check("duplicates (%d) only from the connections cut by the outage (%d)" % (dups, cut),
+            dups <= cut)
+    print("# SMTP duplicates after the outage: %d" % dups)
     R.eq("replies go to the sender", bad_to[:3], [])
     R.eq("every reply in the sink passes rsa-sha256 and ed25519-sha256 (python dkim, after Postfix)",
          bad_dkim[:3], [])
