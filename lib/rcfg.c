@@ -183,16 +183,25 @@ static size_t token_len(const char *s)
 	return n;
 }
 
-/* type/subtype, nothing else (no parameters: we set the charset). */
-static int mimetype_ok(const char *s)
+/* The full media type for a configured one, or NULL: a bare subtype
+ * ("plain", "html", any token) means text/<subtype>, as the existing
+ * system builds its parts; type/subtype is taken as it is. Nothing
+ * else: no parameters, we set the charset. */
+static char *mimetype_dup(const char *s)
 {
-	size_t n = token_len(s);
+	size_t n = token_len(s), m;
+	char *t;
 
-	if (n == 0 || s[n] != '/')
-		return 0;
-	s += n + 1;
-	n = token_len(s);
-	return n > 0 && s[n] == 0;
+	if (n > 0 && s[n] == 0)
+		t = xasprintf("text/%s", s);
+	else if (n == 0 || s[n] != '/')
+		return NULL;
+	else if ((m = token_len(s + n + 1)) == 0 || s[n + 1 + m] != 0)
+		return NULL;
+	else
+		t = xstrdup(s);
+	mr_lower(t);
+	return t;
 }
 
 /* "what: sub" for a field inside a list element, e.g. "body[1]: text". */
@@ -212,6 +221,7 @@ static int body_pair(struct ectx *x, const char *what, struct json_object *v,
 {
 	char q[RCFG_SHOW_MAX + 8], field[96];
 	const char *type, *text;
+	char *full = NULL;
 
 	if (!json_object_is_type(v, json_type_array) ||
 	    json_object_array_length(v) != 2) {
@@ -222,18 +232,19 @@ static int body_pair(struct ectx *x, const char *what, struct json_object *v,
 	}
 	subfield(field, sizeof(field), what, "mimetype");
 	type = want_str(x, field, json_object_array_get_idx(v, 0));
-	if (type != NULL && !mimetype_ok(type)) {
+	if (type != NULL && (full = mimetype_dup(type)) == NULL)
 		mr_msgs_add(x->pr,
-			    "entry %zu: %s: expected type/subtype such as "
+			    "entry %zu: %s: expected a text subtype such as "
+			    "plain or html, or type/subtype such as "
 			    "text/html, got %s",
 			    x->i, field, show(type, q));
-		type = NULL;
-	}
 	subfield(field, sizeof(field), what, "text");
 	text = want_str(x, field, json_object_array_get_idx(v, 1));
-	if (type == NULL || text == NULL)
+	if (full == NULL || text == NULL) {
+		free(full);
 		return -1;
-	b->mimetype = mr_lower_dup(type);
+	}
+	b->mimetype = full;
 	b->len = strlen(text);
 	b->text = xstrndup(text, b->len);
 	return 0;

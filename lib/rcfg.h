@@ -3,7 +3,9 @@
  * DESCRIPTION  The existing JSON format, accepted as-is: a list of
  *              {"email_addr", "body", "attachments", "send_method"}.
  *              body: a string (text/plain) or a non-empty list of
- *              [mimetype, text]; attachments: null, absent or a list of
+ *              [mimetype, text], where mimetype is a bare text subtype
+ *              as existing deployments write it ("plain", "html":
+ *              text/<subtype>) or type/subtype; attachments: null, absent or a list of
  *              [bucket, key, shown_filename]; send_method: "SMTP" or "SES"
  *              (any case). Several entries may share an address; they are
  *              answered in config order. Addresses are compared

@@ -693,6 +693,40 @@ out:
 	mr_msgs_free(&m);
 }
 
+/* The existing system's form: a bare text subtype means text/<subtype>. */
+T_CASE(rcfg_bare_subtypes)
+{
+	struct mr_msgs m = {NULL, 0};
+	struct rcfg *c = rparse(
+		"[{\"email_addr\": \"get@example.org\", \"send_method\": "
+		"\"SES\", \"body\": [[\"plain\", \"English - https://x\"],"
+		"  [\"html\", \"<a href=\\\"https://x\\\">English</a>\"],"
+		"  [\"HTML\", \"h\"], [\"markdown\", \"*m*\"],"
+		"  [\"application/xhtml+xml\", \"x\"]],"
+		"  \"attachments\": null}]",
+		&m);
+	const struct rcfg_entry *e;
+
+	T_INT(m.n, 0);
+	T_OK(c != NULL);
+	if (c == NULL)
+		goto out;
+	e = rcfg_entry(c, 0);
+	T_INT(e->n_bodies, 5);
+	if (e->n_bodies != 5)
+		goto out;
+	T_STR(e->bodies[0].mimetype, "text/plain");
+	T_STR(e->bodies[0].text, "English - https://x");
+	T_STR(e->bodies[1].mimetype, "text/html");
+	T_STR(e->bodies[1].text, "<a href=\"https://x\">English</a>");
+	T_STR(e->bodies[2].mimetype, "text/html");
+	T_STR(e->bodies[3].mimetype, "text/markdown");
+	T_STR(e->bodies[4].mimetype, "application/xhtml+xml");
+out:
+	rcfg_free(&c);
+	mr_msgs_free(&m);
+}
+
 T_CASE(rcfg_attachments)
 {
 	struct mr_msgs m = {NULL, 0};
@@ -907,12 +941,29 @@ T_CASE(rcfg_body_errors)
 	       "entry 0: body[1]: expected [mimetype, text], got a list");
 	T_RONE(E0B("[\"text/plain\"]"),
 	       "entry 0: body[0]: expected [mimetype, text], got a string");
-	T_RONE(E0B("[[\"text\", \"a\"]]"),
-	       "entry 0: body[0]: mimetype: expected type/subtype such as "
-	       "text/html, got \"text\"");
+	T_RONE(E0B("[[\"text/\", \"a\"]]"),
+	       "entry 0: body[0]: mimetype: expected a text subtype such as "
+	       "plain or html, or type/subtype such as text/html, got "
+	       "\"text/\"");
+	T_RONE(E0B("[[\"/html\", \"a\"]]"),
+	       "entry 0: body[0]: mimetype: expected a text subtype such as "
+	       "plain or html, or type/subtype such as text/html, got "
+	       "\"/html\"");
+	T_RONE(E0B("[[\"\", \"a\"]]"),
+	       "entry 0: body[0]: mimetype: expected a text subtype such as "
+	       "plain or html, or type/subtype such as text/html, got \"\"");
+	T_RONE(E0B("[[\"text/html/x\", \"a\"]]"),
+	       "entry 0: body[0]: mimetype: expected a text subtype such as "
+	       "plain or html, or type/subtype such as text/html, got "
+	       "\"text/html/x\"");
+	T_RONE(E0B("[[\"html; charset=utf-8\", \"a\"]]"),
+	       "entry 0: body[0]: mimetype: expected a text subtype such as "
+	       "plain or html, or type/subtype such as text/html, got "
+	       "\"html; charset=utf-8\"");
 	T_RONE(E0B("[[\"text/html; charset=utf-8\", \"a\"]]"),
-	       "entry 0: body[0]: mimetype: expected type/subtype such as "
-	       "text/html, got \"text/html; charset=utf-8\"");
+	       "entry 0: body[0]: mimetype: expected a text subtype such as "
+	       "plain or html, or type/subtype such as text/html, got "
+	       "\"text/html; charset=utf-8\"");
 	T_RONE(E0B("[[\"text/plain\", 1]]"),
 	       "entry 0: body[0]: text: expected a string, got an integer");
 	T_RONE(E0B("[[\"text/plain\", \"\xff\xfe\"]]"),
@@ -1077,6 +1128,7 @@ int main(void)
 	T_RUN(set_all_problems);
 	T_RUN(set_sample);
 	T_RUN(rcfg_body_forms);
+	T_RUN(rcfg_bare_subtypes);
 	T_RUN(rcfg_attachments);
 	T_RUN(rcfg_lookup_order);
 	T_RUN(rcfg_lookup_many);
