@@ -82,6 +82,23 @@ static void format_ts(char *out, size_t n)
 		out[0] = 0;
 }
 
+static struct json_object *entries_json(const struct ev_rec *r)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < r->n_entries; i++) {
+		const struct ev_entry *e = &r->entries[i];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "i", json_object_new_int(e->i));
+		put_str(o, "r", e->r);
+		if (e->reason && e->reason[0])
+			put_str(o, "reason", e->reason);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static struct json_object *ev_json(const struct ev_rec *r)
 {
 	struct json_object *o = json_object_new_object();
@@ -101,6 +118,8 @@ static struct json_object *ev_json(const struct ev_rec *r)
 				       json_object_new_int(r->forwarded));
 	if (r->error)
 		put_str(o, "error", r->error);
+	if (r->entries)
+		json_object_object_add(o, "entries", entries_json(r));
 	return o;
 }
 

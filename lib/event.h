@@ -6,7 +6,9 @@
  *              with one write(2), so lines from several threads or
  *              processes never interleave. Fields (design.md s.8): ts,
  *              file, outcome, reason, requested, sender_hash, ms, replies,
- *              and error when set. The sender appears only as a keyed hash
+ *              error when set, and entries when the request was answered:
+ *              one {"i":index,"r":result[,"reason":word]} per config entry
+ *              tried (never an address). The sender appears only as a keyed hash
  *              (HMAC-SHA-256 with the event key): never in clear.
  */
 #ifndef MR_EVENT_H
@@ -15,6 +17,13 @@
 #include "mr.h"
 
 struct ev_log;
+
+/* One config entry's result. */
+struct ev_entry {
+	int i;		    /* config entry index */
+	const char *r;	    /* sent | journal | retry | failed */
+	const char *reason; /* failure word, or NULL */
+};
 
 struct ev_rec {
 	const char *file;	 /* unique name */
@@ -26,6 +35,8 @@ struct ev_rec {
 	int replies;		 /* replies sent to the requester */
 	int forwarded;		 /* admin forwards sent */
 	const char *error;	 /* redacted error text, or NULL */
+	const struct ev_entry *entries; /* NULL: no "entries" field */
+	size_t n_entries;
 };
 
 struct ev_log *ev_open(const char *spec, struct mr_err *err);

@@ -1,11 +1,8 @@
 /* job.c - one message through the pipeline (job.h)
- * DESCRIPTION  The journal makes sending idempotent: before each config
- *              entry is sent, (unique name, entry index) is looked up;
- *              after the transport accepted it, it is recorded. A message
- *              recovered after a crash therefore re-sends only what the
- *              journal does not know; the one duplicate window is between
- *              the transport's acceptance and the journal write.
- * SEE ALSO     design.md s.3, s.4, s.8
+ * DESCRIPTION  Sending, signing and the journal are dlv.c's; this module
+ *              decides, collects the per-entry results into one final
+ *              state and writes the event.
+ * SEE ALSO     design.md s.3, s.4, s.6, s.8
  */
 #include "job.h"
 
@@ -19,19 +16,17 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "dkim.h"
+#include "dlv.h"
 #include "event.h"
 #include "log.h"
 #include "parse.h"
 #include "policy.h"
+#include "reason.h"
 #include "rcfg.h"
 #include "reply.h"
 #include "settings.h"
 #include "snap.h"
 #include "store.h"
-#include "tx.h"
-
-#define JOB_MAX_TX 4
 
 struct job_ctx {
 	struct snap *sn;
@@ -39,10 +34,8 @@ struct job_ctx {
 	struct ev_log *ev;
 	struct st *st;
 	char *st_url;
-	struct tx *tx[JOB_MAX_TX];
-	size_t n_tx;
+	struct dlv *dlv;
 	atomic_llong busy_us;
-	atomic_llong sign_us;
 };
 
 static long long now_us(void)
@@ -56,7 +49,7 @@ static long long now_us(void)
 void job_ctx_times(struct job_ctx *ctx, struct job_times *t)
 {
 	t->busy_us = atomic_load(&ctx->busy_us);
-	t->sign_us = atomic_load(&ctx->sign_us);
+	t->sign_us = dlv_sign_us(ctx->dlv);
 }
 
 struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
@@ -70,17 +63,11 @@ struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
 		return NULL;
 	}
 	ctx->st_url = xstrdup(sn->set->store);
+	ctx->dlv = dlv_new();
 	ctx->sn = snap_ref(sn);
 	ctx->sp = sp;
 	ctx->ev = ev;
 	return ctx;
-}
-
-static void close_tx(struct job_ctx *ctx)
-{
-	for (size_t i = 0; i < ctx->n_tx; i++)
-		tx_close(&ctx->tx[i]);
-	ctx->n_tx = 0;
 }
 
 void job_ctx_free(struct job_ctx **ctxp)
@@ -89,7 +76,7 @@ void job_ctx_free(struct job_ctx **ctxp)
 
 	if (ctx == NULL)
 		return;
-	close_tx(ctx);
+	dlv_free(&ctx->dlv);
 	st_close(&ctx->st);
 	free(ctx->st_url);
 	snap_unref(&ctx->sn);
@@ -103,7 +90,7 @@ void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn)
 
 	if (sn == ctx->sn)
 		return;
-	close_tx(ctx);
+	dlv_reset(ctx->dlv);
 	if (strcmp(ctx->st_url, sn->set->store) != 0) {
 		struct st *st = st_open(sn->set->store, 0, &err);
 
@@ -131,145 +118,30 @@ static void res_set(struct job_result *res, enum md_state st,
 	(void)snprintf(res->reason, sizeof(res->reason), "%s", reason);
 }
 
+/* Too old to be retried again: the failure folder. */
+static int expired(const struct job_ctx *ctx, const struct md_entry *ent,
+		   time_t now)
+{
+	return now - ent->mtime > ctx->sn->set->retry.max_age_s;
+}
+
 /* A failure: TEMP -> retry (unless the message is too old), PERM -> the
  * failure folder. */
 static void res_fail(struct job_ctx *ctx, const struct md_entry *ent,
-		     time_t now, struct job_result *res, const char *reason,
+		     time_t now, struct job_result *res, enum reason why,
 		     const struct mr_err *err)
 {
-	const struct set *s = ctx->sn->set;
-
 	log_redact(res->error, sizeof(res->error), err->text);
 	if (err->kind != MR_TEMP) {
-		res_set(res, MD_FAILED, "failed", reason);
+		res_set(res, MD_FAILED, "failed", reason_word(why));
 		return;
 	}
-	if (now - ent->mtime > s->retry.max_age_s) {
-		res_set(res, MD_FAILED, "failed", "retry-expired");
+	if (expired(ctx, ent, now)) {
+		res_set(res, MD_FAILED, "failed",
+			reason_word(REASON_RETRY_EXPIRED));
 		return;
 	}
-	res_set(res, MD_RETRY, "retry", reason);
-}
-
-/* ---- sending ---- */
-
-static struct tx *ctx_tx(struct job_ctx *ctx, enum rcfg_method method,
-			 struct mr_err *err)
-{
-	const struct set *s = ctx->sn->set;
-	const char *url = s->transport_override;
-	struct tx *t;
-
-	if (url == NULL)
-		url = method == RCFG_SMTP ? s->smtp_url : "ses:";
-	for (size_t i = 0; i < ctx->n_tx; i++)
-		if (strcmp(tx_url(ctx->tx[i]), url) == 0)
-			return ctx->tx[i];
-	t = tx_open(url, s, err);
-	if (t == NULL)
-		return NULL;
-	if (ctx->n_tx == JOB_MAX_TX)
-		close_tx(ctx);
-	ctx->tx[ctx->n_tx++] = t;
-	return t;
-}
-
-static void drop_tx(struct job_ctx *ctx, struct tx *t)
-{
-	for (size_t i = 0; i < ctx->n_tx; i++)
-		if (ctx->tx[i] == t) {
-			tx_close(&ctx->tx[i]);
-			ctx->tx[i] = ctx->tx[--ctx->n_tx];
-			ctx->tx[ctx->n_tx] = NULL;
-			return;
-		}
-}
-
-static const char *envelope_from(const struct set *s)
-{
-	return s->complaints_address ? s->complaints_address : s->from_addr;
-}
-
-/* Sign (SMTP mail, when keys are set: SES signs itself; the method, not
- * the transport, decides, so a maildir dry run holds what would be sent)
- * and send m to rcpt. 0 sent, -1 error with *reason set. */
-static int deliver(struct job_ctx *ctx, const struct rpl_msg *m,
-		   enum rcfg_method method, const char *rcpt, const char *key,
-		   time_t now, const char **reason, struct mr_err *err)
-{
-	const struct snap *sn = ctx->sn;
-	struct tx_env env = {envelope_from(sn->set), rcpt, key};
-	const unsigned char *bh = m->body_hash;
-	unsigned char own_bh[32];
-	struct iovec iov[4];
-	struct mr_buf sig;
-	struct tx *t;
-	long long t0;
-	int n = 0, r = -1;
-
-	buf_init(&sig);
-	if (method == RCFG_SMTP && dkim_enabled(sn->dkim)) {
-		t0 = now_us();
-		if (bh == NULL) {
-			dkim_body_hash(m->body, m->body_len, own_bh);
-			bh = own_bh;
-		}
-		*reason = "sign-error";
-		r = dkim_sign(sn->dkim, m->head.data, m->head.len, bh, now, &sig,
-			      err);
-		atomic_fetch_add(&ctx->sign_us, now_us() - t0);
-		if (r < 0)
-			goto out;
-		r = -1;
-		iov[n++] = (struct iovec){sig.data, sig.len};
-	}
-	iov[n++] = (struct iovec){m->head.data, m->head.len};
-	iov[n++] = (struct iovec){(void *)"\r\n", 2};
-	iov[n++] = (struct iovec){(void *)m->body, m->body_len};
-	*reason = "transport-unavailable";
-	t = ctx_tx(ctx, method, err);
-	if (t != NULL) {
-		*reason = "send-failed";
-		r = tx_send(t, &env, iov, n, err);
-		/* a transient failure may have left the handle unusable (a
-		 * dropped connection, a replaced outbox): open it afresh */
-		if (r < 0 && err->kind == MR_TEMP)
-			drop_tx(ctx, t);
-	}
-out:
-	buf_free(&sig);
-	return r;
-}
-
-/* Send one config entry unless the journal has it. 1 sent, 0 already
- * sent, -1 error (reason set). */
-static int send_entry(struct job_ctx *ctx, const struct md_entry *ent,
-		      const struct rcfg_entry *e, const struct rpl_req *req,
-		      const char **reason, struct mr_err *err)
-{
-	struct rpl_msg m;
-	char *key;
-	int r;
-
-	*reason = "store-unavailable";
-	r = st_journal_has(ctx->st, ent->uniq, (int)e->index, err);
-	if (r != 0)
-		return r > 0 ? 0 : -1;
-	*reason = "compose-error";
-	if (rpl_compose(ctx->sn->rpl, e->index, req, &m, err) < 0)
-		return -1;
-	key = xasprintf("%s.E%zu", ent->uniq, e->index);
-	r = deliver(ctx, &m, e->method, req->to_addr, key, req->now, reason,
-		    err);
-	free(key);
-	rpl_msg_free(&m);
-	if (r < 0)
-		return -1;
-	*reason = "store-unavailable";
-	if (st_journal_put(ctx->st, ent->uniq, (int)e->index, req->now, err) <
-	    0)
-		return -1;
-	return 1;
+	res_set(res, MD_RETRY, "retry", reason_word(why));
 }
 
 /* ---- forwards to the admins (complaints, bounces) ---- */
@@ -312,6 +184,45 @@ static int read_original(struct job_ctx *ctx, const struct md_entry *ent,
 	return 0;
 }
 
+/* Forward to admin address i unless the journal has it; d->r stays
+ * DLV_SENT on success. */
+static void forward_one(struct job_ctx *ctx, const struct md_entry *ent,
+			struct rpl_fwd *f, size_t i, time_t now,
+			struct job_result *res, struct dlv_res *d)
+{
+	const struct set *s = ctx->sn->set;
+	int part = ST_PART_LIMIT - 1 - (int)i, r;
+	struct rpl_msg m;
+	char *key;
+
+	r = st_journal_has(ctx->st, ent->uniq, part, &d->err);
+	if (r > 0)
+		return;
+	d->reason = REASON_STORE_UNAVAILABLE;
+	if (r < 0) {
+		d->r = d->err.kind == MR_PERM ? DLV_PERM : DLV_TEMP;
+		return;
+	}
+	f->to_addr = s->admin_addresses.v[i];
+	if (rpl_forward(ctx->sn->rpl, f, &m, &d->err) < 0) {
+		d->r = d->err.kind == MR_TEMP ? DLV_TEMP : DLV_PERM;
+		d->reason = REASON_COMPOSE_ERROR;
+		return;
+	}
+	key = xasprintf("%s.F%zu", ent->uniq, i);
+	dlv_send(ctx->dlv, ctx->sn, &m, RCFG_SMTP, f->to_addr, key, now, d);
+	free(key);
+	rpl_msg_free(&m);
+	if (d->r != DLV_SENT)
+		return;
+	if (st_journal_put(ctx->st, ent->uniq, part, now, &d->err) < 0) {
+		d->r = d->err.kind == MR_PERM ? DLV_PERM : DLV_TEMP;
+		d->reason = REASON_STORE_UNAVAILABLE;
+		return;
+	}
+	res->forwarded++;
+}
+
 /* Forward to every admin address not yet in the journal (parts -2, -3,
  * ...). 0 done, -1 failed (res set). */
 static int forward(struct job_ctx *ctx, const struct md_entry *ent,
@@ -321,46 +232,62 @@ static int forward(struct job_ctx *ctx, const struct md_entry *ent,
 	const struct set *s = ctx->sn->set;
 	struct rpl_fwd f = {NULL, s->admin_subject_tag, why, msg->requested,
 			    msg->subject, ent->uniq, NULL, 0, 0, now};
-	const char *reason = "read-error";
+	struct dlv_res d = {.r = DLV_SENT};
 	char *orig = NULL;
-	struct mr_err err;
-	int rc = 0;
 
-	mr_err_clear(&err);
-	if (s->admin_addresses.n && read_original(ctx, ent, msg, &f, &orig,
-						  &err) < 0)
-		rc = -1;
-	for (size_t i = 0; rc == 0 && i < s->admin_addresses.n; i++) {
-		int part = ST_PART_LIMIT - 1 - (int)i, r;
-		struct rpl_msg m;
-		char *key;
-
-		reason = "store-unavailable";
-		r = st_journal_has(ctx->st, ent->uniq, part, &err);
-		if (r > 0)
-			continue;
-		f.to_addr = s->admin_addresses.v[i];
-		if (r < 0 || (reason = "compose-error",
-			      rpl_forward(ctx->sn->rpl, &f, &m, &err) < 0)) {
-			rc = -1;
-			break;
-		}
-		key = xasprintf("%s.F%zu", ent->uniq, i);
-		r = deliver(ctx, &m, RCFG_SMTP, f.to_addr, key, now, &reason,
-			    &err);
-		free(key);
-		rpl_msg_free(&m);
-		if (r < 0 || (reason = "store-unavailable",
-			      st_journal_put(ctx->st, ent->uniq, part, now,
-					     &err) < 0))
-			rc = -1;
-		else
-			res->forwarded++;
+	mr_err_clear(&d.err);
+	if (s->admin_addresses.n &&
+	    read_original(ctx, ent, msg, &f, &orig, &d.err) < 0) {
+		d.r = DLV_TEMP;
+		d.reason = REASON_READ_ERROR;
 	}
-	if (rc < 0)
-		res_fail(ctx, ent, now, res, reason, &err);
+	for (size_t i = 0; d.r == DLV_SENT && i < s->admin_addresses.n; i++)
+		forward_one(ctx, ent, &f, i, now, res, &d);
 	free(orig);
-	return rc;
+	if (d.r == DLV_SENT)
+		return 0;
+	res->pause |= d.pause;
+	res_fail(ctx, ent, now, res, d.reason, &d.err);
+	return -1;
+}
+
+/* Results of the entries of one request. */
+struct tally {
+	int sent, temp, perm;
+	const struct dlv_res *first_temp, *first_perm;
+};
+
+static void record(struct job_result *res, size_t index,
+		   const struct dlv_res *d)
+{
+	struct ev_entry *e;
+
+	if (res->n_entries == JOB_ENTRIES_MAX)
+		return;
+	e = &res->entries[res->n_entries++];
+	e->i = (int)index;
+	e->r = dlv_word(d->r);
+	e->reason = d->r >= DLV_TEMP ? reason_word(d->reason) : NULL;
+}
+
+/* The final state from every entry's result (job.h). */
+static void conclude(struct job_ctx *ctx, const struct md_entry *ent,
+		     time_t now, const struct tally *t, struct job_result *res)
+{
+	const struct dlv_res *f = t->first_temp ? t->first_temp : t->first_perm;
+
+	if (f != NULL)
+		log_redact(res->error, sizeof(res->error), f->err.text);
+	if (t->temp > 0 && !expired(ctx, ent, now)) {
+		res_set(res, MD_RETRY, "retry", reason_word(f->reason));
+		return;
+	}
+	if (t->sent > 0 || f == NULL) {
+		res_set(res, MD_REPLIED, "replied", "replied");
+		return;
+	}
+	res_set(res, MD_FAILED, "failed",
+		reason_word(t->temp > 0 ? REASON_RETRY_EXPIRED : f->reason));
 }
 
 static void send_replies(struct job_ctx *ctx, const struct md_entry *ent,
@@ -370,30 +297,31 @@ static void send_replies(struct job_ctx *ctx, const struct md_entry *ent,
 	const struct rcfg *c = ctx->sn->rcfg;
 	size_t n = rcfg_lookup(c, msg->requested, NULL, 0);
 	const struct rcfg_entry **es = xcalloc(n, sizeof(*es));
-	struct rpl_req req = {
-		.to_addr = msg->from_addr,
-		.reply_to = NULL,
-		.subject = msg->subject,
-		.message_id = msg->message_id,
-		.now = now,
-	};
+	struct dlv_res *d = xcalloc(n + 1, sizeof(*d));
 	char *reply_to = mr_lower_dup(msg->requested);
-	const char *reason = NULL;
-	struct mr_err err;
+	struct rpl_req req = {msg->from_addr, reply_to, msg->subject,
+			      msg->message_id, now};
+	struct tally t = {0, 0, 0, NULL, NULL};
 
-	mr_err_clear(&err);
-	req.reply_to = reply_to;
 	n = rcfg_lookup(c, msg->requested, es, n);
-	res_set(res, MD_REPLIED, "replied", "replied");
 	for (size_t i = 0; i < n; i++) {
-		int r = send_entry(ctx, ent, es[i], &req, &reason, &err);
-
-		if (r < 0) {
-			res_fail(ctx, ent, now, res, reason, &err);
-			break;
+		dlv_entry(ctx->dlv, ctx->sn, ctx->st, ent->uniq, es[i], &req,
+			  &d[i]);
+		record(res, es[i]->index, &d[i]);
+		res->pause |= d[i].pause;
+		if (d[i].r == DLV_SENT)
+			res->replies++;
+		if (d[i].r == DLV_SENT || d[i].r == DLV_JOURNAL) {
+			t.sent++;
+		} else if (d[i].r == DLV_TEMP) {
+			if (t.temp++ == 0)
+				t.first_temp = &d[i];
+		} else if (t.perm++ == 0) {
+			t.first_perm = &d[i];
 		}
-		res->replies += r;
 	}
+	conclude(ctx, ent, now, &t, res);
+	free(d);
 	free(reply_to);
 	free(es);
 }
@@ -418,7 +346,7 @@ static void decide(struct job_ctx *ctx, const struct md_entry *ent,
 	struct mr_err err;
 
 	if (pol_decide(&in, msg, &v, &err) < 0) {
-		res_fail(ctx, ent, now, res, "store-unavailable", &err);
+		res_fail(ctx, ent, now, res, REASON_STORE_UNAVAILABLE, &err);
 		return;
 	}
 	switch (v.outcome) {
@@ -437,6 +365,17 @@ static void decide(struct job_ctx *ctx, const struct md_entry *ent,
 	}
 }
 
+/* prs_read's failures: a header block over the cap, one that does not
+ * parse, or a read error. */
+static enum reason read_reason(const struct mr_err *err)
+{
+	if (err->kind != MR_PERM)
+		return REASON_READ_ERROR;
+	if (strcmp(err->text, "headers-too-large") == 0)
+		return REASON_HEADERS_TOO_LARGE;
+	return REASON_UNPARSABLE;
+}
+
 static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
 		    time_t now, struct prs_msg **msg, struct job_result *res)
 {
@@ -447,16 +386,15 @@ static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
 	fd = md_open(ctx->sp, ent, &err);
 	if (fd < 0) {
 		res_fail(ctx, ent, now, res,
-			 err.kind == MR_PERM ? "not-regular-file"
-					     : "read-error",
+			 err.kind == MR_PERM ? REASON_NOT_REGULAR_FILE
+					     : REASON_READ_ERROR,
 			 &err);
 		return -1;
 	}
 	r = prs_read(fd, (size_t)ctx->sn->set->max_header_bytes, msg, &err);
 	(void)close(fd); /* read-only */
 	if (r < 0) {
-		res_fail(ctx, ent, now, res,
-			 err.kind == MR_PERM ? err.text : "read-error", &err);
+		res_fail(ctx, ent, now, res, read_reason(&err), &err);
 		return -1;
 	}
 	return 0;
@@ -477,6 +415,8 @@ static void emit(struct job_ctx *ctx, const struct md_entry *ent,
 		.replies = res->replies,
 		.forwarded = res->forwarded,
 		.error = res->error[0] ? res->error : NULL,
+		.entries = res->n_entries ? res->entries : NULL,
+		.n_entries = res->n_entries,
 	};
 
 	if (msg && msg->from_addr)
@@ -511,6 +451,23 @@ int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 
 /* ---- send-direct ---- */
 
+static void direct_event(struct job_ctx *ctx, const char *to,
+			 const char *requested, const char *reason,
+			 long long t0, int sent, const struct mr_err *err)
+{
+	char red[256] = "", sh[HASH_SHA256_HEX];
+	struct ev_rec r = {"send-direct", err ? "failed" : "replied",
+			   reason, requested, NULL, (long)(mr_now_ms() - t0),
+			   sent, 0, NULL, NULL, 0};
+
+	snap_sender_hash(ctx->sn, to, sh);
+	r.sender_hash = sh[0] ? sh : NULL;
+	if (err)
+		log_redact(red, sizeof(red), err->text);
+	r.error = err ? red : NULL;
+	(void)ev_emit(ctx->ev, &r); /* logs its own errors */
+}
+
 int job_send_direct(struct job_ctx *ctx, const char *to,
 		    const char *requested, const char *subject, time_t now,
 		    int *sent_r, struct mr_err *err)
@@ -518,9 +475,9 @@ int job_send_direct(struct job_ctx *ctx, const char *to,
 	const struct rcfg *c = ctx->sn->rcfg;
 	size_t n = rcfg_lookup(c, requested, NULL, 0);
 	const struct rcfg_entry **es = xcalloc(n + 1, sizeof(*es));
-	char *reply_to = mr_lower_dup(requested), sh[HASH_SHA256_HEX];
+	char *reply_to = mr_lower_dup(requested);
 	struct rpl_req req = {to, reply_to, subject, NULL, now};
-	const char *reason = "replied";
+	const char *reason = "send-direct";
 	long long t0 = mr_now_ms();
 	int rc = 0;
 
@@ -528,36 +485,36 @@ int job_send_direct(struct job_ctx *ctx, const char *to,
 	if (n == 0) {
 		mr_err_set(err, MR_PERM, "%s is not in the responder config",
 			   reply_to);
-		reason = "unknown-address";
+		reason = pol_reason_word(POL_UNKNOWN_ADDRESS);
 		rc = -1;
 	}
 	n = rcfg_lookup(c, requested, es, n);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
+		struct dlv_res d;
 		struct rpl_msg m;
 
-		reason = "compose-error";
-		if (rpl_compose(ctx->sn->rpl, es[i]->index, &req, &m, err) < 0 ||
-		    deliver(ctx, &m, es[i]->method, to, NULL, now, &reason,
-			    err) < 0)
-			rc = -1;
-		else
-			(*sent_r)++;
-		rpl_msg_free(&m);
+		mr_err_clear(&d.err);
+		if (rpl_compose(ctx->sn->rpl, es[i]->index, &req, &m,
+				&d.err) < 0) {
+			d.reason = REASON_COMPOSE_ERROR;
+		} else {
+			dlv_send(ctx->dlv, ctx->sn, &m, es[i]->method, to,
+				 NULL, now, &d);
+			rpl_msg_free(&m);
+			if (d.r == DLV_SENT) {
+				(*sent_r)++;
+				continue;
+			}
+		}
+		if (rc == 0) {
+			*err = d.err;
+			reason = reason_word(d.reason);
+		}
+		rc = -1;
 	}
-	if (ctx->ev) {
-		char red[256] = "";
-		struct ev_rec r = {"send-direct", rc ? "failed" : "replied",
-				   rc ? reason : "send-direct", reply_to,
-				   NULL, (long)(mr_now_ms() - t0), *sent_r,
-				   0, NULL};
-
-		snap_sender_hash(ctx->sn, to, sh);
-		r.sender_hash = sh[0] ? sh : NULL;
-		if (rc)
-			log_redact(red, sizeof(red), err->text);
-		r.error = rc ? red : NULL;
-		(void)ev_emit(ctx->ev, &r); /* logs its own errors */
-	}
+	if (ctx->ev)
+		direct_event(ctx, to, reply_to, reason, t0, *sent_r,
+			     rc ? err : NULL);
 	free(reply_to);
 	free(es);
 	return rc;
@@ -610,8 +567,9 @@ int job_classify(const struct snap *sn, struct st *st, const char *path,
 	    pol_decide(&in, msg, &pv, &err) < 0) {
 		v->outcome = err.kind == MR_TEMP ? "retry" : "failed";
 		(void)snprintf(v->reason, sizeof(v->reason), "%s",
-			       err.kind == MR_TEMP ? "store-unavailable"
-						   : "unreadable");
+			       reason_word(err.kind == MR_TEMP
+						   ? REASON_STORE_UNAVAILABLE
+						   : REASON_UNREADABLE));
 		log_redact(v->error, sizeof(v->error), err.text);
 		prs_free(&msg);
 		return -1;

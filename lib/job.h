@@ -1,13 +1,16 @@
 /* job.h - one message through the pipeline
  * SYNOPSIS     int job_run(struct job_ctx *, const struct md_entry *, struct job_result *);
  * DESCRIPTION  claim (done by the caller) -> open -> parse -> policy ->
- *              for each config entry: journal check, compose, transport,
- *              journal write -> final spool state -> event. A job context
- *              belongs to one thread: it owns its store handle and its
- *              transport handles (kept open, so SMTP connections are
- *              reused). Outcomes follow the error kind: MR_TEMP sends the
- *              message back to new/ (or to the failure folder once it is
- *              older than retry.max_age_s), MR_PERM to the failure folder.
+ *              every config entry delivered on its own (dlv.h) -> final
+ *              spool state -> event. A job context belongs to one thread:
+ *              it owns its store handle and its delivery handle (kept
+ *              open, so connections are reused). Every entry is tried, in
+ *              config order; then: any temporary failure -> back to new/
+ *              (the journal keeps what was sent, so only the rest is
+ *              retried), or to the failure folder with retry-expired once
+ *              the message is older than retry.max_age_s; otherwise at
+ *              least one entry sent -> replied; all permanent failures ->
+ *              the failure folder.
  * DIAGNOSTICS  job_run: 0 when the message reached a state (any outcome);
  *              -1 when even the final rename failed (it stays claimed and
  *              is recovered at the next start).
@@ -17,6 +20,7 @@
 
 #include <time.h>
 
+#include "event.h"
 #include "hash.h"
 #include "md.h"
 #include "mr.h"
@@ -27,13 +31,18 @@ struct st;
 
 struct job_ctx;
 
+#define JOB_ENTRIES_MAX 32 /* per-entry results recorded in the event */
+
 struct job_result {
 	enum md_state state;
 	const char *outcome; /* replied | ignored | failed | retry */
 	char reason[64];
 	int replies;
 	int forwarded;
+	int pause;	 /* a transport asked to pause all sending */
 	char error[256]; /* redacted */
+	size_t n_entries; /* results in entries (0: no reply attempted) */
+	struct ev_entry entries[JOB_ENTRIES_MAX];
 };
 
 /* Time this context spent handling messages and, within that, signing
@@ -59,7 +68,8 @@ int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 /* send-direct: send the replies configured for requested to the address
  * to, as if to had written in: no policy, no daily limit, no journal (an
  * operator's deliberate act). One event with file "send-direct".
- * *sent_r = replies sent. 0, or -1 with err (the first failure stops). */
+ * Every entry is tried. *sent_r = replies sent. 0, or -1 with err (the
+ * first failure) when an entry failed. */
 int job_send_direct(struct job_ctx *ctx, const char *to,
 		    const char *requested, const char *subject, time_t now,
 		    int *sent_r, struct mr_err *err);

@@ -32,6 +32,7 @@
 #include "addr.h"
 #include "jsn.h"
 #include "log.h"
+#include "tx.h"
 
 #define SET_FILE_MAX ((size_t)1 << 20)
 #define SET_SECONDS_MAX 315360000L /* ten years: no overflow in ms */
@@ -390,43 +391,22 @@ static void h_store(struct ld *ld, const struct key *k, const char *name,
 	}
 }
 
+/* Transport URLs: each transport module knows its own scheme. */
 static void h_transport(struct ld *ld, const struct key *k, const char *name,
 			struct json_object *v)
 {
 	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
-	char *path;
+	struct mr_err err;
+	char *url;
 
 	if (p == NULL)
 		return;
-	if (has_prefix(p, "maildir:") && p[8] != 0) {
-		path = resolve(ld->s, p + 8);
-		put(ld, k, xasprintf("maildir:%s", path));
-		free(path);
-	} else if ((has_prefix(p, "smtp://") && p[7] != 0) ||
-		   (has_prefix(p, "smtps://") && p[8] != 0) ||
-		   strcmp(p, "ses") == 0 || has_prefix(p, "ses:")) {
-		put(ld, k, xstrdup(p));
-	} else {
-		bad_value(ld, name,
-			  "null, \"maildir:<path>\", \"smtp://...\", "
-			  "\"smtps://...\" or \"ses\"",
-			  p);
-	}
-}
-
-static void h_smtp_url(struct ld *ld, const struct key *k, const char *name,
-		       struct json_object *v)
-{
-	const char *p = want_str(ld, name, v, STR_NULL);
-
-	if (p == NULL)
-		return;
-	if ((has_prefix(p, "smtp://") && p[7] != 0) ||
-	    (has_prefix(p, "smtps://") && p[8] != 0))
-		put(ld, k, xstrdup(p));
+	mr_err_clear(&err);
+	url = tx_url_check(p, ld->s->dir, &err);
+	if (url == NULL)
+		mr_msgs_add(ld->pr, "%s: %s", name, err.text);
 	else
-		bad_value(ld, name, "\"smtp://host:port\" or \"smtps://...\"",
-			  p);
+		put(ld, k, url);
 }
 
 static void h_endpoint(struct ld *ld, const struct key *k, const char *name,
@@ -740,7 +720,7 @@ static const struct key top_keys[] = {
 	K("attachments_dir", h_path, attachments_dir),
 	K("store", h_store, store),
 	K("transport_override", h_transport, transport_override),
-	K("smtp_url", h_smtp_url, smtp_url),
+	K("smtp_url", h_transport, smtp_url),
 	K_OBJ("ses", ses_keys),
 	K("event_log", h_event_log, event_log),
 	K("event_key", h_path, event_key),

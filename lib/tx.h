@@ -1,14 +1,25 @@
 /* tx.h - transports: how a composed message leaves (design.md s.6)
- * SYNOPSIS     struct tx *tx_open(const char *url, const struct set *, struct mr_err *);
- *              int tx_send(struct tx *, const struct tx_env *, const struct iovec *, int, struct mr_err *);
- * DESCRIPTION  Picked by URL scheme, each backend a struct tx_ops:
- *              "maildir:<path>" writes the message into a Maildir
- *              (tmp/, fsync, rename into new/, fsync new/); later
- *              "smtp://host:port" and "ses". The message is given as an
- *              iovec list (headers, signature, prebuilt body) and sent as
- *              is: CRLF line ends. One handle per worker thread.
+ * SYNOPSIS     char *tx_url_check(const char *url, const char *dir, struct mr_err *);
+ *              struct tx *tx_open(const char *url, const struct set *, struct mr_err *);
+ *              int tx_send(struct tx *, const struct tx_env *, const struct iovec *, int,
+ *                          struct tx_why *, struct mr_err *);
+ * DESCRIPTION  A transport is picked by its URL scheme; each backend
+ *              module owns its scheme (tx_impl.h): "maildir:<path>"
+ *              writes into a local Maildir, "smtp://host:port" and
+ *              "smtps://host:port" submit over SMTP, "ses" sends through
+ *              Amazon SES. The message is given as an iovec list
+ *              (signature, headers, prebuilt body) and sent as is: CRLF
+ *              line ends. One handle per worker thread.
+ *              tx_url_check() validates a URL from the settings and returns
+ *              its normal form (a relative maildir: path resolved against
+ *              dir); the error names what is wrong, not the key.
+ *              tx_preflight() checks, before any message is handled, what
+ *              a transport needs from outside (SES: AWS credentials).
  * DIAGNOSTICS  0 accepted; -1 with err: MR_TEMP (try again later) or
- *              MR_PERM (this message can never be sent). Error texts never
+ *              MR_PERM (this message can never be sent), and why->reason
+ *              the word for the event log (default send-failed);
+ *              why->pause asks the caller to stop every worker for a while
+ *              (the sending account itself is paused). Error texts never
  *              contain the recipient's address.
  */
 #ifndef MR_TX_H
@@ -17,6 +28,7 @@
 #include <sys/uio.h>
 
 #include "mr.h"
+#include "reason.h"
 
 struct set;
 struct tx;
@@ -31,22 +43,18 @@ struct tx_env {
 	const char *key;
 };
 
-struct tx_ops {
-	const char *scheme; /* "maildir:" */
-	void *(*open)(const char *rest, const struct set *s,
-		      struct mr_err *err);
-	int (*send)(void *h, const struct tx_env *env, const struct iovec *iov,
-		    int iovcnt, struct mr_err *err);
-	void (*close)(void *h);
+/* What a failure means beyond its kind. */
+struct tx_why {
+	enum reason reason;
+	int pause; /* pause all sending: the account is stopped */
 };
 
+char *tx_url_check(const char *url, const char *dir, struct mr_err *err);
+int tx_preflight(const char *url, const struct set *s, struct mr_err *err);
 struct tx *tx_open(const char *url, const struct set *s, struct mr_err *err);
 int tx_send(struct tx *t, const struct tx_env *env, const struct iovec *iov,
-	    int iovcnt, struct mr_err *err);
+	    int iovcnt, struct tx_why *why, struct mr_err *err);
 void tx_close(struct tx **t);
 const char *tx_url(const struct tx *t);
-
-extern const struct tx_ops tx_maildir_ops;
-extern const struct tx_ops tx_smtp_ops, tx_smtps_ops;
 
 #endif

@@ -23,8 +23,10 @@
 
 #include "hash.h"
 #include "log.h"
+#include "tx_impl.h"
 
 struct txm {
+	struct tx base; /* first: tx_impl.h */
 	int tmp_fd;
 	int new_fd;
 	char host[128];
@@ -59,8 +61,22 @@ static void safe_host(char *out, size_t n)
 	out[o] = 0;
 }
 
-static void *txm_open(const char *path, const struct set *s,
-		      struct mr_err *err)
+/* A relative path resolves against the settings file's folder. */
+static char *txm_check(const char *path, const char *dir, struct mr_err *err)
+{
+	size_t n = dir ? strlen(dir) : 0;
+
+	if (path[0] == 0) {
+		mr_err_set(err, MR_PERM, "expected \"maildir:<path>\"");
+		return NULL;
+	}
+	if (path[0] == '/' || n == 0)
+		return xstrdup(path);
+	return xasprintf("%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", path);
+}
+
+static struct tx *txm_open(const char *path, const struct set *s,
+			   struct mr_err *err)
 {
 	struct txm *m;
 	int dfd, cur;
@@ -91,9 +107,10 @@ static void *txm_open(const char *path, const struct set *s,
 	if (cur >= 0)
 		(void)close(cur);
 	(void)close(dfd);
-	if (m)
-		safe_host(m->host, sizeof(m->host));
-	return m;
+	if (m == NULL)
+		return NULL;
+	safe_host(m->host, sizeof(m->host));
+	return &m->base;
 }
 
 static int write_all(int fd, struct iovec *iov, int iovcnt)
@@ -174,14 +191,16 @@ static int final_name(const struct tx_env *env, const char *tmp, char *out,
 	return 0;
 }
 
-static int txm_send(void *h, const struct tx_env *env, const struct iovec *iov,
-		    int iovcnt, struct mr_err *err)
+static int txm_send(struct tx *h, const struct tx_env *env,
+		    const struct iovec *iov, int iovcnt, struct tx_why *why,
+		    struct mr_err *err)
 {
-	struct txm *m = h;
+	struct txm *m = (struct txm *)h;
 	struct timeval tv;
 	char name[256], final[256], rp[600];
 	int n;
 
+	(void)why; /* every failure here is send-failed */
 	gettimeofday(&tv, NULL);
 	n = snprintf(name, sizeof(name), "%lld.M%06ldP%ldQ%lu.%s",
 		     (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
@@ -222,9 +241,9 @@ unlink:
 	return -1;
 }
 
-static void txm_close(void *h)
+static void txm_close(struct tx *h)
 {
-	struct txm *m = h;
+	struct txm *m = (struct txm *)h;
 
 	if (m == NULL)
 		return;
@@ -235,6 +254,7 @@ static void txm_close(void *h)
 
 const struct tx_ops tx_maildir_ops = {
 	.scheme = "maildir:",
+	.check = txm_check,
 	.open = txm_open,
 	.send = txm_send,
 	.close = txm_close,

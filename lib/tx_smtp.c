@@ -44,6 +44,7 @@
 #include "addr.h"
 #include "log.h"
 #include "settings.h"
+#include "tx_impl.h"
 
 #define TXS_REPLY_MAX 256
 
@@ -56,6 +57,7 @@ struct txs_src {
 };
 
 struct txs {
+	struct tx base; /* first: tx_impl.h */
 	CURL *curl;
 	struct txs_src src;
 	int lines;                    /* server reply lines this transfer */
@@ -237,7 +239,33 @@ static CURLcode txs_setup(struct txs *t, const char *url, const char *proto,
 	return rc;
 }
 
-static void *txs_open(const char *scheme, const char *proto, const char *rest,
+/* Settings check: the same rules as txs_url, without the settings. */
+static char *txs_check(const char *scheme, const char *rest,
+		       struct mr_err *err)
+{
+	char *url = txs_url(scheme, rest, NULL, err);
+
+	if (url == NULL)
+		return NULL;
+	free(url);
+	return xstrdup(rest);
+}
+
+static char *txs_check_smtp(const char *rest, const char *dir,
+			    struct mr_err *err)
+{
+	(void)dir; /* no paths */
+	return txs_check("smtp://", rest, err);
+}
+
+static char *txs_check_smtps(const char *rest, const char *dir,
+			     struct mr_err *err)
+{
+	(void)dir; /* no paths */
+	return txs_check("smtps://", rest, err);
+}
+
+static struct tx *txs_open(const char *scheme, const char *proto, const char *rest,
 		      const struct set *s, struct mr_err *err)
 {
 	struct txs *t;
@@ -260,7 +288,7 @@ static void *txs_open(const char *scheme, const char *proto, const char *rest,
 		goto fail;
 	}
 	free(url); /* curl copied it */
-	return t;
+	return &t->base;
 fail:
 	if (t->curl != NULL)
 		curl_easy_cleanup(t->curl);
@@ -269,22 +297,22 @@ fail:
 	return NULL;
 }
 
-static void *txs_open_smtp(const char *rest, const struct set *s,
+static struct tx *txs_open_smtp(const char *rest, const struct set *s,
 			   struct mr_err *err)
 {
 	return txs_open("smtp://", "smtp", rest, s, err);
 }
 
-static void *txs_open_smtps(const char *rest, const struct set *s,
+static struct tx *txs_open_smtps(const char *rest, const struct set *s,
 			    struct mr_err *err)
 {
 	return txs_open("smtps://", "smtps", rest, s, err);
 }
 
 /* Sends QUIT on the kept connection and closes it. */
-static void txs_close(void *h)
+static void txs_close(struct tx *h)
 {
-	struct txs *t = h;
+	struct txs *t = (struct txs *)h;
 
 	if (t == NULL)
 		return;
@@ -417,14 +445,16 @@ static int txs_envelope(struct txs *t, const struct tx_env *env,
 	return 0;
 }
 
-static int txs_send(void *h, const struct tx_env *env, const struct iovec *iov,
-		    int iovcnt, struct mr_err *err)
+static int txs_send(struct tx *h, const struct tx_env *env,
+		    const struct iovec *iov, int iovcnt, struct tx_why *why,
+		    struct mr_err *err)
 {
-	struct txs *t = h;
+	struct txs *t = (struct txs *)h;
 	struct curl_slist *rcpt = NULL;
 	curl_off_t size = 0;
 	CURLcode rc;
 
+	(void)why; /* every SMTP failure is send-failed */
 	if (txs_envelope(t, env, &rcpt, err) < 0)
 		return -1;
 	for (int i = 0; i < iovcnt; i++)
@@ -449,6 +479,7 @@ static int txs_send(void *h, const struct tx_env *env, const struct iovec *iov,
 
 const struct tx_ops tx_smtp_ops = {
 	.scheme = "smtp://",
+	.check = txs_check_smtp,
 	.open = txs_open_smtp,
 	.send = txs_send,
 	.close = txs_close,
@@ -456,6 +487,7 @@ const struct tx_ops tx_smtp_ops = {
 
 const struct tx_ops tx_smtps_ops = {
 	.scheme = "smtps://",
+	.check = txs_check_smtps,
 	.open = txs_open_smtps,
 	.send = txs_send,
 	.close = txs_close,

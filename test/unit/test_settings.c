@@ -514,11 +514,17 @@ T_CASE(set_bad_values)
 	      "store: expected \"sqlite:<path>\" or \"mysql://...\", got "
 	      "\"postgres://db\"");
 	T_ONE("{" MIN_SET ", \"transport_override\": \"fax:123\"}",
-	      "transport_override: expected null, \"maildir:<path>\", "
-	      "\"smtp://...\", \"smtps://...\" or \"ses\", got \"fax:123\"");
+	      "transport_override: expected one of \"maildir:...\", "
+	      "\"smtp://...\", \"smtps://...\", \"ses\", got \"fax:123\"");
 	T_ONE("{" MIN_SET ", \"smtp_url\": \"http://x\"}",
-	      "smtp_url: expected \"smtp://host:port\" or \"smtps://...\", "
-	      "got \"http://x\"");
+	      "smtp_url: expected one of \"maildir:...\", \"smtp://...\", "
+	      "\"smtps://...\", \"ses\", got \"http://x\"");
+	T_ONE("{" MIN_SET ", \"smtp_url\": \"smtp://u:p@x\"}",
+	      "smtp_url: transport smtp://: expected smtp://host:port (no "
+	      "user name or password)");
+	T_ONE("{" MIN_SET ", \"transport_override\": \"sesame\"}",
+	      "transport_override: expected \"ses\" (region and endpoint "
+	      "are the ses settings)");
 	T_ONE("{" MIN_SET ", \"ses\": {\"endpoint\": \"ftp://x\"}}",
 	      "ses.endpoint: expected null or an http:// or https:// URL, "
 	      "got \"ftp://x\"");
