@@ -11,7 +11,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 FORTIFY ?= -D_FORTIFY_SOURCE=2
 CFLAGS ?= -g -O2
-PKGS := libetpan json-c libcurl openssl libmariadb sqlite3
+PKGS := libetpan json-c libcurl openssl libmariadb sqlite3 zlib
 
 PKG_CFLAGS := $(patsubst -I%,-isystem %,$(filter-out \
 	-I/usr/include/x86_64-linux-gnu,$(shell pkg-config --cflags $(PKGS) 2>/dev/null)))
@@ -100,7 +100,7 @@ install: $(BIN)
 	install -m 644 config/settings.sample.json \
 		config/responses.sample.json cron/mailresponder.cron \
 		config/mailresponder.service config/postfix/main.cf.sample \
-		config/postfix/master.cf.sample \
+		config/postfix/master.cf.sample config/mailresponder.logrotate \
 		$(DESTDIR)$(PREFIX)/share/mailresponder/
 
 lint:

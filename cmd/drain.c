@@ -103,8 +103,8 @@ int cmd_drain_spool(struct snap *sn, int flags, long timeout_s)
 	const struct set *s = sn->set;
 	struct md_spool *sp = NULL;
 	struct ev_log *ev = NULL;
-	struct drain_stats st;
 	struct mr_err err;
+	long recovered = 0;
 	long long t0 = mr_now_ms();
 	int rc = EXIT_RUNTIME;
 
@@ -126,13 +126,13 @@ int cmd_drain_spool(struct snap *sn, int flags, long timeout_s)
 		log_err("event_log: %s", err.text);
 		goto out;
 	}
-	rc = drain_run(sn, sp, ev, &st, &err) < 0 ? EXIT_RUNTIME : 0;
+	rc = drain_run(sn, sp, ev, &recovered, &err) < 0 ? EXIT_RUNTIME : 0;
 	if (rc != 0)
 		log_err("drain stopped: %s", err.text);
 	if (!(flags & CMD_QUIET)) {
 		printf("drain: %s: %.3f s\n", s->spool,
 		       (double)(mr_now_ms() - t0) / 1000.0);
-		drain_stats_print(&st, stdout);
+		drain_print(ev_metrics(ev), recovered, stdout);
 	}
 out:
 	ev_close(&ev);

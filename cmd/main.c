@@ -24,6 +24,7 @@ static const struct {
 	{"config-check", cmd_config_check},
 	{"postfix-maps", cmd_postfix_maps},
 	{"send-direct", cmd_send_direct},
+	{"stats", cmd_stats},
 	{"help", cmd_help},
 	{"--help", cmd_help},
 	{"-h", cmd_help},

@@ -1,12 +1,17 @@
 /* status.c - mailresponder status: the health of a spool
- * SYNOPSIS     mailresponder status [-c settings.json]
+ * SYNOPSIS     mailresponder status [-c settings.json] [--prometheus]
  * DESCRIPTION  Whether a daemon owns the spool (and its counters when its
  *              control socket answers), the backlog in new/, the claimed
  *              count, the failed count and the age of the oldest message
- *              in new/. Changes nothing.
+ *              in new/. Changes nothing. --prometheus prints the same in
+ *              the Prometheus text format (for node_exporter's textfile
+ *              collector): the spool's gauges always, the daemon's
+ *              counters when it runs (mailresponder_up says whether).
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cmd.h"
@@ -20,7 +25,7 @@ static void print_daemon(struct md_spool *sp)
 {
 	struct mr_err err;
 	pid_t pid = 0;
-	char out[1024];
+	char out[16384];
 
 	mr_err_clear(&err);
 	if (md_lock_owner(sp, &pid, &err) <= 0) {
@@ -33,19 +38,62 @@ static void print_daemon(struct md_spool *sp)
 		printf("daemon counters: %s", out);
 }
 
+#define STATUS_PROM_MAX (256 * 1024)
+
+static void gauge(const char *name, const char *help, long long v)
+{
+	printf("# HELP mailresponder_%s %s\n# TYPE mailresponder_%s gauge\n"
+	       "mailresponder_%s %lld\n",
+	       name, help, name, name, v);
+}
+
+static void print_prometheus(struct md_spool *sp, const struct md_counts *c)
+{
+	char *out = xmalloc(STATUS_PROM_MAX);
+	struct mr_err err;
+	pid_t pid = 0;
+	int up;
+
+	mr_err_clear(&err);
+	up = md_lock_owner(sp, &pid, &err) > 0 &&
+	     dmn_request(md_spool_path(sp), "prometheus", 2000, out,
+			 STATUS_PROM_MAX) == 0 &&
+	     strncmp(out, "# HELP", 6) == 0;
+	gauge("up", "1 when a daemon owns the spool and answered.", up);
+	gauge("spool_new", "Messages waiting in new/.", c->n_new);
+	gauge("spool_claimed", "Messages being handled (cur/ without flags).",
+	      c->n_claimed);
+	gauge("spool_failed", "Messages in the failed folder.", c->n_failed);
+	gauge("spool_failed_bytes", "Size of the failed folder's messages.",
+	      c->failed_bytes);
+	gauge("oldest_new_age_seconds",
+	      "Age of the oldest message waiting in new/ (0: none).",
+	      c->oldest_new > 0 ? (long long)(time(NULL) - c->oldest_new) : 0);
+	if (up)
+		fputs(out, stdout);
+	free(out);
+}
+
 int cmd_status(int argc, char **argv)
 {
+	static const struct option lopts[] = {
+		{"prometheus", no_argument, NULL, 'p'},
+		{NULL, 0, NULL, 0},
+	};
 	const char *settings = NULL;
 	struct md_spool *sp;
 	struct md_counts c;
 	struct mr_err err;
 	struct snap *sn;
-	int ch;
+	int ch, prom = 0;
 
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
-		if (ch != 'c')
+	while ((ch = getopt_long(argc, argv, "c:", lopts, NULL)) != -1) {
+		if (ch == 'p')
+			prom = 1;
+		else if (ch == 'c')
+			settings = optarg;
+		else
 			return cmd_usage("status", "bad option");
-		settings = optarg;
 	}
 	if (optind != argc)
 		return cmd_usage("status", "no arguments expected");
@@ -59,6 +107,12 @@ int cmd_status(int argc, char **argv)
 		md_spool_close(&sp);
 		snap_unref(&sn);
 		return EXIT_RUNTIME;
+	}
+	if (prom) {
+		print_prometheus(sp, &c);
+		md_spool_close(&sp);
+		snap_unref(&sn);
+		return 0;
 	}
 	printf("spool: %s\n", md_spool_path(sp));
 	print_daemon(sp);

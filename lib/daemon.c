@@ -2,8 +2,8 @@
  * DESCRIPTION  Threads: main (poll loop), one scanner, N workers. Shared
  *              state: the work queue (its own lock), the current snapshot
  *              (snap_mu, with a generation number the workers compare
- *              before each message), scan requests (scan_mu) and atomic
- *              counters. Signals are blocked in every thread and read
+ *              before each message), scan requests (scan_mu) and the
+ *              event log's counters (metrics.h). Signals are blocked in every thread and read
  *              through a signalfd in the main loop.
  */
 #include "daemon.h"
@@ -13,7 +13,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "job.h"
 #include "log.h"
 #include "md.h"
+#include "metrics.h"
 #include "settings.h"
 #include "snap.h"
 #include "wq.h"
@@ -74,7 +74,6 @@ struct dmn {
 	long n_started; /* threads running */
 	pthread_t scanner;
 
-	atomic_long handled, replied, ignored, failed, retry;
 	time_t started;
 	long ticks;
 	struct waiter waiters[DMN_MAX_WAITERS];
@@ -178,25 +177,6 @@ static void wk_snap(struct wk *w)
 	pthread_mutex_unlock(&d->snap_mu);
 }
 
-static void wk_count(struct dmn *d, const struct job_result *r)
-{
-	atomic_fetch_add(&d->handled, 1);
-	switch (r->state) {
-	case MD_REPLIED:
-		atomic_fetch_add(&d->replied, 1);
-		break;
-	case MD_IGNORED:
-		atomic_fetch_add(&d->ignored, 1);
-		break;
-	case MD_FAILED:
-		atomic_fetch_add(&d->failed, 1);
-		break;
-	case MD_RETRY:
-		atomic_fetch_add(&d->retry, 1);
-		break;
-	}
-}
-
 static void wk_one(struct wk *w, const struct wq_item *it)
 {
 	struct dmn *d = w->d;
@@ -219,7 +199,6 @@ static void wk_one(struct wk *w, const struct wq_item *it)
 		wq_done(d->q, it, NULL, 0, 0);
 		return;
 	}
-	wk_count(d, &r);
 	if (r.state == MD_RETRY)
 		wq_done(d->q, it, ent.uniq,
 			wq_retry_at(d->q, it->attempts, now), 1);
@@ -348,17 +327,81 @@ static void sd_notify_msg(const char *msg)
 
 /* ---- control socket ---- */
 
+/* Send all of s (the client reads until EOF), then close. */
+static void send_close(int fd, const char *s, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = send(fd, s, len, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			log_warn("control socket: write: %s",
+				 log_strerror(errno));
+			break;
+		}
+		s += w;
+		len -= (size_t)w;
+	}
+	(void)close(fd); /* the client reads until EOF */
+}
+
 static void reply_close(int fd, struct json_object *o)
 {
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	char line[1024];
-	int n = snprintf(line, sizeof(line), "%s\n", s);
+	char *line = xasprintf(
+		"%s\n", json_object_to_json_string_ext(
+				o, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE));
 
-	if (n > 0 && (size_t)n < sizeof(line) &&
-	    send(fd, line, (size_t)n, MSG_NOSIGNAL) < 0)
-		log_warn("control socket: write: %s", log_strerror(errno));
+	send_close(fd, line, strlen(line));
+	free(line);
 	json_object_put(o);
-	(void)close(fd); /* the client reads until EOF */
+}
+
+/* The counters of the event log (metrics.h), merged into o. */
+static void add_counters(struct dmn *d, struct json_object *o)
+{
+	struct met *m = met_copy(ev_metrics(d->ev));
+	char *js = met_json_dup(m);
+	struct json_object *c = json_tokener_parse(js);
+
+	if (c != NULL) {
+		json_object_object_foreach(c, k, v)
+			json_object_object_add(o, k, json_object_get(v));
+		json_object_put(c);
+	}
+	free(js);
+	met_free(&m);
+}
+
+/* Prometheus text: the counters and the queue's gauges. */
+static void send_prometheus(struct dmn *d, int fd)
+{
+	struct met *m = met_copy(ev_metrics(d->ev));
+	struct mr_buf b;
+	struct wq_counts c;
+
+	buf_init(&b);
+	wq_counts(d->q, &c);
+	met_prometheus(m, &b);
+	buf_printf(&b,
+		   "# HELP mailresponder_queued Messages waiting in the work "
+		   "queue.\n# TYPE mailresponder_queued gauge\n"
+		   "mailresponder_queued %zu\n"
+		   "# HELP mailresponder_in_flight Messages being handled.\n"
+		   "# TYPE mailresponder_in_flight gauge\n"
+		   "mailresponder_in_flight %zu\n"
+		   "# HELP mailresponder_deferred Messages waiting for a "
+		   "retry.\n# TYPE mailresponder_deferred gauge\n"
+		   "mailresponder_deferred %zu\n"
+		   "# HELP mailresponder_uptime_seconds Time since the daemon "
+		   "started.\n# TYPE mailresponder_uptime_seconds gauge\n"
+		   "mailresponder_uptime_seconds %lld\n",
+		   c.queued, c.in_flight, c.deferred,
+		   (long long)(time(NULL) - d->started));
+	send_close(fd, b.data, b.len);
+	buf_free(&b);
+	met_free(&m);
 }
 
 /* Worker time spent handling messages and signing them, summed. */
@@ -389,16 +432,7 @@ static struct json_object *status_json(struct dmn *d)
 			       json_object_new_int64((int64_t)c.in_flight));
 	json_object_object_add(o, "deferred",
 			       json_object_new_int64((int64_t)c.deferred));
-	json_object_object_add(o, "handled",
-			       json_object_new_int64(atomic_load(&d->handled)));
-	json_object_object_add(o, "replied",
-			       json_object_new_int64(atomic_load(&d->replied)));
-	json_object_object_add(o, "ignored",
-			       json_object_new_int64(atomic_load(&d->ignored)));
-	json_object_object_add(o, "failed",
-			       json_object_new_int64(atomic_load(&d->failed)));
-	json_object_object_add(o, "retry",
-			       json_object_new_int64(atomic_load(&d->retry)));
+	add_counters(d, o);
 	json_object_object_add(o, "paused_s",
 			       json_object_new_int64(c.paused_until > time(NULL)
 							     ? c.paused_until - time(NULL)
@@ -433,7 +467,7 @@ static void check_waiters(struct dmn *d)
 		wq_counts(d->q, &c);
 		o = json_object_new_object();
 		json_object_object_add(o, "handled",
-				       json_object_new_int64(atomic_load(&d->handled) -
+				       json_object_new_int64(met_handled(ev_metrics(d->ev)) -
 							     w->handled0));
 		json_object_object_add(o, "deferred",
 				       json_object_new_int64((int64_t)c.deferred));
@@ -457,13 +491,15 @@ static void serve_client(struct dmn *d, int fd)
 	line[strcspn(line, "\r\n")] = 0;
 	if (strcmp(line, "status") == 0) {
 		reply_close(fd, status_json(d));
+	} else if (strcmp(line, "prometheus") == 0) {
+		send_prometheus(d, fd);
 	} else if (strcmp(line, "drain") == 0 &&
 		   d->n_waiters < DMN_MAX_WAITERS) {
 		struct waiter *w = &d->waiters[d->n_waiters++];
 
 		memset(w, 0, sizeof(*w));
 		w->fd = fd;
-		w->handled0 = atomic_load(&d->handled);
+		w->handled0 = met_handled(ev_metrics(d->ev));
 		request_scan(d, &w->gen);
 	} else {
 		struct json_object *o = json_object_new_object();
@@ -525,6 +561,17 @@ static void reload(struct dmn *d)
 	sd_notify_msg("READY=1");
 }
 
+/* logrotate renamed the event log (its postrotate sends SIGHUP) */
+static void reopen_events(struct dmn *d)
+{
+	struct mr_err err;
+
+	mr_err_clear(&err);
+	if (ev_reopen(d->ev, &err) < 0)
+		log_err("event_log: %s; still writing to the old file",
+			err.text);
+}
+
 /* 1 to stop */
 static int on_signal(struct dmn *d)
 {
@@ -538,6 +585,7 @@ static int on_signal(struct dmn *d)
 			stop = 1;
 			break;
 		case SIGHUP:
+			reopen_events(d);
 			reload(d);
 			break;
 		case SIGUSR1:
@@ -632,7 +680,7 @@ static void stop(struct dmn *d)
 	pthread_join(d->scanner, NULL);
 	for (long i = 0; i < d->n_workers; i++)
 		pthread_join(d->workers[i], NULL);
-	log_info("stopped after %ld messages", atomic_load(&d->handled));
+	log_info("stopped after %ld messages", met_handled(ev_metrics(d->ev)));
 }
 
 /* Free everything; only once no thread runs. */

@@ -13,12 +13,15 @@
  *              from the bounded work queue (wq.h).
  *              Signals: SIGTERM/SIGINT finish the messages in flight (at
  *              most shutdown_timeout_s) and leave the rest in new/; SIGHUP
- *              reloads the settings and the responder config (a broken new
- *              config is logged and the old one kept); SIGUSR1 rescans.
+ *              reopens the event log (logrotate's postrotate) and reloads
+ *              the settings and the responder config (a broken new config
+ *              is logged and the old one kept); SIGUSR1 rescans.
  *              Control socket <spool>/.mailresponder.sock (mode 0600), one
  *              request line each: "drain" answers, once everything that was
  *              in new/ when it arrived has been handled, with
- *              {"handled":N,"deferred":M}; "status" answers with counters.
+ *              {"handled":N,"deferred":M}; "status" answers with the
+ *              counters (metrics.h) as JSON, "prometheus" with them in the
+ *              Prometheus text format (several lines).
  * DIAGNOSTICS  Returns an exit code: 0 after a clean stop, 2 when the
  *              daemon could not start (spool owned by another process,
  *              store or spool unavailable).

@@ -13,6 +13,7 @@
 
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "snap.h"
 
 #define DRAIN_BATCH 256
@@ -75,58 +76,22 @@ static void ns_free(struct nameset *ns)
 	free(ns->slot);
 }
 
-/* ---- statistics ---- */
+/* ---- the summary ---- */
 
-static void stats_add(struct drain_stats *st, const struct job_result *r)
+void drain_print(const struct met *m, long recovered, void *fp)
 {
-	int i;
-
-	st->handled++;
-	st->replies += r->replies;
-	switch (r->state) {
-	case MD_REPLIED:
-		st->replied++;
-		break;
-	case MD_IGNORED:
-		st->ignored++;
-		break;
-	case MD_FAILED:
-		st->failed++;
-		break;
-	case MD_RETRY:
-		st->retry++;
-		break;
-	}
-	for (i = 0; i < st->n_reasons; i++)
-		if (strcmp(st->by_reason[i].reason, r->reason) == 0 &&
-		    strcmp(st->by_reason[i].outcome, r->outcome) == 0)
-			break;
-	if (i == st->n_reasons) {
-		if (i == DRAIN_MAX_REASONS)
-			return;
-		(void)snprintf(st->by_reason[i].outcome,
-			       sizeof(st->by_reason[i].outcome), "%s",
-			       r->outcome);
-		(void)snprintf(st->by_reason[i].reason,
-			       sizeof(st->by_reason[i].reason), "%s",
-			       r->reason);
-		st->n_reasons++;
-	}
-	st->by_reason[i].n++;
-}
-
-void drain_stats_print(const struct drain_stats *st, void *fp)
-{
+	const char *outcome, *reason;
 	FILE *f = fp;
+	long n;
 
-	for (int i = 0; i < st->n_reasons; i++)
-		fprintf(f, "  %-8s %-22s %ld\n", st->by_reason[i].outcome,
-			st->by_reason[i].reason, st->by_reason[i].n);
+	for (size_t i = 0; met_reason_at(m, i, &outcome, &reason, &n); i++)
+		fprintf(f, "  %-8s %-22s %ld\n", outcome, reason, n);
 	fprintf(f,
 		"  total: %ld handled (%ld recovered): %ld replied, "
 		"%ld ignored, %ld failed, %ld retry; %ld reply mails sent\n",
-		st->handled, st->recovered, st->replied, st->ignored,
-		st->failed, st->retry, st->replies);
+		met_events(m), recovered, met_count(m, MET_REPLIED),
+		met_count(m, MET_IGNORED), met_count(m, MET_FAILED),
+		met_count(m, MET_RETRY), met_replies(m));
 }
 
 /* ---- the run ---- */
@@ -134,7 +99,7 @@ void drain_stats_print(const struct drain_stats *st, void *fp)
 struct drain {
 	struct job_ctx *ctx;
 	struct md_spool *sp;
-	struct drain_stats *st;
+	long recovered;
 	struct nameset deferred;
 	int temp_in_row;
 };
@@ -150,7 +115,6 @@ static int handle(struct drain *d, const struct md_entry *ent,
 			   ent->uniq);
 		return -1;
 	}
-	stats_add(d->st, &r);
 	if (r.state != MD_RETRY) {
 		d->temp_in_row = 0;
 		return 0;
@@ -190,7 +154,7 @@ static int pass(struct drain *d, enum md_where where, struct mr_err *err)
 			if (r < 0)
 				rc = -1;
 			else if (r > 0) {
-				d->st->recovered += where == MD_CLAIMED;
+				d->recovered += where == MD_CLAIMED;
 				rc = handle(d, &ent, err);
 			}
 		}
@@ -202,12 +166,11 @@ static int pass(struct drain *d, enum md_where where, struct mr_err *err)
 }
 
 int drain_run(struct snap *sn, struct md_spool *sp, struct ev_log *ev,
-	      struct drain_stats *stats, struct mr_err *err)
+	      long *recovered_r, struct mr_err *err)
 {
-	struct drain d = {NULL, sp, stats, {NULL, 0, 0}, 0};
+	struct drain d = {NULL, sp, 0, {NULL, 0, 0}, 0};
 	int rc;
 
-	memset(stats, 0, sizeof(*stats));
 	d.ctx = job_ctx_new(sn, sp, ev, err);
 	if (d.ctx == NULL)
 		return -1;
@@ -216,5 +179,6 @@ int drain_run(struct snap *sn, struct md_spool *sp, struct ev_log *ev,
 		rc = pass(&d, MD_NEW, err);
 	job_ctx_free(&d.ctx);
 	ns_free(&d.deferred);
+	*recovered_r = d.recovered;
 	return rc;
 }

@@ -1,11 +1,14 @@
 /* event.c - the event log (event.h)
  * DESCRIPTION  Records are built with json-c, never with printf, and
  *              written with a single write(2) to an O_APPEND descriptor.
+ *              The descriptor is swapped by ev_reopen under fd_mu, which
+ *              every write holds, so no line is split between two files.
  */
 #include "event.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "metrics.h"
 
 enum ev_kind {
 	EV_FD = 0,
@@ -26,29 +30,70 @@ struct ev_log {
 	enum ev_kind kind;
 	int fd;
 	int own_fd;
+	char *path; /* file logs */
+	pthread_mutex_t fd_mu;
+	struct met *met;
 };
 
-struct ev_log *ev_open(const char *spec, struct mr_err *err)
+static struct ev_log *ev_new(enum ev_kind kind, int fd)
 {
 	struct ev_log *ev = xcalloc(1, sizeof(*ev));
 
-	if (strcmp(spec, "stderr") == 0) {
-		ev->kind = EV_FD;
-		ev->fd = STDERR_FILENO;
-		return ev;
-	}
-	if (strcmp(spec, "syslog") == 0) {
-		ev->kind = EV_SYSLOG;
-		return ev;
-	}
-	ev->fd = open(spec, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (ev->fd < 0) {
-		mr_err_sys(err, MR_PERM, errno, "open(%s)", spec);
-		free(ev);
-		return NULL;
-	}
-	ev->own_fd = 1;
+	ev->kind = kind;
+	ev->fd = fd;
+	pthread_mutex_init(&ev->fd_mu, NULL);
+	ev->met = met_new();
 	return ev;
+}
+
+static int open_file(const char *path, struct mr_err *err)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		mr_err_sys(err, MR_PERM, errno, "open(%s)", path);
+	return fd;
+}
+
+struct ev_log *ev_open(const char *spec, struct mr_err *err)
+{
+	struct ev_log *ev;
+	int fd;
+
+	if (strcmp(spec, "stderr") == 0)
+		return ev_new(EV_FD, STDERR_FILENO);
+	if (strcmp(spec, "syslog") == 0)
+		return ev_new(EV_SYSLOG, -1);
+	fd = open_file(spec, err);
+	if (fd < 0)
+		return NULL;
+	ev = ev_new(EV_FD, fd);
+	ev->own_fd = 1;
+	ev->path = xstrdup(spec);
+	return ev;
+}
+
+int ev_reopen(struct ev_log *ev, struct mr_err *err)
+{
+	int fd, old;
+
+	if (ev->path == NULL)
+		return 0;
+	fd = open_file(ev->path, err);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_lock(&ev->fd_mu);
+	old = ev->fd;
+	ev->fd = fd;
+	pthread_mutex_unlock(&ev->fd_mu);
+	if (close(old) < 0)
+		log_warn("close(event log) failed: %s", log_strerror(errno));
+	return 0;
+}
+
+struct met *ev_metrics(struct ev_log *ev)
+{
+	return ev->met;
 }
 
 void ev_close(struct ev_log **evp)
@@ -59,6 +104,9 @@ void ev_close(struct ev_log **evp)
 		return;
 	if (ev->own_fd && close(ev->fd) < 0)
 		log_warn("close(event log) failed: %s", log_strerror(errno));
+	met_free(&ev->met);
+	pthread_mutex_destroy(&ev->fd_mu);
+	free(ev->path);
 	free(ev);
 	*evp = NULL;
 }
@@ -123,6 +171,29 @@ static struct json_object *ev_json(const struct ev_rec *r)
 	return o;
 }
 
+/* Entries not sent: failed now, or sent back for a retry. */
+static int failed_entries(const struct ev_rec *r)
+{
+	int n = 0;
+
+	for (size_t i = 0; r->entries && i < r->n_entries; i++)
+		n += r->entries[i].r != NULL &&
+		     (strcmp(r->entries[i].r, "failed") == 0 ||
+		      strcmp(r->entries[i].r, "retry") == 0);
+	return n;
+}
+
+static void count(struct ev_log *ev, const struct ev_rec *r)
+{
+	struct met_rec m = {r->outcome, r->reason,   r->requested,
+			    r->ms,	r->replies, r->forwarded,
+			    failed_entries(r)};
+
+	if (met_add(ev->met, &m) < 0)
+		log_warn("event of %s: unknown outcome %s", r->file,
+			 r->outcome ? r->outcome : "(none)");
+}
+
 int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
 {
 	struct json_object *o = ev_json(rec);
@@ -131,6 +202,7 @@ int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
 	char *line;
 	int rc = 0;
 
+	count(ev, rec);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						      JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (ev->kind == EV_SYSLOG) {
@@ -143,6 +215,7 @@ int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
 	memcpy(line, s, len);
 	line[len] = '\n';
 	json_object_put(o);
+	pthread_mutex_lock(&ev->fd_mu);
 	for (size_t off = 0; off < len + 1;) {
 		ssize_t w = write(ev->fd, line + off, len + 1 - off);
 
@@ -156,6 +229,7 @@ int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
 		}
 		off += (size_t)w;
 	}
+	pthread_mutex_unlock(&ev->fd_mu);
 	free(line);
 	return rc;
 }

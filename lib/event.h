@@ -1,15 +1,25 @@
 /* event.h - the event log: one JSON object per line per handled message
  * SYNOPSIS     struct ev_log *ev_open(const char *spec, struct mr_err *);
  *              int ev_emit(struct ev_log *, const struct ev_rec *);
+ *              int ev_reopen(struct ev_log *, struct mr_err *);
+ *              struct met *ev_metrics(struct ev_log *);
  * DESCRIPTION  spec is "stderr", "syslog" (LOCAL1) or a file path (opened
  *              O_APPEND, created 0600). Each record is one line written
  *              with one write(2), so lines from several threads or
  *              processes never interleave. Fields (design.md s.8): ts,
  *              file, outcome, reason, requested, sender_hash, ms, replies,
- *              error when set, and entries when the request was answered:
- *              one {"i":index,"r":result[,"reason":word]} per config entry
- *              tried (never an address). The sender appears only as a keyed hash
- *              (HMAC-SHA-256 with the event key): never in clear.
+ *              forwarded and error when set, and entries when the request
+ *              was answered: one {"i":index,"r":result[,"reason":word]}
+ *              per config entry tried (never an address). The sender
+ *              appears only as a keyed hash (HMAC-SHA-256 with the event
+ *              key): never in clear.
+ *              Every record also goes, once, into the log's counter model
+ *              (metrics.h), which status and the drain summary read; the
+ *              entries whose result is retry or failed count as failed
+ *              entries.
+ *              ev_reopen opens the path again (after logrotate renamed the
+ *              file): a record is written whole to either the old or the
+ *              new file, never split, never lost.
  */
 #ifndef MR_EVENT_H
 #define MR_EVENT_H
@@ -39,8 +49,15 @@ struct ev_rec {
 	size_t n_entries;
 };
 
+struct met;
+
 struct ev_log *ev_open(const char *spec, struct mr_err *err);
 void ev_close(struct ev_log **ev);
 int ev_emit(struct ev_log *ev, const struct ev_rec *rec);
+/* A file log: open the path anew and write there from now on; stderr and
+ * syslog: nothing to do. 0, or -1 with err (the old file stays in use). */
+int ev_reopen(struct ev_log *ev, struct mr_err *err);
+/* The counters of every record emitted through ev (owned by ev). */
+struct met *ev_metrics(struct ev_log *ev);
 
 #endif

@@ -1130,3 +1130,37 @@ int rpl_forward(const struct rpl_set *rs, const struct rpl_fwd *f,
 	out->body = out->own_body;
 	return 0;
 }
+
+int rpl_notice(const struct rpl_set *rs, const char *to_addr,
+	       const char *subject, const char *text, time_t now,
+	       struct rpl_msg *out, struct mr_err *err)
+{
+	struct rcfg_body b = {(char *)"text/plain", (char *)text, strlen(text)};
+	struct part p;
+	char *enc;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&out->head);
+	if (!hdr_addr_ok(to_addr)) {
+		mr_err_set(err, MR_PERM, "notice: unusable address");
+		return -1;
+	}
+	if (put_date(&out->head, now, err) < 0 ||
+	    put_msgid(&out->head, rs->domain, now, err) < 0) {
+		buf_free(&out->head);
+		return -1;
+	}
+	buf_puts(&out->head, rs->from_line);
+	buf_printf(&out->head, "To: %s\r\n", to_addr);
+	enc = rpl_encode_2047(subject);
+	hdr_folded(&out->head, "Subject", enc);
+	free(enc);
+	buf_puts(&out->head, "Auto-Submitted: auto-generated\r\n");
+	buf_puts(&out->head, "MIME-Version: 1.0\r\n");
+	text_part(&p, &b);
+	buf_append(&out->head, p.hdrs.data, p.hdrs.len);
+	buf_free(&p.hdrs);
+	out->own_body = buf_steal(&p.body, &out->body_len);
+	out->body = out->own_body;
+	return 0;
+}

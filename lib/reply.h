@@ -93,6 +93,13 @@ void rpl_msg_free(struct rpl_msg *m);
 int rpl_forward(const struct rpl_set *rs, const struct rpl_fwd *f,
 		struct rpl_msg *out, struct mr_err *err);
 
+/* A plain text mail of ours (the stats report) to one address: From as
+ * in replies, Subject (RFC 2047 when needed), Auto-Submitted:
+ * auto-generated, the text as UTF-8 quoted-printable. 0, or -1 with err. */
+int rpl_notice(const struct rpl_set *rs, const char *to_addr,
+	       const char *subject, const char *text, time_t now,
+	       struct rpl_msg *out, struct mr_err *err);
+
 /* Encode UTF-8 text as an RFC 2047 header value: returned as-is (copied)
  * when it is printable ASCII, else "=?UTF-8?B?...?=" words of at most 45
  * bytes of text each (cut at character boundaries), separated by single

@@ -97,7 +97,7 @@ static const size_t str_fields[] = {
 
 static const size_t strv_fields[] = {
 	OFF(admin_addresses), OFF(own_addresses),    OFF(exempt_domains),
-	OFF(blocked_domains), OFF(provider_domains),
+	OFF(blocked_domains), OFF(provider_domains), OFF(stats_addresses),
 };
 
 static char **str_at(struct set *s, size_t off)
@@ -730,6 +730,7 @@ static const struct key top_keys[] = {
 	K("complaints_address", h_addr, complaints_address),
 	K("admin_addresses", h_addrv, admin_addresses),
 	K("admin_subject_tag", h_tag, admin_subject_tag),
+	K("stats_addresses", h_addrv, stats_addresses),
 	K("own_addresses", h_addrv, own_addresses),
 	K_INT("daily_limit", daily_limit, 0, INT_MAX),
 	K("exempt_domains", h_domv, exempt_domains),

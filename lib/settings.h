@@ -59,6 +59,7 @@ struct set {
 	struct set_strv admin_addresses; /* lower-cased */
 	char *admin_subject_tag;	 /* default "[mailresponder]" */
 	struct set_strv own_addresses;	 /* lower-cased */
+	struct set_strv stats_addresses; /* lower-cased; the stats mail */
 
 	long daily_limit;		 /* default 3; 0 = no limit */
 	struct set_strv exempt_domains;	 /* lower-cased */

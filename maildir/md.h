@@ -56,6 +56,8 @@ struct md_counts {
 	long n_claimed;
 	long n_failed;
 	time_t oldest_new; /* mtime of the oldest entry in new/, 0 if none */
+	long long failed_bytes; /* size of the failed folder's messages */
+	time_t oldest_failed;	/* mtime of its oldest message, 0 if none */
 };
 
 /* Opens (creating when missing, mode 0700) <path>/{tmp,new,cur} and

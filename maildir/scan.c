@@ -228,10 +228,15 @@ static int count_claimed(int dirfd, const char *name, void *arg)
 static int count_failed(int dirfd, const char *name, void *arg)
 {
 	struct md_counts *c = arg;
+	struct stat st;
 
-	(void)dirfd; /* names only */
-	(void)name;
 	c->n_failed++;
+	/* gone already (reprocessed): it still was there when read */
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	c->failed_bytes += st.st_size;
+	if (c->oldest_failed == 0 || st.st_mtime < c->oldest_failed)
+		c->oldest_failed = st.st_mtime;
 	return 0;
 }
 
