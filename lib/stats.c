@@ -652,6 +652,7 @@ int stats_parse_duration(const char *s, long *s_r)
 		if (num[n - 1] == units[i].unit) {
 			mul = units[i].mul;
 			num[--n] = 0;
+			break;
 		}
 	if (n == 0 || mr_parse_long(num, &v) < 0 ||
 	    v > 100L * 365 * 86400 / mul)

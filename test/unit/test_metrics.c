@@ -187,6 +187,7 @@ T_CASE(times)
 	T_OK(stats_parse_duration("7d", &s) == 0 && s == 7 * 86400);
 	T_OK(stats_parse_duration("90", &s) == 0 && s == 90);
 	T_OK(stats_parse_duration("h", &s) < 0);
+	T_OK(stats_parse_duration("5hs", &s) < 0);
 	T_OK(stats_parse_duration("-5m", &s) < 0);
 }
 
