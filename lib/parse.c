@@ -48,8 +48,10 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <libetpan/libetpan.h>
@@ -349,20 +351,60 @@ static void pick_requested(struct prs_msg *m)
 	}
 }
 
-int prs_parse(const char *buf, size_t len, struct prs_msg **msg_r,
-	      struct mr_err *err)
+void prs_limits_default(struct prs_limits *lim)
+{
+	lim->max_header_bytes = (size_t)1 << 20;
+	lim->max_headers = 1000;
+	lim->max_line = 8192;
+	lim->mime_bytes = (size_t)1 << 20;
+	lim->mime_depth = 16;
+	lim->mime_parts = 200;
+}
+
+static size_t hdr_end(const char *buf, size_t len, size_t from);
+
+/* Header fields and the longest line of the header block buf[0..end):
+ * a field starts on a line that does not start with WSP. */
+static int check_lines(const char *buf, size_t end,
+		       const struct prs_limits *lim, struct mr_err *err)
+{
+	size_t fields = 0, i = 0;
+
+	while (i < end) {
+		const char *nl = memchr(buf + i, '\n', end - i);
+		size_t n = nl ? (size_t)(nl - (buf + i)) : end - i;
+
+		if (n > 0 && buf[i + n - 1] == '\r')
+			n--;
+		if (n > lim->max_line) {
+			mr_err_set(err, MR_PERM, "header-line-too-long");
+			return -1;
+		}
+		if (n > 0 && buf[i] != ' ' && buf[i] != '\t' &&
+		    ++fields > lim->max_headers) {
+			mr_err_set(err, MR_PERM, "too-many-headers");
+			return -1;
+		}
+		i += nl ? (size_t)(nl - (buf + i)) + 1 : n;
+		if (nl == NULL)
+			break;
+	}
+	return 0;
+}
+
+static int parse_headers(const char *buf, size_t len,
+			 const struct prs_limits *lim, struct prs_msg **msg_r,
+			 struct mr_err *err)
 {
 	struct prs_state st = {buf, len, 0, 0, 0, 0};
 	struct mailimf_fields *f = NULL;
 	struct prs_msg *m;
-	size_t idx = 0;
+	size_t idx = 0, hend;
 	int r;
 
-	*msg_r = NULL;
-	if (buf == NULL) {
-		st.buf = buf = "";
-		st.len = len = 0;
-	}
+	hend = hdr_end(buf, len, 0);
+	if (check_lines(buf, hend ? hend : len, lim, err) < 0)
+		return -1;
 	r = mailimf_envelope_and_optional_fields_parse(buf, len, &idx, &f);
 	if (r != MAILIMF_NO_ERROR) {
 		mr_err_set(err, r == MAILIMF_ERROR_MEMORY ? MR_TEMP : MR_PERM,
@@ -381,6 +423,161 @@ int prs_parse(const char *buf, size_t len, struct prs_msg **msg_r,
 	pick_requested(m);
 	*msg_r = m;
 	return 0;
+}
+
+/* ---- MIME structure (report detection) ---- */
+
+/* Case-insensitive count of the words that open a container part: it
+ * bounds the nesting depth and the containers mailmime_parse() can build
+ * (libetpan-notes.md s.6), and is checked before calling it. */
+static size_t count_containers(const char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if ((c == 'm' || c == 'M') &&
+		    ((len - i >= 10 && strncasecmp(buf + i, "multipart/", 10) ==
+						 0) ||
+		     (len - i >= 8 && strncasecmp(buf + i, "message/", 8) == 0)))
+			n++;
+	}
+	return n;
+}
+
+static int is_carried_original(const struct mailmime_content *ct)
+{
+	const struct mailmime_type *t = ct ? ct->ct_type : NULL;
+	const char *sub = ct ? ct->ct_subtype : NULL;
+
+	if (t == NULL || sub == NULL)
+		return 0;
+	if (t->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE &&
+	    t->tp_data.tp_composite_type != NULL &&
+	    t->tp_data.tp_composite_type->ct_type ==
+		    MAILMIME_COMPOSITE_TYPE_MESSAGE)
+		return mr_streq_ci(sub, "rfc822") || mr_streq_ci(sub, "global");
+	if (t->tp_type == MAILMIME_TYPE_DISCRETE_TYPE &&
+	    t->tp_data.tp_discrete_type != NULL &&
+	    t->tp_data.tp_discrete_type->dt_type == MAILMIME_DISCRETE_TYPE_TEXT)
+		return mr_streq_ci(sub, "rfc822-headers");
+	return 0;
+}
+
+/* Walk the tree: parts, depth, carried originals. The depth is bounded
+ * by count_containers() before the parse. */
+static void mime_walk(struct prs_msg *m, const struct mailmime *mm,
+		      size_t depth)
+{
+	m->mime_parts++;
+	if (depth > m->mime_depth)
+		m->mime_depth = depth;
+	if (depth > 1 && is_carried_original(mm->mm_content_type))
+		m->has_rfc822 = 1;
+	switch (mm->mm_type) {
+	case MAILMIME_MULTIPLE:
+		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list);
+		     it != NULL; it = clist_next(it))
+			mime_walk(m, clist_content(it), depth + 1);
+		break;
+	case MAILMIME_MESSAGE:
+		if (mm->mm_data.mm_message.mm_msg_mime != NULL)
+			mime_walk(m, mm->mm_data.mm_message.mm_msg_mime,
+				  depth + 1);
+		break;
+	default:
+		break;
+	}
+}
+
+static int top_is_multipart(const struct prs_msg *msg)
+{
+	const char *v = prs_header(msg, "Content-Type", NULL);
+	struct mailmime_content *ct = NULL;
+	size_t i = 0;
+	int r;
+
+	if (v == NULL ||
+	    mailmime_content_parse(v, strlen(v), &i, &ct) != MAILIMF_NO_ERROR)
+		return 0;
+	r = ct->ct_type != NULL &&
+	    ct->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE &&
+	    ct->ct_type->tp_data.tp_composite_type != NULL &&
+	    ct->ct_type->tp_data.tp_composite_type->ct_type ==
+		    MAILMIME_COMPOSITE_TYPE_MULTIPART;
+	mailmime_content_free(ct);
+	return r;
+}
+
+/* Scan the structure of the whole message buf[0..len) (buf[len] and
+ * buf[len+1] are NUL). mailmime_parse() only behind the guards of
+ * libetpan-notes.md s.6: size and container count checked first, the
+ * tree never written back. */
+static int scan_mime(struct prs_msg *m, const char *buf, size_t len,
+		     const struct prs_limits *lim, struct mr_err *err)
+{
+	struct mailmime *root = NULL;
+	size_t i = 0, containers;
+	int r;
+
+	if (len > lim->mime_bytes || !top_is_multipart(m))
+		return 0;
+	containers = count_containers(buf, len);
+	if (containers >= lim->mime_parts) {
+		mr_err_set(err, MR_PERM, "mime-too-many-parts");
+		return -1;
+	}
+	r = mailmime_parse(buf, len, &i, &root);
+	if (r != MAILIMF_NO_ERROR) {
+		if (r == MAILIMF_ERROR_MEMORY) {
+			mr_err_set(err, MR_TEMP, "mime parse: out of memory");
+			return -1;
+		}
+		return 0; /* unparsable structure: the headers decide */
+	}
+	mime_walk(m, root, 1);
+	mailmime_free(root);
+	m->body_scanned = 1;
+	if (m->mime_depth > lim->mime_depth) {
+		mr_err_set(err, MR_PERM, "mime-too-deep");
+		return -1;
+	}
+	if (m->mime_parts > lim->mime_parts) {
+		mr_err_set(err, MR_PERM, "mime-too-many-parts");
+		return -1;
+	}
+	return 0;
+}
+
+int prs_parse_limits(const char *buf, size_t len,
+		     const struct prs_limits *lim, struct prs_msg **msg_r,
+		     struct mr_err *err)
+{
+	struct prs_msg *m = NULL;
+
+	*msg_r = NULL;
+	if (buf == NULL)
+		buf = "", len = 0;
+	if (parse_headers(buf, len, lim, &m, err) < 0)
+		return -1;
+	if (len > m->header_bytes && scan_mime(m, buf, len, lim, err) < 0) {
+		prs_free(&m);
+		return -1;
+	}
+	*msg_r = m;
+	return 0;
+}
+
+int prs_parse(const char *buf, size_t len, struct prs_msg **msg_r,
+	      struct mr_err *err)
+{
+	struct prs_limits lim;
+
+	prs_limits_default(&lim);
+	lim.max_header_bytes = len;
+	lim.max_headers = lim.max_line = SIZE_MAX;
+	return prs_parse_limits(buf, len, &lim, msg_r, err);
 }
 
 /* End of the header block in buf[0..len) (the offset just past its
@@ -414,8 +611,10 @@ static ssize_t read_some(int fd, char *p, size_t n)
 }
 
 /* Read into *buf until the chunk that holds the end of the headers, or
- * EOF. Returns the header block size, or -1 with err set. */
+ * EOF; *len_r gets what was read (the body's first bytes included).
+ * Returns the header block size, or -1 with err set. */
 static ssize_t read_header_block(int fd, size_t max_header, char **buf,
+				 size_t *cap_r, size_t *len_r,
 				 struct mr_err *err)
 {
 	size_t len = 0, cap = 0, end = 0, from;
@@ -446,23 +645,80 @@ static ssize_t read_header_block(int fd, size_t max_header, char **buf,
 		mr_err_set(err, MR_PERM, "headers-too-large");
 		return -1;
 	}
-	(*buf)[end] = (*buf)[end + 1] = 0;
+	*cap_r = cap;
+	*len_r = len;
 	return (ssize_t)end;
+}
+
+/* Read the rest of the message after buf[0..*len) while it stays within
+ * max bytes. 1 all read, 0 larger than max, -1 read error. */
+static int read_rest(int fd, char **buf, size_t *cap, size_t *len, size_t max,
+		     struct mr_err *err)
+{
+	for (;;) {
+		ssize_t r;
+
+		if (*len > max)
+			return 0;
+		if (*cap - *len < PRS_CHUNK) {
+			*cap = 2 * *cap;
+			*buf = xrealloc(*buf, *cap + 2);
+		}
+		r = read_some(fd, *buf + *len, PRS_CHUNK);
+		if (r < 0) {
+			mr_err_sys(err, MR_TEMP, errno, "read(message)");
+			return -1;
+		}
+		if (r == 0)
+			return 1;
+		*len += (size_t)r;
+	}
+}
+
+int prs_read_limits(int fd, const struct prs_limits *lim,
+		    struct prs_msg **msg_r, struct mr_err *err)
+{
+	char *buf = NULL, keep[2];
+	size_t cap = 0, len = 0, end;
+	ssize_t n;
+	int rc = -1, r;
+
+	*msg_r = NULL;
+	n = read_header_block(fd, lim->max_header_bytes, &buf, &cap, &len,
+			      err);
+	if (n < 0)
+		goto out;
+	end = (size_t)n;
+	/* the header block alone, with its two NUL bytes */
+	memcpy(keep, buf + end, 2);
+	buf[end] = buf[end + 1] = 0;
+	rc = parse_headers(buf, end, lim, msg_r, err);
+	memcpy(buf + end, keep, 2);
+	if (rc < 0 || len == end || !top_is_multipart(*msg_r))
+		goto out;
+	r = read_rest(fd, &buf, &cap, &len, lim->mime_bytes, err);
+	if (r > 0) {
+		buf[len] = buf[len + 1] = 0;
+		r = scan_mime(*msg_r, buf, len, lim, err);
+	}
+	if (r < 0) {
+		prs_free(msg_r);
+		rc = -1;
+	}
+out:
+	free(buf);
+	return rc;
 }
 
 int prs_read(int fd, size_t max_header, struct prs_msg **msg_r,
 	     struct mr_err *err)
 {
-	char *buf = NULL;
-	ssize_t n;
-	int rc = -1;
+	struct prs_limits lim;
 
-	*msg_r = NULL;
-	n = read_header_block(fd, max_header, &buf, err);
-	if (n >= 0)
-		rc = prs_parse(buf, (size_t)n, msg_r, err);
-	free(buf);
-	return rc;
+	prs_limits_default(&lim);
+	lim.max_header_bytes = max_header;
+	lim.max_headers = lim.max_line = SIZE_MAX;
+	return prs_read_limits(fd, &lim, msg_r, err);
 }
 
 void prs_free(struct prs_msg **msg)
@@ -517,19 +773,29 @@ static int is_multipart_report(const struct mailmime_content *ct)
 	return ct->ct_subtype != NULL && mr_streq_ci(ct->ct_subtype, "report");
 }
 
-int prs_is_report(const struct prs_msg *msg)
+int prs_report_type_is(const struct prs_msg *msg, const char *report_type)
 {
 	struct mailmime_content *ct = NULL;
 	const char *v = prs_header(msg, "Content-Type", NULL);
 	size_t i = 0;
 	int report;
 
-	/* mailmime_content_parse only, never mailmime_parse (notes s.4);
-	 * hdrs values carry two NUL bytes after them (unfold_dup) */
+	/* mailmime_content_parse only (notes s.4); hdrs values carry two
+	 * NUL bytes after them (unfold_dup) */
 	if (v == NULL ||
 	    mailmime_content_parse(v, strlen(v), &i, &ct) != MAILIMF_NO_ERROR)
 		return 0;
 	report = is_multipart_report(ct);
+	if (report && report_type != NULL) {
+		const char *rt = mailmime_content_param_get(ct, "report-type");
+
+		report = rt != NULL && mr_streq_ci(rt, report_type);
+	}
 	mailmime_content_free(ct);
 	return report;
+}
+
+int prs_is_report(const struct prs_msg *msg)
+{
+	return prs_report_type_is(msg, NULL);
 }

@@ -48,12 +48,44 @@ struct prs_msg {
 	int headers_complete; /* the header block ended with a blank line or
 				 at EOF on a header boundary */
 	size_t header_bytes;  /* size of the header block read */
+	/* MIME structure of a multipart message (report detection): set
+	 * only when the whole message was in the buffer and within
+	 * prs_limits.mime_bytes */
+	int body_scanned;
+	int has_rfc822;	   /* a message/rfc822, message/global or
+			      text/rfc822-headers part (a carried original) */
+	size_t mime_parts; /* parts in the tree (root included) */
+	size_t mime_depth; /* deepest nesting (1: the message alone) */
 };
+
+/* What prs_read()/prs_parse_limits() accept; each is a permanent failure
+ * with the reason word as err->text when exceeded. */
+struct prs_limits {
+	size_t max_header_bytes; /* "headers-too-large" */
+	size_t max_headers;	 /* header fields: "too-many-headers" */
+	size_t max_line;	 /* bytes of one header line, without its
+				    line end: "header-line-too-long" */
+	size_t mime_bytes;	 /* a multipart message larger than this is
+				    not scanned for its structure */
+	size_t mime_depth;	 /* nesting: "mime-too-deep" */
+	size_t mime_parts;	 /* parts: "mime-too-many-parts" */
+};
+
+/* The defaults of the settings (limits.* in mailresponder-settings(5)). */
+void prs_limits_default(struct prs_limits *lim);
 
 int prs_read(int fd, size_t max_header, struct prs_msg **msg_r,
 	     struct mr_err *err);
 int prs_parse(const char *buf, size_t len, struct prs_msg **msg_r,
 	      struct mr_err *err);
+/* prs_read() and prs_parse() check no header count or line length (the
+ * MIME limits are the defaults). The same under explicit limits; prs_read_limits() also reads the body
+ * of a multipart message (up to lim->mime_bytes) for the structure scan. */
+int prs_read_limits(int fd, const struct prs_limits *lim,
+		    struct prs_msg **msg_r, struct mr_err *err);
+int prs_parse_limits(const char *buf, size_t len,
+		     const struct prs_limits *lim, struct prs_msg **msg_r,
+		     struct mr_err *err);
 void prs_free(struct prs_msg **msg);
 
 /* First header named name (case-insensitive), or NULL; *next (if not
@@ -63,6 +95,11 @@ const char *prs_header(const struct prs_msg *msg, const char *name,
 
 /* 1 if the top-level Content-Type is multipart/report (a DSN or MDN). */
 int prs_is_report(const struct prs_msg *msg);
+
+/* 1 if the top-level Content-Type is multipart/report and, when
+ * report_type is not NULL, its report-type parameter equals report_type
+ * (case-insensitive). */
+int prs_report_type_is(const struct prs_msg *msg, const char *report_type);
 
 /* Decode an RFC 2047 phrase or unstructured value to valid UTF-8 (invalid
  * bytes and unknown charsets fall back cleanly); control characters

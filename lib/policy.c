@@ -37,6 +37,8 @@ static const char *const reason_words[] = {
 	[POL_DKIM_FAIL] = "dkim-fail",
 	[POL_BLOCKED] = "blocked",
 	[POL_RATE_LIMITED] = "rate-limited",
+	[POL_LIST_MANAGER] = "list-manager",
+	[POL_AUTO_REPLY] = "auto-reply",
 };
 
 const char *pol_reason_word(enum pol_reason r)
@@ -44,6 +46,11 @@ const char *pol_reason_word(enum pol_reason r)
 	if ((size_t)r >= sizeof(reason_words) / sizeof(reason_words[0]))
 		return "unknown";
 	return reason_words[r];
+}
+
+int pol_reason_forwards(enum pol_reason r)
+{
+	return r == POL_COMPLAINT || r == POL_BOUNCE;
 }
 
 const char *pol_outcome_word(enum pol_outcome o)
@@ -132,35 +139,207 @@ static int list_has(const char *v, const char *const *words)
 	return 0;
 }
 
-/* ---- rows ---- */
+/* ---- the rule table (design.md s.4) ---- */
 
-static int sender_is_bounce(const char *from, const struct prs_msg *msg)
+/* What a row looks at. Sender kinds read the From addr-spec (local part
+ * compared case-insensitively) or its decoded display name; header kinds
+ * read unfolded values of the named header; PM_REPORT the top-level
+ * Content-Type; PM_CARRIED the structure scan (a message/rfc822 part). */
+enum pm_kind {
+	PM_LOCAL_IS,	   /* local part equals pattern */
+	PM_LOCAL_PREFIX,   /* local part starts with pattern */
+	PM_LOCAL_SUFFIX,   /* local part ends with pattern */
+	PM_DOMAIN,	   /* domain is pattern or a subdomain of it */
+	PM_DISPLAY_IS,	   /* display name equals pattern */
+	PM_HDR,		   /* header present */
+	PM_HDR_TOKEN,	   /* first token of the header equals pattern */
+	PM_HDR_NOT_TOKEN,  /* header present, first token not pattern */
+	PM_HDR_LIST,	   /* comma-separated value holds pattern */
+	PM_HDR_CONTAINS,   /* value contains pattern */
+	PM_SUBJECT_PREFIX, /* decoded Subject starts with pattern */
+	PM_REPORT,	   /* multipart/report (pattern: its report-type) */
+	PM_CARRIED,	   /* carries an original message as a part */
+	PM_OWN,		   /* sender is one of our addresses (settings) */
+	PM_DKIM,	   /* the DKIM row (settings) */
+};
+
+/* One row: a strong row decides alone; a weak row ("sign") decides only
+ * together with a sign of the same reason in another field. */
+struct pol_rule {
+	enum pm_kind kind;
+	int weak;
+	const char *field; /* header, "From", "Subject" or "@body" */
+	const char *pattern;
+	enum pol_reason reason;
+};
+
+#define R(k, f, p, r) {k, 0, f, p, r}
+#define W(k, f, p, r) {k, 1, f, p, r}
+
+static const struct pol_rule rules[] = {
+	/* feedback loops: ARF (RFC 5965), and non-ARF complaints that
+	 * carry the original */
+	R(PM_REPORT, "Content-Type", "feedback-report", POL_COMPLAINT),
+	W(PM_CARRIED, "@body", NULL, POL_COMPLAINT),
+	W(PM_HDR, "X-HmXmrOriginalRecipient", NULL, POL_COMPLAINT),
+	W(PM_LOCAL_IS, "From", "fbl", POL_COMPLAINT),
+	W(PM_LOCAL_IS, "From", "feedbackloop", POL_COMPLAINT),
+	W(PM_LOCAL_IS, "From", "feedback-loop", POL_COMPLAINT),
+	W(PM_LOCAL_IS, "From", "scomp", POL_COMPLAINT),
+	W(PM_LOCAL_IS, "From", "abuse", POL_COMPLAINT),
+	W(PM_SUBJECT_PREFIX, "Subject", "complaint about message from",
+	  POL_COMPLAINT),
+	W(PM_SUBJECT_PREFIX, "Subject", "abuse report", POL_COMPLAINT),
+	/* daemons and gateways (procmail FROM_DAEMON / FROM_MAILER) */
+	R(PM_LOCAL_IS, "From", "mailer-daemon", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "mailer_daemon", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "mailerdaemon", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "mail-daemon", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "maildaemon", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "postmaster", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "post_master", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "post-master", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "postmastr", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "postmastre", POL_BOUNCE),
+	R(PM_LOCAL_PREFIX, "From", "postmaster-", POL_BOUNCE),
+	R(PM_LOCAL_PREFIX, "From", "postmaster+", POL_BOUNCE),
+	R(PM_LOCAL_IS, "From", "mmsc", POL_BOUNCE),
+	R(PM_LOCAL_PREFIX, "From", "microsoftexchange", POL_BOUNCE),
+	R(PM_DISPLAY_IS, "From", "Mailer Daemon", POL_BOUNCE),
+	R(PM_DISPLAY_IS, "From", "Mailer-Daemon", POL_BOUNCE),
+	R(PM_DISPLAY_IS, "From", "Mail Delivery System", POL_BOUNCE),
+	R(PM_DISPLAY_IS, "From", "Mail Delivery Subsystem", POL_BOUNCE),
+	R(PM_DISPLAY_IS, "From", "Mail Delivery Service", POL_BOUNCE),
+	R(PM_DISPLAY_IS, "From", "MMSC", POL_BOUNCE),
+	R(PM_DOMAIN, "From", "amazonses.com", POL_BOUNCE),
+	R(PM_HDR, "X-MS-Exchange-Message-Is-Ndr", NULL, POL_BOUNCE),
+	R(PM_HDR, "X-Failed-Recipients", NULL, POL_BOUNCE),
+	R(PM_REPORT, "Content-Type", NULL, POL_BOUNCE),
+	/* no-reply senders */
+	R(PM_LOCAL_PREFIX, "From", "no-reply", POL_NO_REPLY_SENDER),
+	R(PM_LOCAL_PREFIX, "From", "noreply", POL_NO_REPLY_SENDER),
+	R(PM_LOCAL_PREFIX, "From", "no_reply", POL_NO_REPLY_SENDER),
+	R(PM_LOCAL_PREFIX, "From", "donotreply", POL_NO_REPLY_SENDER),
+	R(PM_LOCAL_PREFIX, "From", "do-not-reply", POL_NO_REPLY_SENDER),
+	R(PM_LOCAL_PREFIX, "From", "bounces", POL_NO_REPLY_SENDER),
+	R(PM_LOCAL_PREFIX, "From", "complaints", POL_NO_REPLY_SENDER),
+	R(PM_OWN, "From", NULL, POL_LOOP),
+	/* RFC 3834 and autoresponder markers */
+	R(PM_HDR_NOT_TOKEN, "Auto-Submitted", "no", POL_AUTO_SUBMITTED),
+	R(PM_HDR_LIST, "Precedence", "bulk", POL_AUTO_SUBMITTED),
+	R(PM_HDR_LIST, "Precedence", "list", POL_AUTO_SUBMITTED),
+	R(PM_HDR_LIST, "Precedence", "junk", POL_AUTO_SUBMITTED),
+	R(PM_HDR_LIST, "X-Auto-Response-Suppress", "all", POL_AUTO_SUBMITTED),
+	R(PM_HDR_LIST, "X-Auto-Response-Suppress", "oof", POL_AUTO_SUBMITTED),
+	R(PM_HDR_LIST, "X-Auto-Response-Suppress", "autoreply",
+	  POL_AUTO_SUBMITTED),
+	R(PM_HDR_TOKEN, "X-FC-MachineGenerated", "true", POL_AUTO_SUBMITTED),
+	R(PM_HDR_CONTAINS, "X-POST-MessageClass", "autoresponder",
+	  POL_AUTO_SUBMITTED),
+	R(PM_HDR, "X-Autoreply", NULL, POL_AUTO_SUBMITTED),
+	R(PM_HDR, "X-Autorespond", NULL, POL_AUTO_SUBMITTED),
+	R(PM_HDR, "X-Autogenerated", NULL, POL_AUTO_SUBMITTED),
+	R(PM_HDR, "X-AutoReply-From", NULL, POL_AUTO_SUBMITTED),
+	R(PM_HDR, "X-Mail-Autoreply", NULL, POL_AUTO_SUBMITTED),
+	R(PM_HDR, "X-Autoresponse", NULL, POL_AUTO_SUBMITTED),
+	R(PM_HDR, "X-Cron-Env", NULL, POL_AUTO_SUBMITTED),
+	/* provider vacation and out-of-office replies */
+	R(PM_HDR_TOKEN, "X-Apple-Action", "vacation", POL_AUTO_REPLY),
+	R(PM_HDR, "X-MS-Exchange-Inbox-Rules-Loop", NULL, POL_AUTO_REPLY),
+	W(PM_SUBJECT_PREFIX, "Subject", "auto reply:", POL_AUTO_REPLY),
+	W(PM_SUBJECT_PREFIX, "Subject", "auto-reply:", POL_AUTO_REPLY),
+	W(PM_SUBJECT_PREFIX, "Subject", "autoreply:", POL_AUTO_REPLY),
+	W(PM_SUBJECT_PREFIX, "Subject", "automatic reply:", POL_AUTO_REPLY),
+	W(PM_SUBJECT_PREFIX, "Subject", "out of office", POL_AUTO_REPLY),
+	W(PM_SUBJECT_PREFIX, "Subject", "out of the office", POL_AUTO_REPLY),
+	W(PM_SUBJECT_PREFIX, "Subject", "abwesenheitsnotiz", POL_AUTO_REPLY),
+	W(PM_HDR, "X-Auto-Response-Suppress", NULL, POL_AUTO_REPLY),
+	W(PM_HDR_CONTAINS, "X-Mailer", "vacation", POL_AUTO_REPLY),
+	/* mailing lists (RFC 2369, RFC 2919) */
+	R(PM_HDR, "List-Id", NULL, POL_MAILING_LIST),
+	R(PM_HDR, "List-Unsubscribe", NULL, POL_MAILING_LIST),
+	R(PM_HDR, "List-Post", NULL, POL_MAILING_LIST),
+	R(PM_HDR, "List-Help", NULL, POL_MAILING_LIST),
+	R(PM_HDR, "List-Subscribe", NULL, POL_MAILING_LIST),
+	R(PM_HDR, "List-Owner", NULL, POL_MAILING_LIST),
+	R(PM_HDR, "List-Archive", NULL, POL_MAILING_LIST),
+	/* list managers' own addresses and notices */
+	R(PM_LOCAL_SUFFIX, "From", "-admin", POL_LIST_MANAGER),
+	R(PM_LOCAL_SUFFIX, "From", "-owner", POL_LIST_MANAGER),
+	R(PM_LOCAL_SUFFIX, "From", "-request", POL_LIST_MANAGER),
+	R(PM_LOCAL_SUFFIX, "From", "-bounces", POL_LIST_MANAGER),
+	R(PM_LOCAL_PREFIX, "From", "owner-", POL_LIST_MANAGER),
+	R(PM_LOCAL_IS, "From", "listserv", POL_LIST_MANAGER),
+	R(PM_LOCAL_IS, "From", "majordomo", POL_LIST_MANAGER),
+	R(PM_LOCAL_IS, "From", "mailman", POL_LIST_MANAGER),
+	R(PM_LOCAL_IS, "From", "sympa", POL_LIST_MANAGER),
+	R(PM_LOCAL_IS, "From", "listmaster", POL_LIST_MANAGER),
+	R(PM_HDR, "X-Mailman-Version", NULL, POL_LIST_MANAGER),
+	R(PM_HDR_TOKEN, "X-List-Administrivia", "yes", POL_LIST_MANAGER),
+	R(PM_HDR, "X-ML-Name", NULL, POL_LIST_MANAGER),
+	R(PM_HDR, "X-MLServer", NULL, POL_LIST_MANAGER),
+	R(PM_HDR_CONTAINS, "X-Loop", "sympa", POL_LIST_MANAGER),
+	R(PM_HDR_CONTAINS, "Mailing-List", "ezmlm", POL_LIST_MANAGER),
+	R(PM_HDR, "X-ezmlm-Request", NULL, POL_LIST_MANAGER),
+	/* spam filter verdict, then DKIM */
+	R(PM_HDR_TOKEN, "X-Spam-Flag", "yes", POL_SPAM),
+	R(PM_DKIM, "Authentication-Results", NULL, POL_DKIM_FAIL),
+};
+
+#undef R
+#undef W
+
+#define N_RULES (sizeof(rules) / sizeof(rules[0]))
+
+int pol_rule_reason(size_t i)
 {
-	static const char *const ses[] = {"amazonses.com", NULL};
-	const char *dom = addr_domain(from);
-	size_t ll = addr_local_len(from, 0);
-
-	if ((ll == 13 && strncasecmp(from, "mailer-daemon", 13) == 0) ||
-	    (ll == 10 && strncasecmp(from, "postmaster", 10) == 0))
-		return 1;
-	if (addr_domain_in(dom, (char *const *)ses, 1))
-		return 1;
-	return prs_is_report(msg);
+	return i < N_RULES ? (int)rules[i].reason : -1;
 }
 
-static int sender_is_noreply(const char *from)
+static int local_match(const struct pol_rule *r, const char *from)
 {
-	static const char *const pfx[] = {
-		"no-reply", "noreply",	"no_reply", "donotreply",
-		"do-not-reply", "bounces", "complaints", NULL,
-	};
-	size_t ll = addr_local_len(from, 0);
+	size_t ll = addr_local_len(from, 0), n = strlen(r->pattern);
 
-	for (size_t i = 0; pfx[i]; i++) {
-		size_t n = strlen(pfx[i]);
+	if (ll < n)
+		return 0;
+	switch (r->kind) {
+	case PM_LOCAL_IS:
+		return ll == n && strncasecmp(from, r->pattern, n) == 0;
+	case PM_LOCAL_PREFIX:
+		return strncasecmp(from, r->pattern, n) == 0;
+	default: /* PM_LOCAL_SUFFIX */
+		return strncasecmp(from + ll - n, r->pattern, n) == 0;
+	}
+}
 
-		if (ll >= n && strncasecmp(from, pfx[i], n) == 0)
+static int header_match(const struct pol_rule *r, const struct prs_msg *m)
+{
+	const char *const words[2] = {r->pattern, NULL};
+	size_t it = 0;
+	const char *v;
+
+	/* every header of that name counts, not only the first */
+	while ((v = prs_header(m, r->field, &it)) != NULL) {
+		switch (r->kind) {
+		case PM_HDR:
 			return 1;
+		case PM_HDR_TOKEN:
+			if (first_token_is(v, r->pattern))
+				return 1;
+			break;
+		case PM_HDR_NOT_TOKEN:
+			if (!first_token_is(v, r->pattern))
+				return 1;
+			break;
+		case PM_HDR_LIST:
+			if (list_has(v, words))
+				return 1;
+			break;
+		default: /* PM_HDR_CONTAINS */
+			if (strcasestr(v, r->pattern))
+				return 1;
+			break;
+		}
 	}
 	return 0;
 }
@@ -189,58 +368,6 @@ static int sender_is_own(const struct set *s, const struct rcfg *c,
 		if (mr_streq_ci(addrs[i], from))
 			return 1;
 	return 0;
-}
-
-static int is_auto_submitted(const struct prs_msg *m)
-{
-	static const char *const prec[] = {"bulk", "list", "junk", NULL};
-	static const char *const supp[] = {"all", "oof", "autoreply", NULL};
-	static const char *const present[] = {
-		"X-Autoreply",	    "X-Autorespond",	 "X-Autogenerated",
-		"X-AutoReply-From", "X-Mail-Autoreply", "X-Autoresponse",
-		"X-Cron-Env",	    NULL,
-	};
-	const char *v;
-
-	if ((v = prs_header(m, "Auto-Submitted", NULL)) &&
-	    !first_token_is(v, "no"))
-		return 1;
-	if ((v = prs_header(m, "Precedence", NULL)) && list_has(v, prec))
-		return 1;
-	if ((v = prs_header(m, "X-Auto-Response-Suppress", NULL)) &&
-	    list_has(v, supp))
-		return 1;
-	if ((v = prs_header(m, "X-FC-MachineGenerated", NULL)) &&
-	    first_token_is(v, "true"))
-		return 1;
-	if ((v = prs_header(m, "X-POST-MessageClass", NULL)) &&
-	    strcasestr(v, "autoresponder"))
-		return 1;
-	for (size_t i = 0; present[i]; i++)
-		if (prs_header(m, present[i], NULL))
-			return 1;
-	return 0;
-}
-
-static int is_mailing_list(const struct prs_msg *m)
-{
-	static const char *const names[] = {
-		"List-Id",	 "List-Unsubscribe", "List-Post",
-		"List-Help",	 "List-Subscribe",   "List-Owner",
-		"List-Archive", NULL,
-	};
-
-	for (size_t i = 0; names[i]; i++)
-		if (prs_header(m, names[i], NULL))
-			return 1;
-	return 0;
-}
-
-static int is_spam(const struct prs_msg *m)
-{
-	const char *v = prs_header(m, "X-Spam-Flag", NULL);
-
-	return v && first_token_is(v, "yes");
 }
 
 /* ---- DKIM (RFC 8601 Authentication-Results) ---- */
@@ -443,50 +570,110 @@ static int over_limit(const struct pol_in *in, const char *from,
 	return !allowed;
 }
 
+static int rule_matches(const struct pol_in *in, const struct prs_msg *m,
+			const struct pol_rule *r)
+{
+	const char *from = m->from_addr;
+	const char *dom = addr_domain(from);
+	const char *const one[2] = {r->pattern, NULL};
+
+	switch (r->kind) {
+	case PM_LOCAL_IS:
+	case PM_LOCAL_PREFIX:
+	case PM_LOCAL_SUFFIX:
+		return local_match(r, from);
+	case PM_DOMAIN:
+		return addr_domain_in(dom, (char *const *)one, 1);
+	case PM_DISPLAY_IS:
+		return m->from_display && mr_streq_ci(m->from_display,
+						      r->pattern);
+	case PM_SUBJECT_PREFIX:
+		return m->subject && strncasecmp(m->subject, r->pattern,
+						 strlen(r->pattern)) == 0;
+	case PM_REPORT:
+		return prs_report_type_is(m, r->pattern);
+	case PM_CARRIED:
+		return m->has_rfc822;
+	case PM_OWN:
+		return sender_is_own(in->set, in->rcfg, from);
+	case PM_DKIM:
+		return pol_dkim_refuses(in->set, m);
+	default:
+		return header_match(r, m);
+	}
+}
+
+/* The weak signs seen so far: one per (reason, field). */
+struct signs {
+	const struct pol_rule *seen[N_RULES];
+	size_t n;
+};
+
+/* Record a weak sign; 1 when it is the second of its reason, in another
+ * field. */
+static int sign_decides(struct signs *sg, const struct pol_rule *r)
+{
+	int other = 0;
+
+	for (size_t i = 0; i < sg->n; i++) {
+		if (sg->seen[i]->reason != r->reason)
+			continue;
+		if (strcmp(sg->seen[i]->field, r->field) == 0)
+			return 0; /* the same field again: one sign */
+		other = 1;
+	}
+	sg->seen[sg->n++] = r;
+	return other;
+}
+
+/* Walk the table; the first strong row that matches, or the weak row
+ * that completes a pair, decides. -1 when none does. */
+static int rule_walk(const struct pol_in *in, const struct prs_msg *m)
+{
+	struct signs sg = {{NULL}, 0};
+
+	for (size_t i = 0; i < N_RULES; i++) {
+		const struct pol_rule *r = &rules[i];
+
+		if (!rule_matches(in, m, r))
+			continue;
+		if (!r->weak || sign_decides(&sg, r))
+			return (int)r->reason;
+	}
+	return -1;
+}
+
 static void set_v(struct pol_verdict *v, enum pol_reason r,
 		  enum pol_outcome o)
 {
 	v->reason = r;
 	v->outcome = o;
+	v->forward = pol_reason_forwards(r);
 }
 
 /* Rows up to (and including) the DKIM row: no store needed. */
 static int header_rows(const struct pol_in *in, const struct prs_msg *m,
 		       struct pol_verdict *v)
 {
-	const char *from = m->from_addr;
+	int r;
 
 	if (m->requested == NULL)
 		return set_v(v, POL_NO_REQUESTED_ADDRESS, POL_OUT_FAIL), 1;
 	if (in->set->complaints_address &&
-	    mr_streq_ci(m->requested, in->set->complaints_address)) {
-		v->forward = 1;
+	    mr_streq_ci(m->requested, in->set->complaints_address))
 		return set_v(v, POL_COMPLAINT, POL_OUT_IGNORE), 1;
-	}
 	v->n_entries = rcfg_lookup(in->rcfg, m->requested, NULL, 0);
 	if (v->n_entries == 0)
 		return set_v(v, POL_UNKNOWN_ADDRESS, POL_OUT_IGNORE), 1;
 	if (m->null_sender)
 		return set_v(v, POL_NULL_SENDER, POL_OUT_IGNORE), 1;
-	if (from == NULL)
+	if (m->from_addr == NULL)
 		return set_v(v, POL_BAD_SENDER, POL_OUT_IGNORE), 1;
-	if (sender_is_bounce(from, m)) {
-		v->forward = 1;
-		return set_v(v, POL_BOUNCE, POL_OUT_IGNORE), 1;
-	}
-	if (sender_is_noreply(from))
-		return set_v(v, POL_NO_REPLY_SENDER, POL_OUT_IGNORE), 1;
-	if (sender_is_own(in->set, in->rcfg, from))
-		return set_v(v, POL_LOOP, POL_OUT_IGNORE), 1;
-	if (is_auto_submitted(m))
-		return set_v(v, POL_AUTO_SUBMITTED, POL_OUT_IGNORE), 1;
-	if (is_mailing_list(m))
-		return set_v(v, POL_MAILING_LIST, POL_OUT_IGNORE), 1;
-	if (is_spam(m))
-		return set_v(v, POL_SPAM, POL_OUT_IGNORE), 1;
-	if (pol_dkim_refuses(in->set, m))
-		return set_v(v, POL_DKIM_FAIL, POL_OUT_IGNORE), 1;
-	return 0;
+	r = rule_walk(in, m);
+	if (r < 0)
+		return 0;
+	set_v(v, (enum pol_reason)r, POL_OUT_IGNORE);
+	return 1;
 }
 
 int pol_decide(const struct pol_in *in, const struct prs_msg *msg,

@@ -38,6 +38,8 @@ enum pol_reason {
 	POL_DKIM_FAIL,
 	POL_BLOCKED,
 	POL_RATE_LIMITED,
+	POL_LIST_MANAGER,
+	POL_AUTO_REPLY,
 };
 
 enum pol_outcome {
@@ -67,6 +69,12 @@ int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
 	       struct pol_verdict *v, struct mr_err *err);
 
 const char *pol_reason_word(enum pol_reason r);
+/* 1 if mail refused for reason r is forwarded to the admins by default
+ * (complaint, bounce): a property of the reason, not of the rule. */
+int pol_reason_forwards(enum pol_reason r);
+/* The rule table (design.md s.4), for the documentation test: row i's
+ * reason, or -1 past the end. */
+int pol_rule_reason(size_t i);
 const char *pol_outcome_word(enum pol_outcome o);
 
 /* Exposed for tests: the DKIM row alone. Returns 1 when the message must

@@ -1078,6 +1078,125 @@ T_CASE(read_limits)
 	prs_free(&m);
 }
 
+/* ---- limits and the structure scan --------------------------------- */
+
+static int read_lim(const char *s, size_t n, const struct prs_limits *lim,
+		    struct prs_msg **m, struct mr_err *err)
+{
+	int fd = tmp_fd(s, n), rc;
+
+	mr_err_clear(err);
+	rc = prs_read_limits(fd, lim, m, err);
+	close(fd);
+	return rc;
+}
+
+/* depth nested multipart/mixed levels around one message/rfc822 part */
+static char *nested(size_t depth, size_t *len_r)
+{
+	struct mr_buf b;
+
+	buf_init(&b);
+	buf_puts(&b, "From: a@x.test\r\nMIME-Version: 1.0\r\n");
+	for (size_t i = 0; i < depth; i++)
+		buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%zu\""
+			       "\r\n\r\n--b%zu\r\n",
+			   i, i);
+	buf_puts(&b, "Content-Type: message/rfc822\r\n\r\nFrom: o@y.test\r\n"
+		     "Subject: orig\r\n\r\nhi\r\n");
+	for (size_t i = depth; i-- > 0;)
+		buf_printf(&b, "--b%zu--\r\n", i);
+	return buf_steal(&b, len_r);
+}
+
+T_CASE(limits_headers)
+{
+	struct prs_limits lim;
+	struct prs_msg *m = NULL;
+	struct mr_err err;
+	size_t len;
+	char *s = many_headers(10000, &len), *l;
+
+	prs_limits_default(&lim);
+	T_INT(read_lim(s, len, &lim, &m, &err), -1);
+	T_INT(err.kind, MR_PERM);
+	T_STR(err.text, "too-many-headers");
+	lim.max_headers = 10002; /* From + Subject + 10,000 */
+	T_INT(read_lim(s, len, &lim, &m, &err), 0);
+	T_INT(m ? m->n_hdrs : 0, 10000);
+	prs_free(&m);
+	lim.max_headers = 10001;
+	T_INT(read_lim(s, len, &lim, &m, &err), -1);
+	free(s);
+	/* line length: folded lines count one by one */
+	prs_limits_default(&lim);
+	lim.max_line = 20;
+	l = "Subject: 0123456789\r\n x 0123456789\r\n\r\nbody";
+	T_INT(read_lim(l, strlen(l), &lim, &m, &err), 0);
+	prs_free(&m);
+	l = "Subject: 0123456789AB\r\n\r\nbody";
+	T_INT(read_lim(l, strlen(l), &lim, &m, &err), -1);
+	T_STR(err.text, "header-line-too-long");
+	/* the body's lines are not header lines */
+	l = "Subject: s\r\n\r\n0123456789012345678901234567890\r\n";
+	T_INT(read_lim(l, strlen(l), &lim, &m, &err), 0);
+	prs_free(&m);
+}
+
+T_CASE(limits_mime)
+{
+	struct prs_limits lim;
+	struct prs_msg *m = NULL;
+	struct mr_err err;
+	size_t len;
+	char *s = nested(3, &len);
+	struct mr_buf b;
+
+	prs_limits_default(&lim);
+	T_INT(read_lim(s, len, &lim, &m, &err), 0);
+	T_INT(m ? m->body_scanned : 0, 1);
+	T_INT(m ? m->has_rfc822 : 0, 1);
+	T_INT(m ? m->mime_depth : 0, 6); /* message, 3 mixed, rfc822, text */
+	prs_free(&m);
+	lim.mime_depth = 5;
+	T_INT(read_lim(s, len, &lim, &m, &err), -1);
+	T_STR(err.text, "mime-too-deep");
+	free(s);
+	/* deeper than the container guard: refused before the parse */
+	prs_limits_default(&lim);
+	s = nested(5000, &len);
+	T_INT(read_lim(s, len, &lim, &m, &err), -1);
+	T_STR(err.text, "mime-too-many-parts");
+	free(s);
+	/* many parts in one multipart */
+	buf_init(&b);
+	buf_puts(&b, "From: a@x.test\r\nContent-Type: multipart/mixed; "
+		     "boundary=\"z\"\r\n\r\n");
+	for (int i = 0; i < 300; i++)
+		buf_puts(&b, "--z\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+	buf_puts(&b, "--z--\r\n");
+	s = buf_steal(&b, &len);
+	T_INT(read_lim(s, len, &lim, &m, &err), -1);
+	T_STR(err.text, "mime-too-many-parts");
+	lim.mime_parts = 400;
+	T_INT(read_lim(s, len, &lim, &m, &err), 0);
+	T_INT(m ? m->mime_parts : 0, 302);
+	T_INT(m ? m->has_rfc822 : 1, 0);
+	prs_free(&m);
+	/* larger than mime_bytes: not scanned, not refused */
+	lim.mime_bytes = len - 1;
+	T_INT(read_lim(s, len, &lim, &m, &err), 0);
+	T_INT(m ? m->body_scanned : 1, 0);
+	prs_free(&m);
+	free(s);
+	/* not multipart: the body is never read */
+	s = "From: a@x.test\r\nContent-Type: text/plain\r\n\r\n"
+	    "Content-Type: message/rfc822\r\n";
+	T_INT(read_lim(s, strlen(s), &lim, &m, &err), 0);
+	T_INT(m ? m->body_scanned + m->has_rfc822 : 1, 0);
+	prs_free(&m);
+}
+
 T_CASE(read_errors)
 {
 	struct prs_msg *m = (struct prs_msg *)1;
@@ -1256,6 +1375,8 @@ int main(void)
 	T_RUN(read_limits);
 	T_RUN(read_errors);
 	T_RUN(read_pipe_eintr);
+	T_RUN(limits_headers);
+	T_RUN(limits_mime);
 	T_RUN(parse_threads);
 	T_RUN(bench);
 	return t_done();

@@ -409,6 +409,327 @@ T_CASE(daily_limit)
 	T_INT(replied, 5);
 }
 
+/* ---- robots with a real envelope sender: one case per row ---------- */
+
+/* Decide on a whole message (headers, blank line, body). */
+static enum pol_reason decide_msg(const char *text)
+{
+	struct pol_in in = {S, C, ST, NULL, NULL, 1, 1700000000};
+	struct pol_verdict v = {POL_REPLIED, POL_OUT_FAIL, 0, 0};
+	struct prs_msg *msg = NULL;
+	struct mr_err err;
+	size_t n = strlen(text);
+	char *buf = malloc(n + 2);
+
+	memcpy(buf, text, n + 1);
+	buf[n + 1] = 0;
+	in.uniq = "m";
+	if (prs_parse(buf, n, &msg, &err) < 0 ||
+	    pol_decide(&in, msg, &v, &err) < 0)
+		fprintf(stderr, "decide: %s\n", err.text);
+	prs_free(&msg);
+	free(buf);
+	return v.reason;
+}
+
+#define T_MSG(text, want)                                                      \
+	T_STR(pol_reason_word(decide_msg(text)), pol_reason_word(want))
+
+/* a request as a forwarder relays it: real envelope, Received trail */
+#define RELAYED                                                                \
+	"Return-Path: <srs0=ab12=cd=fwd.test=u@fwd.test>\n"                    \
+	"Delivered-To: get@r.test\n"                                           \
+	"X-Original-To: get@r.test\n"                                          \
+	"Received: from mx.fwd.test (mx.fwd.test [192.0.2.7])\n"               \
+	"\tby mx.r.test (Postfix) with ESMTPS id 4AbC1\n"                      \
+	"\tfor <get@r.test>; Tue, 4 Jun 2024 10:00:00 +0000 (UTC)\n"            \
+	"Date: Tue, 4 Jun 2024 09:59:58 +0000\n"                               \
+	"Message-ID: <r1.x@fwd.test>\n"                                        \
+	"MIME-Version: 1.0\n"
+
+#define DSN_BODY(b)                                                            \
+	"Content-Type: multipart/report; report-type=delivery-status;\n"       \
+	"\tboundary=\"" b "\"\n\n--" b "\nContent-Type: text/plain\n\n"        \
+	"This is the mail system at host mx.fwd.test.\n\n--" b                 \
+	"\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; "      \
+	"mx.fwd.test\n\nFinal-Recipient: rfc822; gone@fwd.test\nAction: "      \
+	"failed\nStatus: 5.1.1\n\n--" b "\nContent-Type: message/rfc822\n\n"   \
+	"From: get@r.test\nSubject: your files\n\nhello\n--" b "--\n"
+
+T_CASE(daemon_senders)
+{
+	static const char *const locals[] = {
+		"MAILER-DAEMON", "mailer_daemon", "MailerDaemon", "mail-daemon",
+		"maildaemon", "postmaster", "Post_Master", "post-master",
+		"postmastr", "postmastre", "postmaster-fr", "postmaster+x",
+		"mmsc", "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e",
+	};
+	/* near misses: a person whose name merely looks like one */
+	static const char *const people[] = {
+		"mailer", "daemon.fan", "postmasters.guild", "postman.pat",
+		"my-mmsc", "exchange.student",
+	};
+	char m[1024];
+
+	for (size_t i = 0; i < sizeof(locals) / sizeof(*locals); i++) {
+		snprintf(m, sizeof(m),
+			 RELAYED "From: %s@mx.fwd.test\nSubject: Undelivered "
+				 "Mail Returned to Sender\n\nbody\n",
+			 locals[i]);
+		T_MSG(m, POL_BOUNCE);
+	}
+	for (size_t i = 0; i < sizeof(people) / sizeof(*people); i++) {
+		snprintf(m, sizeof(m),
+			 RELAYED "From: %s@s.test\nSubject: hello\n\nbody\n",
+			 people[i]);
+		T_MSG(m, POL_REPLIED);
+	}
+}
+
+T_CASE(daemon_display_names)
+{
+	static const char *const names[] = {
+		"Mailer Daemon", "MAILER-DAEMON", "Mail Delivery System",
+		"Mail Delivery Subsystem", "mail delivery service", "MMSC",
+	};
+	char m[1024];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		snprintf(m, sizeof(m),
+			 RELAYED "From: \"%s\" <bounce-7781@mta.fwd.test>\n"
+				 "Subject: Delivery Status Notification "
+				 "(Failure)\n\nbody\n",
+			 names[i]);
+		T_MSG(m, POL_BOUNCE);
+	}
+	/* encoded display names are decoded first */
+	T_MSG(RELAYED "From: =?utf-8?q?Mail_Delivery_System?= <x@fwd.test>\n"
+		      "Subject: failure\n\nbody\n",
+	      POL_BOUNCE);
+	/* near miss: a person who mentions mail delivery */
+	T_MSG(RELAYED "From: \"Mail Delivery Systems Ltd\" <sales@s.test>\n"
+		      "Subject: hello\n\nbody\n",
+	      POL_REPLIED);
+}
+
+T_CASE(ndr_gateways)
+{
+	/* Exchange NDR through a forwarder */
+	T_MSG(RELAYED "From: Microsoft Outlook <Ops@contoso.test>\n"
+		      "Subject: Undeliverable: files\n"
+		      "X-MS-Exchange-Message-Is-Ndr:\n"
+		      "Content-Type: text/plain\n\nDelivery has failed.\n",
+	      POL_BOUNCE);
+	/* Exim bounce with a real sender after a forwarder rewrote it */
+	T_MSG(RELAYED "From: Ops <ops@exim.test>\n"
+		      "Subject: Mail delivery failed\n"
+		      "X-Failed-Recipients: gone@exim.test\n\nbody\n",
+	      POL_BOUNCE);
+	/* near miss: headers that only look alike */
+	T_MSG(RELAYED "From: Ops <ops@exim.test>\nSubject: hi\n"
+		      "X-MS-Exchange-Organization-SCL: 1\n"
+		      "X-Failed: no\n\nbody\n",
+	      POL_REPLIED);
+	/* a DSN from a person-looking address: the structure decides */
+	T_MSG(RELAYED "From: relay@fwd.test\nSubject: failure\n" DSN_BODY("b1"),
+	      POL_BOUNCE);
+}
+
+T_CASE(feedback_loops)
+{
+	/* ARF (RFC 5965) with a real envelope sender */
+	T_MSG(RELAYED
+	      "From: Yahoo! Mail AntiSpam Feedback <feedback@arf.mail.test>\n"
+	      "Subject: FW: your files\n"
+	      "Content-Type: multipart/report; report-type=feedback-report;\n"
+	      "\tboundary=\"arf1\"\n\n--arf1\nContent-Type: text/plain\n\n"
+	      "This is an email abuse report.\n\n--arf1\n"
+	      "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+	      "User-Agent: ReportGen/1.0\nVersion: 1\n\n--arf1\n"
+	      "Content-Type: message/rfc822\n\nFrom: get@r.test\n"
+	      "Subject: your files\n\nhello\n--arf1--\n",
+	      POL_COMPLAINT);
+	/* non-ARF (JMRP-like): the original as message/rfc822 plus a sign */
+	T_MSG(RELAYED "From: staff@fbl.mail.test\n"
+		      "Subject: complaint about message from 192.0.2.1\n"
+		      "X-HmXmrOriginalRecipient: <someone@mail.test>\n"
+		      "Content-Type: multipart/mixed; boundary=\"j1\"\n\n--j1\n"
+		      "Content-Type: text/plain\n\nA complaint.\n--j1\n"
+		      "Content-Type: message/rfc822\n\nFrom: get@r.test\n"
+		      "Subject: your files\n\nhello\n--j1--\n",
+	      POL_COMPLAINT);
+	/* abuse desk forwarding the original as an attachment */
+	T_MSG(RELAYED "From: abuse@isp.test\nSubject: Fwd: spam\n"
+		      "Content-Type: multipart/mixed; boundary=\"a1\"\n\n--a1\n"
+		      "Content-Type: text/plain\n\nSee attached.\n--a1\n"
+		      "Content-Type: message/rfc822\n\nFrom: get@r.test\n"
+		      "Subject: your files\n\nhello\n--a1--\n",
+	      POL_COMPLAINT);
+	/* fbl sender with an rfc822 part nested in an alternative */
+	T_MSG(RELAYED "From: fbl@isp.test\nSubject: report\n"
+		      "Content-Type: multipart/mixed; boundary=\"o\"\n\n--o\n"
+		      "Content-Type: multipart/alternative; boundary=\"i\"\n\n"
+		      "--i\nContent-Type: text/plain\n\nx\n--i\n"
+		      "Content-Type: message/rfc822\n\nFrom: a@b.test\n\nhi\n"
+		      "--i--\n--o--\n",
+	      POL_COMPLAINT);
+	/* two signs in headers alone */
+	T_MSG(RELAYED "From: scomp@isp.test\nSubject: Abuse report\n\nx\n",
+	      POL_COMPLAINT);
+	/* near misses: one sign only */
+	T_MSG(RELAYED "From: abuse@isp.test\nSubject: please send the app\n\n"
+		      "hello\n",
+	      POL_REPLIED);
+	T_MSG(RELAYED "From: jane@s.test\n"
+		      "Subject: complaint about message from my boss\n\nhi\n",
+	      POL_REPLIED);
+	T_MSG(RELAYED "From: jane@s.test\nSubject: report\n"
+		      "Content-Type: multipart/report; report-type=other;\n"
+		      "\tboundary=\"q\"\n\n--q\nContent-Type: text/plain\n\nx\n"
+		      "--q--\n",
+	      POL_BOUNCE);
+}
+
+T_CASE(forwarded_bounce_is_a_request)
+{
+	/* a person forwards a bounce as an attachment: still a requester */
+	T_MSG(RELAYED "From: Jane Doe <jane@s.test>\n"
+		      "Subject: Fwd: Returned mail: see transcript for details\n"
+		      "Content-Type: multipart/mixed; boundary=\"f1\"\n\n--f1\n"
+		      "Content-Type: text/plain\n\nIt bounced, please help\n"
+		      "--f1\nContent-Type: message/rfc822\n\n"
+		      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.test>\n"
+		      "Subject: Returned mail: see transcript for details\n"
+		      "X-Failed-Recipients: x@y.test\n\nThe original message "
+		      "was received\n--f1--\n",
+	      POL_REPLIED);
+	/* inline forward */
+	T_MSG(RELAYED "From: jane@s.test\n"
+		      "Subject: Fwd: Undelivered Mail Returned to Sender\n\n"
+		      "---------- Forwarded message ---------\n"
+		      "From: MAILER-DAEMON@mx.test\n",
+	      POL_REPLIED);
+}
+
+T_CASE(vacation_markers)
+{
+	/* Apple iCloud vacation reply */
+	T_MSG(RELAYED "From: Jane <jane@icloud.test>\n"
+		      "Subject: Re: your files\nX-Apple-Action: VACATION\n\n"
+		      "I am away.\n",
+	      POL_AUTO_REPLY);
+	/* Exchange inbox-rule reply */
+	T_MSG(RELAYED "From: Jane <jane@contoso.test>\nSubject: Re: hi\n"
+		      "X-MS-Exchange-Inbox-Rules-Loop: jane@contoso.test\n\nx\n",
+	      POL_AUTO_REPLY);
+	/* a subject sign together with another sign */
+	T_MSG(RELAYED "From: Jane <jane@contoso.test>\n"
+		      "Subject: Automatic reply: your files\n"
+		      "X-Auto-Response-Suppress: RN, NRN\n\nI am away.\n",
+	      POL_AUTO_REPLY);
+	T_MSG(RELAYED "From: jane@unix.test\nSubject: Out of Office\n"
+		      "X-Mailer: vacation 1.2.7\n\nAway.\n",
+	      POL_AUTO_REPLY);
+	T_MSG(RELAYED "From: jane@de.test\nSubject: Abwesenheitsnotiz: x\n"
+		      "X-Auto-Response-Suppress: DR\n\nweg\n",
+	      POL_AUTO_REPLY);
+	/* near misses */
+	T_MSG(RELAYED "From: jane@contoso.test\nSubject: Re: hi\n"
+		      "X-Apple-Action: Compose\n\nx\n",
+	      POL_REPLIED);
+	T_MSG(RELAYED "From: jane@contoso.test\n"
+		      "Subject: Out of office until Monday, please send the app\n"
+		      "\nx\n",
+	      POL_REPLIED);
+	T_MSG(RELAYED "From: jane@contoso.test\n"
+		      "Subject: Auto reply: Automatic reply: x\n\nx\n",
+	      POL_REPLIED); /* two subject signs are one field */
+	T_MSG(RELAYED "From: jane@contoso.test\nSubject: hello\n"
+		      "X-Mailer: Microsoft Outlook 16.0\n"
+		      "X-Auto-Response-Suppress: RN\n\nx\n",
+	      POL_REPLIED);
+}
+
+T_CASE(list_managers)
+{
+	static const char *const locals[] = {
+		"users-admin",	"users-owner", "users-request", "users-bounces",
+		"owner-users", "listserv",    "majordomo",	"mailman",
+		"sympa",	"listmaster",
+	};
+	static const char *const people[] = {
+		"administrator", "owner", "request.desk", "bouncer",
+		"ownership",	 "sympathy",
+	};
+	char m[1024];
+
+	for (size_t i = 0; i < sizeof(locals) / sizeof(*locals); i++) {
+		snprintf(m, sizeof(m),
+			 RELAYED "From: %s@lists.test\nSubject: Welcome\n\nx\n",
+			 locals[i]);
+		T_MSG(m, POL_LIST_MANAGER);
+	}
+	for (size_t i = 0; i < sizeof(people) / sizeof(*people); i++) {
+		snprintf(m, sizeof(m),
+			 RELAYED "From: %s@s.test\nSubject: hello\n\nx\n",
+			 people[i]);
+		T_MSG(m, POL_REPLIED);
+	}
+	/* Mailman 2 administrivia */
+	T_MSG(RELAYED "From: users@lists.test\nSubject: Your message awaits "
+		      "moderator approval\nX-List-Administrivia: yes\n"
+		      "X-Mailman-Version: 2.1.29\n\nx\n",
+	      POL_LIST_MANAGER);
+	T_MSG(RELAYED "From: users@lists.test\nSubject: x\n"
+		      "X-List-Administrivia: no\n\nx\n",
+	      POL_REPLIED);
+	/* fml */
+	T_MSG(RELAYED "From: elena@fml.test\nSubject: [elena:01234] x\n"
+		      "X-ML-Name: elena\nX-Mail-Count: 01234\n"
+		      "X-MLServer: fml [fml 4.0.3 release]\n\nx\n",
+	      POL_LIST_MANAGER);
+	T_MSG(RELAYED "From: elena@fml.test\nSubject: x\nX-ML: no\n\nx\n",
+	      POL_REPLIED);
+	/* Sympa */
+	T_MSG(RELAYED "From: Robot <robot@lists.test>\nSubject: x\n"
+		      "X-Loop: sympa@lists.test\n\nx\n",
+	      POL_LIST_MANAGER);
+	T_MSG(RELAYED "From: jane@s.test\nSubject: x\n"
+		      "X-Loop: jane@s.test\n\nx\n",
+	      POL_REPLIED);
+	/* ezmlm */
+	T_MSG(RELAYED "From: users-help@lists.test\nSubject: ezmlm response\n"
+		      "Mailing-List: contact users-help@lists.test; run by "
+		      "ezmlm\n\nx\n",
+	      POL_LIST_MANAGER);
+	T_MSG(RELAYED "From: jane@s.test\nSubject: x\n"
+		      "Mailing-List: none\n\nx\n",
+	      POL_REPLIED);
+	/* a list post keeps its own word */
+	T_MSG(RELAYED "From: jane@s.test\nSubject: x\nList-Id: <u.lists.test>\n"
+		      "X-Mailman-Version: 2.1.29\n\nx\n",
+	      POL_MAILING_LIST);
+}
+
+T_CASE(forward_is_a_property_of_the_reason)
+{
+	for (int r = 0; r <= POL_AUTO_REPLY; r++)
+		T_INT(pol_reason_forwards((enum pol_reason)r),
+		      r == POL_COMPLAINT || r == POL_BOUNCE);
+	T_INT(decide(REQ("postmaster-fr@s.test", "")).forward, 1);
+	T_INT(decide(REQ("users-request@s.test", "")).forward, 0);
+	T_STR(pol_reason_word(POL_LIST_MANAGER), "list-manager");
+	T_STR(pol_reason_word(POL_AUTO_REPLY), "auto-reply");
+}
+
+T_CASE(same_verdict_twice)
+{
+	const char *m = RELAYED "From: abuse@isp.test\nSubject: Abuse report\n"
+				"\nx\n";
+
+	T_INT(decide_msg(m), decide_msg(m));
+}
+
 T_CASE(reason_words)
 {
 	T_STR(pol_reason_word(POL_NO_REQUESTED_ADDRESS),
@@ -437,6 +758,15 @@ int main(void)
 	T_RUN(dkim_ignore);
 	T_RUN(blocked);
 	T_RUN(daily_limit);
+	T_RUN(daemon_senders);
+	T_RUN(daemon_display_names);
+	T_RUN(ndr_gateways);
+	T_RUN(feedback_loops);
+	T_RUN(forwarded_bounce_is_a_request);
+	T_RUN(vacation_markers);
+	T_RUN(list_managers);
+	T_RUN(forward_is_a_property_of_the_reason);
+	T_RUN(same_verdict_twice);
 	T_RUN(reason_words);
 	rc = t_done();
 	st_close(&ST);
