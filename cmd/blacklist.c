@@ -63,7 +63,8 @@ static int bl_show(struct bl *b)
 	struct mr_err err;
 	long count = 0;
 
-	if (b->is_addr && (st_adhoc_get(b->st, b->hash, &count, &err) < 0))
+	if (b->is_addr &&
+	    (st_adhoc_get(b->st, b->hash, mr_time(), &count, &err) < 0))
 		return bl_fail("show", &err);
 	if ((b->is_addr && (yesno(b, ST_BLOCK_EMAIL, b->hash, &be) ||
 			    yesno(b, ST_ALLOW_EMAIL, b->hash, &ae))) ||
@@ -140,11 +141,13 @@ static int bl_clear(struct bl *b)
 	struct mr_err err;
 	long pruned = 0;
 
-	if (st_adhoc_clear(b->st, &err) < 0 ||
-	    st_journal_prune(b->st, time(NULL) - JOURNAL_KEEP_S, &pruned,
+	if (st_adhoc_clear(b->st, mr_time(), &err) < 0 ||
+	    st_journal_prune(b->st, mr_time() - JOURNAL_KEEP_S, &pruned,
 			     &err) < 0)
 		return bl_fail("clear-adhoc", &err);
-	printf("daily counts cleared; %ld old journal rows pruned\n", pruned);
+	printf("daily counts of past days cleared; %ld old journal rows "
+	       "pruned\n",
+	       pruned);
 	return 0;
 }
 

@@ -180,7 +180,7 @@ static void wk_snap(struct wk *w)
 static void wk_one(struct wk *w, const struct wq_item *it)
 {
 	struct dmn *d = w->d;
-	time_t now = time(NULL);
+	time_t now = mr_time();
 	struct job_result r;
 	struct md_entry ent;
 	struct mr_err err;

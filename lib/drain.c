@@ -110,7 +110,7 @@ static int handle(struct drain *d, const struct md_entry *ent,
 {
 	struct job_result r;
 
-	if (job_run(d->ctx, ent, time(NULL), &r) < 0) {
+	if (job_run(d->ctx, ent, mr_time(), &r) < 0) {
 		mr_err_set(err, MR_TEMP, "spool: could not finish %s",
 			   ent->uniq);
 		return -1;

@@ -556,6 +556,7 @@ int job_classify(const struct snap *sn, struct st *st, const char *path,
 		.store_key = sn->store_key.data ? &sn->store_key : NULL,
 		.uniq = "",
 		.dry_run = 1,
+		.now = (long)mr_time(),
 	};
 	struct prs_msg *msg = NULL;
 	struct pol_verdict pv;

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define MR_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -91,6 +92,10 @@ int mr_mkdir_parents(const char *path);
 
 /* fsync a directory by path; 0 or -1 with errno. */
 int mr_fsync_dir(const char *path);
+
+/* The wall clock (time(2)), shifted by the MAILRESPONDER_CLOCK_OFFSET_S
+ * environment variable when a test sets it (day-boundary tests). */
+time_t mr_time(void);
 
 /* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
 long long mr_now_ms(void);

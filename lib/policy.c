@@ -506,66 +506,76 @@ int pol_dkim_refuses(const struct set *s, const struct prs_msg *msg)
 
 /* ---- store rows ---- */
 
-/* Hashes of the domain and of each parent with at least one dot. */
-static int domain_listed(const struct pol_in *in, enum st_list list,
-			 const char *dom, struct mr_err *err)
+/* The store lists holding the sender or its domain (or a parent with at
+ * least one dot), bit (1u << enum st_list): each list asked once. */
+static int store_lists(const struct pol_in *in, const char *dom,
+		       const char *fhash, unsigned *found_r, struct mr_err *err)
 {
-	char h[HASH_SHA512_HEX];
+	char(*h)[HASH_SHA512_HEX] = NULL;
+	const char **hv = NULL;
+	size_t n = 0, cap = 0;
+	int r;
 
-	for (const char *d = dom; d && strchr(d, '.');) {
-		int r;
-
-		addr_hash_hex(in->store_key, d, h);
-		r = st_list_has(in->st, list, h, err);
-		if (r != 0)
-			return r;
-		d = strchr(d, '.') + 1;
+	for (const char *d = dom; d && strchr(d, '.'); d = strchr(d, '.') + 1)
+		cap++;
+	if (cap > 0) {
+		h = xcalloc(cap, sizeof(*h));
+		hv = xcalloc(cap, sizeof(*hv));
 	}
-	return 0;
+	for (const char *d = dom; n < cap; d = strchr(d, '.') + 1) {
+		addr_hash_hex(in->store_key, d, h[n]);
+		hv[n] = h[n];
+		n++;
+	}
+	r = st_lists_match(in->st, fhash, hv, n, found_r, err);
+	free(hv);
+	free(h);
+	return r;
 }
 
+#define POL_ON(found, list) (((found) >> (list)) & 1u)
+
+/* 1 blocked, 0 not, -1 store error; *found_r: the store's lists. */
 static int is_blocked(const struct pol_in *in, const char *from,
-		      const char *fhash, struct mr_err *err)
+		      const char *fhash, unsigned *found_r, struct mr_err *err)
 {
 	const struct set *s = in->set;
 	const char *dom = addr_domain(from);
-	int r;
 
+	*found_r = 0;
 	if (addr_domain_in(dom, s->blocked_domains.v, s->blocked_domains.n))
 		return 1;
 	if (in->st == NULL)
 		return 0;
-	r = st_list_has(in->st, ST_BLOCK_EMAIL, fhash, err);
-	if (r != 0)
-		return r;
-	return domain_listed(in, ST_BLOCK_DOMAIN, dom, err);
+	if (store_lists(in, dom, fhash, found_r, err) < 0)
+		return -1;
+	return POL_ON(*found_r, ST_BLOCK_EMAIL) ||
+	       POL_ON(*found_r, ST_BLOCK_DOMAIN);
 }
 
 /* 1 over the limit, 0 within (or exempt), -1 store error. */
 static int over_limit(const struct pol_in *in, const char *from,
-		      const char *fhash, struct mr_err *err)
+		      const char *fhash, unsigned found, struct mr_err *err)
 {
 	const struct set *s = in->set;
 	const char *dom = addr_domain(from);
 	long count;
-	int r, allowed;
+	int allowed;
 
 	if (s->daily_limit <= 0 ||
 	    addr_domain_in(dom, s->exempt_domains.v, s->exempt_domains.n) ||
 	    in->st == NULL)
 		return 0;
-	r = st_list_has(in->st, ST_ALLOW_EMAIL, fhash, err);
-	if (r == 0)
-		r = domain_listed(in, ST_ALLOW_DOMAIN, dom, err);
-	if (r != 0)
-		return r < 0 ? -1 : 0;
+	if (POL_ON(found, ST_ALLOW_EMAIL) || POL_ON(found, ST_ALLOW_DOMAIN))
+		return 0;
 	if (in->dry_run) {
-		if (st_adhoc_get(in->st, fhash, &count, err) < 0)
+		if (st_adhoc_get(in->st, fhash, (time_t)in->now, &count, err) <
+		    0)
 			return -1;
 		return count + 1 > s->daily_limit;
 	}
-	if (st_adhoc_take(in->st, in->uniq, fhash, s->daily_limit, &allowed,
-			  err) < 0)
+	if (st_adhoc_take(in->st, in->uniq, fhash, s->daily_limit,
+			  (time_t)in->now, &allowed, err) < 0)
 		return -1;
 	return !allowed;
 }
@@ -680,6 +690,7 @@ int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
 	       struct pol_verdict *v, struct mr_err *err)
 {
 	char fhash[HASH_SHA512_HEX];
+	unsigned found;
 	int r;
 
 	memset(v, 0, sizeof(*v));
@@ -687,12 +698,12 @@ int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
 	if (header_rows(in, msg, v))
 		return 0;
 	addr_hash_hex(in->store_key, msg->from_addr, fhash);
-	r = is_blocked(in, msg->from_addr, fhash, err);
+	r = is_blocked(in, msg->from_addr, fhash, &found, err);
 	if (r < 0)
 		return -1;
 	if (r > 0)
 		return set_v(v, POL_BLOCKED, POL_OUT_IGNORE), 0;
-	r = over_limit(in, msg->from_addr, fhash, err);
+	r = over_limit(in, msg->from_addr, fhash, found, err);
 	if (r < 0)
 		return -1;
 	if (r > 0)

@@ -62,7 +62,7 @@ struct pol_in {
 	const struct hash_key *store_key; /* NULL: plain SHA-512 hashes */
 	const char *uniq;		  /* unique name: counted once */
 	int dry_run;			  /* read the daily count only */
-	long now;			  /* unix time, for the journal */
+	long now;			  /* unix time: journal, UTC day */
 };
 
 int pol_decide(const struct pol_in *in, const struct prs_msg *msg,

@@ -143,7 +143,46 @@ int st_list_remove(struct st *st, enum st_list list, const char *hash,
 	return st->ops->list_remove(st, list, hash, err);
 }
 
-int st_adhoc_get(struct st *st, const char *hash, long *count_r,
+long st_day(time_t now)
+{
+	return (long)(now / 86400);
+}
+
+int st_lists_match(struct st *st, const char *email_hash,
+		   const char *const *dom_hashes, size_t n_dom,
+		   unsigned *found_r, struct mr_err *err)
+{
+	static const char what[] = "st_lists_match";
+	unsigned found = 0;
+	size_t i = 0;
+
+	if (found_r != NULL)
+		*found_r = 0;
+	if (st_usable(st, 0, what, err) < 0 ||
+	    st_key_ok(email_hash, what, err) < 0)
+		return -1;
+	if (found_r == NULL || (n_dom > 0 && dom_hashes == NULL)) {
+		mr_err_set(err, MR_PERM, "%s: no result or hash pointer", what);
+		return -1;
+	}
+	for (size_t j = 0; j < n_dom; j++)
+		if (st_key_ok(dom_hashes[j], what, err) < 0)
+			return -1;
+	/* at least one round, even without a domain: the email lists */
+	do {
+		size_t n = n_dom - i > ST_MATCH_MAX ? ST_MATCH_MAX : n_dom - i;
+
+		if (st->ops->lists_match(st, email_hash,
+					 n ? dom_hashes + i : NULL, n, &found,
+					 err) < 0)
+			return -1;
+		i += n;
+	} while (i < n_dom);
+	*found_r = found;
+	return 0;
+}
+
+int st_adhoc_get(struct st *st, const char *hash, time_t now, long *count_r,
 		 struct mr_err *err)
 {
 	static const char what[] = "st_adhoc_get";
@@ -156,11 +195,11 @@ int st_adhoc_get(struct st *st, const char *hash, long *count_r,
 		mr_err_set(err, MR_PERM, "%s: no result pointer", what);
 		return -1;
 	}
-	return st->ops->adhoc_get(st, hash, count_r, err);
+	return st->ops->adhoc_get(st, hash, st_day(now), count_r, err);
 }
 
 int st_adhoc_take(struct st *st, const char *uniq, const char *hash, long limit,
-		  int *allowed_r, struct mr_err *err)
+		  time_t now, int *allowed_r, struct mr_err *err)
 {
 	static const char what[] = "st_adhoc_take";
 
@@ -173,14 +212,15 @@ int st_adhoc_take(struct st *st, const char *uniq, const char *hash, long limit,
 		mr_err_set(err, MR_PERM, "%s: no result pointer", what);
 		return -1;
 	}
-	return st->ops->adhoc_take(st, uniq, hash, limit, allowed_r, err);
+	return st->ops->adhoc_take(st, uniq, hash, limit, st_day(now), now,
+				   allowed_r, err);
 }
 
-int st_adhoc_clear(struct st *st, struct mr_err *err)
+int st_adhoc_clear(struct st *st, time_t now, struct mr_err *err)
 {
 	if (st_usable(st, 1, "st_adhoc_clear", err) < 0)
 		return -1;
-	return st->ops->adhoc_clear(st, err);
+	return st->ops->adhoc_clear(st, st_day(now), err);
 }
 
 int st_adhoc_remove(struct st *st, const char *hash, struct mr_err *err)

@@ -3,7 +3,8 @@
  * DESCRIPTION  A store is picked by URL scheme ("sqlite:<path>", later
  *              "mysql://..."); each backend is a struct st_ops. Tables,
  *              compatible with the existing deployment:
- *                blacklist_adhoc(emailhash, count)   daily request counts
+ *                blacklist_adhoc(emailhash, count)   old daily counts
+ *                adhoc_day(emailhash, day, count)    counts per UTC day
  *                blacklist_email(emailhash)          blocked senders
  *                blacklist_domain(domainhash)        blocked domains
  *                whitelist_email(emailhash)          allow-listed senders
@@ -47,19 +48,37 @@ int st_list_add(struct st *st, enum st_list list, const char *hash,
 int st_list_remove(struct st *st, enum st_list list, const char *hash,
 		   struct mr_err *err);
 
-/* Current daily count of a sender (0 when absent). */
-int st_adhoc_get(struct st *st, const char *hash, long *count_r,
+/* Which lists hold the sender (email lists, by email_hash) or one of its
+ * domains (domain lists, by any of dom_hashes: the domain and each parent).
+ * Bit (1u << enum st_list) is set in *found_r for each. Each list is asked
+ * once for all the hashes (one round trip for all four where the backend
+ * can), in chunks of ST_MATCH_MAX domain hashes. n_dom may be 0. */
+#define ST_MATCH_MAX 8
+int st_lists_match(struct st *st, const char *email_hash,
+		   const char *const *dom_hashes, size_t n_dom,
+		   unsigned *found_r, struct mr_err *err);
+
+/* Daily counts belong to a UTC day (now / 86400), so a day's counts start
+ * from zero at 00:00 UTC whether or not anything cleared them. */
+long st_day(time_t now);
+
+/* The sender's count for the UTC day of now (0 when absent). */
+int st_adhoc_get(struct st *st, const char *hash, time_t now, long *count_r,
 		 struct mr_err *err);
-/* Count one request of uniq for hash and decide whether it is within
- * limit, atomically; idempotent per uniq: a second call for the same uniq
- * (a retried or recovered request) neither counts again nor changes the
- * first answer. *allowed_r is 1 when the count after the increment is at
- * most limit. */
+/* Count one request of uniq for hash on the UTC day of now and decide
+ * whether it is within limit, atomically; idempotent per uniq: a second
+ * call for the same uniq (a retried or recovered request) neither counts
+ * again nor changes the first answer. *allowed_r is 1 when the count after
+ * the increment is at most limit (or limit <= 0). The old table
+ * blacklist_adhoc(emailhash, count) is raised with it, for the existing
+ * deployment's tools; it is not read for decisions. */
 int st_adhoc_take(struct st *st, const char *uniq, const char *hash,
-		  long limit, int *allowed_r, struct mr_err *err);
-/* Forget every daily count (midnight reset). */
-int st_adhoc_clear(struct st *st, struct mr_err *err);
-/* Forget one sender's count: 1 removed, 0 absent, -1 error. */
+		  long limit, time_t now, int *allowed_r, struct mr_err *err);
+/* The old daily reset (cron): empty blacklist_adhoc and forget the counts
+ * of days before the UTC day of now; today's counts stay, so a late or
+ * repeated reset never lets a sender past the limit. */
+int st_adhoc_clear(struct st *st, time_t now, struct mr_err *err);
+/* Forget one sender's counts: 1 removed, 0 absent, -1 error. */
 int st_adhoc_remove(struct st *st, const char *hash, struct mr_err *err);
 
 /* Send journal keyed by (unique name, config entry index). */
@@ -67,7 +86,8 @@ int st_journal_has(struct st *st, const char *uniq, int part,
 		   struct mr_err *err);
 int st_journal_put(struct st *st, const char *uniq, int part, time_t now,
 		   struct mr_err *err);
-/* Delete journal rows older than before; *n_r (if not NULL) = how many. */
+/* Delete journal rows older than before, and daily counts of days before
+ * before's; *n_r (if not NULL) = how many journal rows. */
 int st_journal_prune(struct st *st, time_t before, long *n_r,
 		     struct mr_err *err);
 

@@ -41,11 +41,18 @@ struct st_ops {
 	int (*list_remove)(struct st *st, enum st_list list, const char *hash,
 			   struct mr_err *err);
 
-	int (*adhoc_get)(struct st *st, const char *hash, long *count_r,
-			 struct mr_err *err);
+	/* dom: n_dom (0 .. ST_MATCH_MAX) hashes; set bits in *found_r */
+	int (*lists_match)(struct st *st, const char *email_hash,
+			   const char *const *dom, size_t n_dom,
+			   unsigned *found_r, struct mr_err *err);
+
+	/* day: st_day() of the caller's clock */
+	int (*adhoc_get)(struct st *st, const char *hash, long day,
+			 long *count_r, struct mr_err *err);
 	int (*adhoc_take)(struct st *st, const char *uniq, const char *hash,
-			  long limit, int *allowed_r, struct mr_err *err);
-	int (*adhoc_clear)(struct st *st, struct mr_err *err);
+			  long limit, long day, time_t now, int *allowed_r,
+			  struct mr_err *err);
+	int (*adhoc_clear)(struct st *st, long day, struct mr_err *err);
 	int (*adhoc_remove)(struct st *st, const char *hash,
 			    struct mr_err *err);
 
@@ -53,10 +60,12 @@ struct st_ops {
 			   struct mr_err *err);
 	int (*journal_put)(struct st *st, const char *uniq, int part,
 			   time_t now, struct mr_err *err);
+	/* also the daily counts of days before st_day(before) */
 	int (*journal_prune)(struct st *st, time_t before, long *n_r,
 			     struct mr_err *err);
 };
 
 extern const struct st_ops st_sqlite_ops;
+extern const struct st_ops st_mysql_ops;
 
 #endif

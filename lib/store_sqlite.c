@@ -35,7 +35,7 @@
 
 #include "log.h"
 
-#define SQ_SCHEMA_VERSION 1 /* PRAGMA user_version */
+#define SQ_SCHEMA_VERSION 2 /* PRAGMA user_version; 2 added adhoc_day */
 #define SQ_STR_(x) #x
 #define SQ_STR(x) SQ_STR_(x)
 #define SQ_BUSY_MS 5000
@@ -45,6 +45,7 @@ enum sq_table {
 	SQT_ADHOC = 0,
 	SQT_LIST,
 	SQT_JOURNAL = SQT_LIST + ST_LIST_N,
+	SQT_DAY,
 	SQT_N,
 };
 
@@ -55,6 +56,7 @@ static const char *const sq_tables[SQT_N] = {
 	[SQT_LIST + ST_ALLOW_EMAIL] = "whitelist_email",
 	[SQT_LIST + ST_ALLOW_DOMAIN] = "whitelist_domain",
 	[SQT_JOURNAL] = "send_journal",
+	[SQT_DAY] = "adhoc_day",
 };
 
 static const char sq_schema_sql[] =
@@ -72,6 +74,9 @@ static const char sq_schema_sql[] =
 	" part INTEGER NOT NULL, ts INTEGER NOT NULL,"
 	" val INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(uniq, part));"
 	"CREATE INDEX IF NOT EXISTS send_journal_ts ON send_journal(ts);"
+	"CREATE TABLE IF NOT EXISTS adhoc_day(emailhash TEXT NOT NULL,"
+	" day INTEGER NOT NULL, count INTEGER NOT NULL,"
+	" PRIMARY KEY(emailhash, day)) WITHOUT ROWID;"
 	"PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
 /* WAL: readers never block the writer; NORMAL: no fsync per commit,
@@ -87,10 +92,14 @@ enum sq_id {
 	SQ_LIST_HAS,
 	SQ_LIST_ADD = SQ_LIST_HAS + ST_LIST_N,
 	SQ_LIST_DEL = SQ_LIST_ADD + ST_LIST_N,
-	SQ_ADHOC_GET = SQ_LIST_DEL + ST_LIST_N,
+	SQ_MATCH = SQ_LIST_DEL + ST_LIST_N,
+	SQ_ADHOC_GET,
 	SQ_ADHOC_INCR,
+	SQ_ADHOC_MIRROR,
 	SQ_ADHOC_CLEAR,
+	SQ_ADHOC_CLEAR_DAYS,
 	SQ_ADHOC_DEL,
+	SQ_ADHOC_DEL_DAYS,
 	SQ_JOURNAL_GET,
 	SQ_JOURNAL_PUT,
 	SQ_JOURNAL_PRUNE,
@@ -124,13 +133,19 @@ static const char *const sq_sql[SQ_N] = {
 		SQ_ADD("whitelist_domain", "domainhash"),
 	[SQ_LIST_DEL + ST_ALLOW_DOMAIN] =
 		SQ_DEL("whitelist_domain", "domainhash"),
-	[SQ_ADHOC_GET] = "SELECT count FROM blacklist_adhoc"
-			 " WHERE emailhash = ?1",
-	[SQ_ADHOC_INCR] = "INSERT INTO blacklist_adhoc(emailhash, count)"
-			  " VALUES (?1, 1) ON CONFLICT(emailhash)"
+	[SQ_MATCH] = NULL, /* built by sq_match_sql() for the tables present */
+	[SQ_ADHOC_GET] = "SELECT count FROM adhoc_day"
+			 " WHERE emailhash = ?1 AND day = ?2",
+	[SQ_ADHOC_INCR] = "INSERT INTO adhoc_day(emailhash, day, count)"
+			  " VALUES (?1, ?2, 1) ON CONFLICT(emailhash, day)"
 			  " DO UPDATE SET count = count + 1 RETURNING count",
+	[SQ_ADHOC_MIRROR] = "INSERT INTO blacklist_adhoc(emailhash, count)"
+			    " VALUES (?1, 1) ON CONFLICT(emailhash)"
+			    " DO UPDATE SET count = count + 1",
 	[SQ_ADHOC_CLEAR] = "DELETE FROM blacklist_adhoc",
+	[SQ_ADHOC_CLEAR_DAYS] = "DELETE FROM adhoc_day WHERE day < ?1",
 	[SQ_ADHOC_DEL] = "DELETE FROM blacklist_adhoc WHERE emailhash = ?1",
+	[SQ_ADHOC_DEL_DAYS] = "DELETE FROM adhoc_day WHERE emailhash = ?1",
 	[SQ_JOURNAL_GET] = "SELECT val FROM send_journal"
 			   " WHERE uniq = ?1 AND part = ?2",
 	[SQ_JOURNAL_PUT] = "INSERT INTO send_journal(uniq, part, ts, val)"
@@ -138,10 +153,24 @@ static const char *const sq_sql[SQ_N] = {
 	[SQ_JOURNAL_PRUNE] = "DELETE FROM send_journal WHERE ts < ?1",
 };
 
+/* The lists in one statement: ?1 the email hash, ?2 .. ?9 the domain
+ * hashes (unused ones bound to '', which no hash equals). */
+_Static_assert(ST_MATCH_MAX == 8, "sq_match_parts has 8 domain slots");
+#define SQ_DOMS "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+static const char *const sq_match_parts[ST_LIST_N] = {
+	[ST_BLOCK_EMAIL] = "SELECT 0 FROM blacklist_email WHERE emailhash = ?1",
+	[ST_BLOCK_DOMAIN] =
+		"SELECT 1 FROM blacklist_domain WHERE domainhash IN " SQ_DOMS,
+	[ST_ALLOW_EMAIL] = "SELECT 2 FROM whitelist_email WHERE emailhash = ?1",
+	[ST_ALLOW_DOMAIN] =
+		"SELECT 3 FROM whitelist_domain WHERE domainhash IN " SQ_DOMS,
+};
+
 struct st_sqlite {
 	struct st base;  /* first: store.c sees only this */
 	sqlite3 *db;     /* NULL: read-only and there is no database */
 	unsigned tables; /* bit (1 << enum sq_table) set: table exists */
+	char *match_sql; /* SQ_MATCH over the list tables present, or NULL */
 	sqlite3_stmt *stmt[SQ_N];
 };
 
@@ -230,7 +259,10 @@ static sqlite3_stmt *sq_prep(struct st_sqlite *sq, enum sq_id id,
 		return NULL;
 	}
 	if (s == NULL) {
-		rc = sqlite3_prepare_v3(sq->db, sq_sql[id], -1,
+		rc = sqlite3_prepare_v3(sq->db,
+					id == SQ_MATCH ? sq->match_sql
+						       : sq_sql[id],
+					-1,
 					SQLITE_PREPARE_PERSISTENT, &s, NULL);
 		if (rc != SQLITE_OK) {
 			(void)sq_fail(sq, rc, what, err);
@@ -359,19 +391,53 @@ static int sq_list_remove(struct st *st, enum st_list list, const char *hash,
 	return n > 0;
 }
 
+static int sq_lists_match(struct st *st, const char *email_hash,
+			  const char *const *dom, size_t n_dom,
+			  unsigned *found_r, struct mr_err *err)
+{
+	static const char what[] = "list lookup";
+	struct st_sqlite *sq = sq_of(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sq->match_sql == NULL)
+		return 0; /* read-only, no list table */
+	s = sq_prep(sq, SQ_MATCH, email_hash, what, err);
+	if (s == NULL)
+		return -1;
+	for (int i = 0; i < ST_MATCH_MAX; i++) {
+		rc = sqlite3_bind_text(s, i + 2, (size_t)i < n_dom ? dom[i] : "",
+				       -1, SQLITE_STATIC);
+		if (rc != SQLITE_OK) {
+			(void)sq_fail(sq, rc, what, err);
+			sq_done(s);
+			return -1;
+		}
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int l = sqlite3_column_int(s, 0);
+
+		if (l >= 0 && l < ST_LIST_N)
+			*found_r |= 1u << l;
+	}
+	sq_done(s);
+	return rc == SQLITE_DONE ? 0 : sq_fail(sq, rc, what, err);
+}
+
 /* -------------------------------------------------------- daily counts */
 
-static int sq_adhoc_get(struct st *st, const char *hash, long *count_r,
-			struct mr_err *err)
+static int sq_adhoc_get(struct st *st, const char *hash, long day,
+			long *count_r, struct mr_err *err)
 {
 	struct st_sqlite *sq = sq_of(st);
 	sqlite3_int64 v = 0;
 	sqlite3_stmt *s;
 
-	if (sq_absent(sq, SQT_ADHOC))
+	if (sq_absent(sq, SQT_DAY))
 		return 0;
 	s = sq_prep(sq, SQ_ADHOC_GET, hash, "adhoc lookup", err);
-	if (s == NULL || sq_lookup(sq, s, &v, "adhoc lookup", err) < 0)
+	if (s == NULL || sq_bind_int(sq, s, 2, day, "adhoc lookup", err) < 0 ||
+	    sq_lookup(sq, s, &v, "adhoc lookup", err) < 0)
 		return -1;
 	*count_r = (long)v;
 	return 0;
@@ -403,13 +469,30 @@ static int sq_journal_insert(struct st_sqlite *sq, const char *uniq, int part,
 	return sq_change(sq, s, what, err) < 0 ? -1 : 0;
 }
 
+/* In the open transaction: raise hash's count of day (and the old table's
+ * count with it); the new count of the day in *count_r. */
+static int sq_count(struct st_sqlite *sq, const char *hash, long day,
+		    sqlite3_int64 *count_r, const char *what,
+		    struct mr_err *err)
+{
+	sqlite3_stmt *s = sq_prep(sq, SQ_ADHOC_INCR, hash, what, err);
+
+	if (s == NULL || sq_bind_int(sq, s, 2, day, what, err) < 0 ||
+	    sq_row(sq, s, count_r, what, err) < 0)
+		return -1;
+	s = sq_prep(sq, SQ_ADHOC_MIRROR, hash, what, err);
+	if (s == NULL || sq_change(sq, s, what, err) < 0)
+		return -1;
+	return 0;
+}
+
 static int sq_adhoc_take(struct st *st, const char *uniq, const char *hash,
-			 long limit, int *allowed_r, struct mr_err *err)
+			 long limit, long day, time_t now, int *allowed_r,
+			 struct mr_err *err)
 {
 	static const char what[] = "adhoc take";
 	struct st_sqlite *sq = sq_of(st);
 	sqlite3_int64 val = 0, count = 0;
-	sqlite3_stmt *s;
 	int seen;
 
 	if (sq_simple(sq, SQ_BEGIN, what, err) < 0)
@@ -418,12 +501,11 @@ static int sq_adhoc_take(struct st *st, const char *uniq, const char *hash,
 	if (seen < 0)
 		return -1;
 	if (!seen) {
-		s = sq_prep(sq, SQ_ADHOC_INCR, hash, what, err);
-		if (s == NULL || sq_row(sq, s, &count, what, err) < 0)
+		if (sq_count(sq, hash, day, &count, what, err) < 0)
 			return -1;
 		val = limit <= 0 || count <= limit;
-		if (sq_journal_insert(sq, uniq, ST_PART_LIMIT, time(NULL), val,
-				      what, err) < 0)
+		if (sq_journal_insert(sq, uniq, ST_PART_LIMIT, now, val, what,
+				      err) < 0)
 			return -1;
 	}
 	if (sq_simple(sq, SQ_COMMIT, what, err) < 0)
@@ -432,21 +514,43 @@ static int sq_adhoc_take(struct st *st, const char *uniq, const char *hash,
 	return 0;
 }
 
-static int sq_adhoc_clear(struct st *st, struct mr_err *err)
+/* Run statement id with ?1 bound to the integer v: rows changed or -1. */
+static long sq_change_int(struct st_sqlite *sq, enum sq_id id,
+			  sqlite3_int64 v, const char *what,
+			  struct mr_err *err)
 {
-	return sq_simple(sq_of(st), SQ_ADHOC_CLEAR, "adhoc clear", err);
+	sqlite3_stmt *s = sq_prep(sq, id, NULL, what, err);
+
+	if (s == NULL || sq_bind_int(sq, s, 1, v, what, err) < 0)
+		return -1;
+	return sq_change(sq, s, what, err);
+}
+
+static int sq_adhoc_clear(struct st *st, long day, struct mr_err *err)
+{
+	static const char what[] = "adhoc clear";
+	struct st_sqlite *sq = sq_of(st);
+
+	if (sq_simple(sq, SQ_ADHOC_CLEAR, what, err) < 0 ||
+	    sq_change_int(sq, SQ_ADHOC_CLEAR_DAYS, day, what, err) < 0)
+		return -1;
+	return 0;
 }
 
 static int sq_adhoc_remove(struct st *st, const char *hash, struct mr_err *err)
 {
+	static const char what[] = "adhoc remove";
 	struct st_sqlite *sq = sq_of(st);
 	sqlite3_stmt *s;
-	long n;
+	long n, m;
 
-	s = sq_prep(sq, SQ_ADHOC_DEL, hash, "adhoc remove", err);
-	if (s == NULL || (n = sq_change(sq, s, "adhoc remove", err)) < 0)
+	s = sq_prep(sq, SQ_ADHOC_DEL, hash, what, err);
+	if (s == NULL || (n = sq_change(sq, s, what, err)) < 0)
 		return -1;
-	return n > 0;
+	s = sq_prep(sq, SQ_ADHOC_DEL_DAYS, hash, what, err);
+	if (s == NULL || (m = sq_change(sq, s, what, err)) < 0)
+		return -1;
+	return n + m > 0;
 }
 
 /* --------------------------------------------------------- send journal */
@@ -473,13 +577,12 @@ static int sq_journal_prune(struct st *st, time_t before, long *n_r,
 {
 	static const char what[] = "journal prune";
 	struct st_sqlite *sq = sq_of(st);
-	sqlite3_stmt *s = sq_prep(sq, SQ_JOURNAL_PRUNE, NULL, what, err);
 	long n;
 
-	if (s == NULL ||
-	    sq_bind_int(sq, s, 1, (sqlite3_int64)before, what, err) < 0)
-		return -1;
-	if ((n = sq_change(sq, s, what, err)) < 0)
+	n = sq_change_int(sq, SQ_JOURNAL_PRUNE, (sqlite3_int64)before, what,
+			  err);
+	if (n < 0 || sq_change_int(sq, SQ_ADHOC_CLEAR_DAYS, st_day(before),
+				   what, err) < 0)
 		return -1;
 	if (n_r != NULL)
 		*n_r = n;
@@ -616,6 +719,23 @@ static int sq_schema(struct st_sqlite *sq, struct mr_err *err)
 	return 0;
 }
 
+/* SQ_MATCH over the list tables present (all of them unless read-only). */
+static void sq_match_sql(struct st_sqlite *sq)
+{
+	struct mr_buf b;
+
+	buf_init(&b);
+	for (int l = 0; l < ST_LIST_N; l++) {
+		if (sq_absent(sq, SQT_LIST + l))
+			continue;
+		if (b.len)
+			buf_puts(&b, " UNION ALL ");
+		buf_puts(&b, sq_match_parts[l]);
+	}
+	sq->match_sql = b.len ? buf_steal(&b, NULL) : NULL;
+	buf_free(&b);
+}
+
 static int sq_open_rw(struct st_sqlite *sq, const char *path,
 		      struct mr_err *err)
 {
@@ -691,6 +811,7 @@ static void sq_close(struct st *st)
 		(void)sqlite3_finalize(sq->stmt[i]); /* repeats old errors */
 	if (sq->db != NULL && sqlite3_close(sq->db) != SQLITE_OK)
 		log_warn("sqlite close failed: %s", sqlite3_errmsg(sq->db));
+	free(sq->match_sql);
 	free(sq);
 }
 
@@ -718,6 +839,7 @@ static struct st *sq_open(const char *path, int flags, struct mr_err *err)
 		sq_close(&sq->base);
 		return NULL;
 	}
+	sq_match_sql(sq);
 	return &sq->base;
 }
 
@@ -728,6 +850,7 @@ const struct st_ops st_sqlite_ops = {
 	.list_has = sq_list_has,
 	.list_add = sq_list_add,
 	.list_remove = sq_list_remove,
+	.lists_match = sq_lists_match,
 	.adhoc_get = sq_adhoc_get,
 	.adhoc_take = sq_adhoc_take,
 	.adhoc_clear = sq_adhoc_clear,

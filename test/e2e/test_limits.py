@@ -2,7 +2,8 @@
 
 One sender writing 5 times (varying letter case) with limit 3 gets exactly
 3 replies; an exempt-domain sender and an allow-listed sender get 5; a
-retried request is counted once; clear-adhoc resets the counts.
+retried request is counted once; counts belong to a UTC day: clear-adhoc
+(the old cron) keeps today's, the next day starts from zero without it.
 """
 import os
 import sys
@@ -50,13 +51,22 @@ rc, out, err = env.run("drain")
 rc, out, err = env.run("blacklist", "show", "gina@sender.test")
 R.check("a request handled twice is counted once", "daily count: 1 " in out, out)
 
+# the old cron's clear-adhoc, whenever it runs, never resets today's
+# counts (that would let a sender past the limit) ...
 rc, out, err = env.run("blacklist", "clear-adhoc")
 R.eq("clear-adhoc exit code", rc, 0)
 rc, out, err = env.run("blacklist", "show", "carol@sender.test")
-R.check("clear-adhoc resets the count", "daily count: 0 " in out, out)
-more = [env.deliver(msg(frm="carol@sender.test", msgid="c-after%d@sender.test" % i)) for i in range(4)]
+R.check("clear-adhoc keeps today's count", "daily count: 5 " in out, out)
+same = env.deliver(msg(frm="carol@sender.test", msgid="c-same@sender.test"))
 env.run("drain")
-R.eq("after the reset: 3 of 4 replied", [env.state_of(n) for n in more].count("replied"), 3)
+R.eq("after clear-adhoc, the same day: still rate-limited", env.state_of(same), "ignored")
+# ... and the next UTC day starts from zero without any reset
+NEXT = {"MAILRESPONDER_CLOCK_OFFSET_S": "86400"}
+rc, out, err = env.run("blacklist", "show", "carol@sender.test", env=NEXT)
+R.check("the next day: count 0 without clear-adhoc", "daily count: 0 " in out, out)
+more = [env.deliver(msg(frm="carol@sender.test", msgid="c-after%d@sender.test" % i)) for i in range(4)]
+env.run("drain", env=NEXT)
+R.eq("the next day: 3 of 4 replied", [env.state_of(n) for n in more].count("replied"), 3)
 
 env.close()
 sys.exit(R.done())

@@ -28,6 +28,9 @@
 #define T_TAKERS 4
 #define T_TAKES 50
 #define T_PERF_N 10000
+/* 2025-12-04 12:00 UTC; T_DAY is a day in seconds */
+#define T_NOW ((time_t)1764849600)
+#define T_DAY ((time_t)86400)
 
 static char t_dir[64];
 
@@ -125,7 +128,7 @@ T_CASE(open_creates_dir_and_file_0600)
 	T_INT(t_mode(path), 0600);
 	T_INT(st_list_add(st, ST_BLOCK_EMAIL, "x", &err), 0);
 	T_INT(t_mode(wal), 0600); /* sqlite copies the database's mode */
-	T_INT(t_sql_int(path, "PRAGMA user_version"), 1);
+	T_INT(t_sql_int(path, "PRAGMA user_version"), 2);
 	st_close(&st);
 	T_OK(st == NULL);
 	st_close(&st); /* NULL is fine */
@@ -149,14 +152,14 @@ T_CASE(reopen_persists)
 	t_hash("someone@example.org", h);
 	T_OK(st != NULL);
 	T_INT(st_list_add(st, ST_ALLOW_DOMAIN, h, &err), 0);
-	T_INT(st_adhoc_take(st, "u1", h, 5, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "u1", h, 5, T_NOW, &allowed, &err), 0);
 	T_INT(st_journal_put(st, "u1", 0, 1000, &err), 0);
 	st_close(&st);
 	T_INT(t_mode(path), 0600);
 	st = st_open(url, 0, &err);
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, h, &err), 1);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 1);
 	T_INT(st_journal_has(st, "u1", 0, &err), 1);
 	T_INT(st_journal_has(st, "u1", ST_PART_LIMIT, &err), 1);
@@ -202,6 +205,51 @@ T_CASE(lists_add_has_remove)
 	free(url);
 }
 
+/* Each list asked once for the sender and all its domain hashes. */
+T_CASE(lists_match_in_one_call)
+{
+	char *url = t_url("match.db");
+	char e[HASH_SHA512_HEX], d[12][HASH_SHA512_HEX];
+	const char *dv[12];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	unsigned found = 99;
+
+	t_hash("m@a.b.example.org", e);
+	for (int i = 0; i < 12; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "d%d.example.org", i);
+		t_hash(name, d[i]);
+		dv[i] = d[i];
+	}
+	T_OK(st != NULL);
+	T_INT(st_lists_match(st, e, dv, 12, &found, &err), 0);
+	T_INT(found, 0);
+	T_INT(st_lists_match(st, e, NULL, 0, &found, &err), 0);
+	T_INT(found, 0);
+	T_INT(st_list_add(st, ST_BLOCK_DOMAIN, d[3], &err), 0);
+	T_INT(st_list_add(st, ST_ALLOW_EMAIL, e, &err), 0);
+	T_INT(st_lists_match(st, e, dv, 12, &found, &err), 0);
+	T_INT(found, (1u << ST_BLOCK_DOMAIN) | (1u << ST_ALLOW_EMAIL));
+	T_INT(st_lists_match(st, e, NULL, 0, &found, &err), 0);
+	T_INT(found, 1u << ST_ALLOW_EMAIL);
+	/* beyond ST_MATCH_MAX domain hashes: the next chunk */
+	T_INT(st_list_add(st, ST_ALLOW_DOMAIN, d[11], &err), 0);
+	T_INT(st_lists_match(st, d[0], dv, 12, &found, &err), 0);
+	T_INT(found, (1u << ST_BLOCK_DOMAIN) | (1u << ST_ALLOW_DOMAIN));
+	T_INT(st_lists_match(st, d[0], dv + 4, 4, &found, &err), 0);
+	T_INT(found, 0);
+	/* an email hash is not looked up in the domain lists */
+	T_INT(st_lists_match(st, d[3], NULL, 0, &found, &err), 0);
+	T_INT(found, 0);
+	T_INT(st_lists_match(st, e, dv, 2, NULL, &err), -1);
+	T_INT(err.kind, MR_PERM);
+	T_INT(st_lists_match(st, "", dv, 2, &found, &err), -1);
+	st_close(&st);
+	free(url);
+}
+
 T_CASE(adhoc_take_is_idempotent)
 {
 	char *url = t_url("adhoc.db");
@@ -213,39 +261,39 @@ T_CASE(adhoc_take_is_idempotent)
 
 	t_hash("x@example.org", h);
 	t_hash("y@example.org", g);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 0);
-	T_INT(st_adhoc_take(st, "m1", h, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 1);
-	T_INT(st_adhoc_take(st, "m1", h, 1, &allowed, &err), 0); /* retry */
+	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err), 0); /* retry */
 	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 1);
-	T_INT(st_adhoc_take(st, "m2", h, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "m2", h, 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 0);
-	T_INT(st_adhoc_take(st, "m2", h, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "m2", h, 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 0); /* the first answer stays */
-	T_INT(st_adhoc_take(st, "m1", h, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 2);
 	/* another sender is counted apart */
-	T_INT(st_adhoc_take(st, "m3", g, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "m3", g, 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, g, &n, &err), 0);
+	T_INT(st_adhoc_get(st, g, T_NOW, &n, &err), 0);
 	T_INT(n, 1);
 	/* limit <= 0: no limit, still counted */
 	for (int i = 0; i < 3; i++) {
 		char u[16];
 
 		snprintf(u, sizeof(u), "nl%d", i);
-		T_INT(st_adhoc_take(st, u, g, 0, &allowed, &err), 0);
+		T_INT(st_adhoc_take(st, u, g, 0, T_NOW, &allowed, &err), 0);
 		T_INT(allowed, 1);
 	}
-	T_INT(st_adhoc_get(st, g, &n, &err), 0);
+	T_INT(st_adhoc_get(st, g, T_NOW, &n, &err), 0);
 	T_INT(n, 4);
-	T_INT(st_adhoc_take(st, "", h, 1, &allowed, &err), -1);
-	T_INT(st_adhoc_take(st, "m9", h, 1, NULL, &err), -1);
+	T_INT(st_adhoc_take(st, "", h, 1, T_NOW, &allowed, &err), -1);
+	T_INT(st_adhoc_take(st, "m9", h, 1, T_NOW, NULL, &err), -1);
 	st_close(&st);
 	free(url);
 }
@@ -264,10 +312,10 @@ T_CASE(adhoc_limit_boundary)
 		int allowed = -1;
 
 		snprintf(u, sizeof(u), "req%d", i);
-		T_INT(st_adhoc_take(st, u, h, 3, &allowed, &err), 0);
+		T_INT(st_adhoc_take(st, u, h, 3, T_NOW, &allowed, &err), 0);
 		T_INT(allowed, i <= 3);
 	}
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 5);
 	st_close(&st);
 	free(url);
@@ -284,24 +332,31 @@ T_CASE(adhoc_clear_and_remove)
 
 	t_hash("c1@example.org", h);
 	t_hash("c2@example.org", g);
-	T_INT(st_adhoc_take(st, "a", h, 1, &allowed, &err), 0);
-	T_INT(st_adhoc_take(st, "b", h, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "a", h, 1, T_NOW, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "b", h, 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 0);
-	T_INT(st_adhoc_take(st, "c", g, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "c", g, 1, T_NOW, &allowed, &err), 0);
 	T_INT(st_adhoc_remove(st, g, &err), 1);
 	T_INT(st_adhoc_remove(st, g, &err), 0);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 2);
-	T_INT(st_adhoc_clear(st, &err), 0);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
-	T_INT(n, 0);
-	/* a new day: a new request is allowed again ... */
-	T_INT(st_adhoc_take(st, "d", h, 1, &allowed, &err), 0);
+	/* the old cron's reset, late in the day: today's count stays, so
+	 * the sender is not let past the limit */
+	T_INT(st_adhoc_take(st, "y1", h, 1, T_NOW - T_DAY, &allowed, &err), 0);
+	T_INT(st_adhoc_clear(st, T_NOW, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
+	T_INT(n, 2);
+	T_INT(st_adhoc_get(st, h, T_NOW - T_DAY, &n, &err), 0);
+	T_INT(n, 0); /* past days are forgotten */
+	T_INT(st_adhoc_take(st, "d", h, 1, T_NOW, &allowed, &err), 0);
+	T_INT(allowed, 0);
+	/* the next UTC day: a new request is allowed again ... */
+	T_INT(st_adhoc_take(st, "e", h, 1, T_NOW + T_DAY, &allowed, &err), 0);
 	T_INT(allowed, 1);
 	/* ... and a retried old one keeps its answer, uncounted */
-	T_INT(st_adhoc_take(st, "b", h, 1, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "b", h, 1, T_NOW + T_DAY, &allowed, &err), 0);
 	T_INT(allowed, 0);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW + T_DAY, &n, &err), 0);
 	T_INT(n, 1);
 	st_close(&st);
 	free(url);
@@ -350,10 +405,10 @@ static void t_writes_refused(struct st *st, const char *h)
 	T_OK(strstr(err.text, "read-only") != NULL);
 	T_INT(st_list_remove(st, ST_BLOCK_EMAIL, h, &err), -1);
 	T_OK(strstr(err.text, "read-only") != NULL);
-	T_INT(st_adhoc_take(st, "r1", h, 5, &allowed, &err), -1);
+	T_INT(st_adhoc_take(st, "r1", h, 5, T_NOW, &allowed, &err), -1);
 	T_INT(err.kind, MR_PERM);
 	T_OK(strstr(err.text, "read-only") != NULL);
-	T_INT(st_adhoc_clear(st, &err), -1);
+	T_INT(st_adhoc_clear(st, T_NOW, &err), -1);
 	T_INT(st_adhoc_remove(st, h, &err), -1);
 	T_INT(st_journal_put(st, "r1", 0, 1, &err), -1);
 	T_OK(strstr(err.text, "read-only") != NULL);
@@ -374,7 +429,7 @@ T_CASE(readonly_missing_creates_nothing)
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_BLOCK_EMAIL, h, &err), 0);
 	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, h, &err), 0);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 0);
 	T_INT(st_journal_has(st, "u1", 0, &err), 0);
 	t_writes_refused(st, h);
@@ -403,14 +458,14 @@ T_CASE(readonly_existing)
 
 	t_hash("ro2@example.org", h);
 	T_INT(st_list_add(st, ST_BLOCK_DOMAIN, h, &err), 0);
-	T_INT(st_adhoc_take(st, "q1", h, 5, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "q1", h, 5, T_NOW, &allowed, &err), 0);
 	T_INT(st_journal_put(st, "q1", 0, 77, &err), 0);
 	st_close(&st);
 	st = st_open(url, ST_READONLY, &err);
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_BLOCK_DOMAIN, h, &err), 1);
 	T_INT(st_list_has(st, ST_BLOCK_EMAIL, h, &err), 0);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 1);
 	T_INT(st_journal_has(st, "q1", 0, &err), 1);
 	T_INT(st_journal_has(st, "q1", ST_PART_LIMIT, &err), 1);
@@ -420,6 +475,7 @@ T_CASE(readonly_existing)
 	 * -wal and a -shm (the next writer removes them), nothing more */
 	T_OK(t_size(wal) <= 0);
 	T_INT(t_sql_int(path, "SELECT count FROM blacklist_adhoc"), 1);
+	T_INT(t_sql_int(path, "SELECT count FROM adhoc_day"), 1);
 	T_INT(t_sql_int(path, "SELECT count(*) FROM send_journal"), 2);
 	T_INT(t_sql_int(path, "SELECT count(*) FROM blacklist_domain"), 1);
 	free(url);
@@ -439,7 +495,7 @@ T_CASE(readonly_without_tables)
 	st = st_open(url, ST_READONLY, &err);
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_BLOCK_EMAIL, "h", &err), 0);
-	T_INT(st_adhoc_get(st, "h", &n, &err), 0);
+	T_INT(st_adhoc_get(st, "h", T_NOW, &n, &err), 0);
 	T_INT(n, 0);
 	T_INT(st_journal_has(st, "u", 0, &err), 0);
 	st_close(&st);
@@ -453,7 +509,7 @@ T_CASE(readonly_without_tables)
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_BLOCK_EMAIL, "h", &err), 1);
 	T_INT(st_list_has(st, ST_BLOCK_DOMAIN, "h", &err), 0);
-	T_INT(st_adhoc_get(st, "h", &n, &err), 0);
+	T_INT(st_adhoc_get(st, "h", T_NOW, &n, &err), 0);
 	T_INT(st_journal_has(st, "u", 0, &err), 0);
 	st_close(&st);
 	free(url);
@@ -479,14 +535,16 @@ T_CASE(existing_deployment_schema)
 	      SQLITE_OK);
 	st = st_open(url, 0, &err);
 	T_OK(st != NULL);
-	T_INT(st_adhoc_get(st, "h", &n, &err), 0);
-	T_INT(n, 7);
+	/* the old count has no day: it is kept and raised, not obeyed */
+	T_INT(st_adhoc_get(st, "h", T_NOW, &n, &err), 0);
+	T_INT(n, 0);
 	T_INT(st_list_has(st, ST_BLOCK_EMAIL, "b", &err), 1);
-	T_INT(st_adhoc_take(st, "u", "h", 8, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "u", "h", 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 1);
 	T_INT(st_journal_has(st, "u", ST_PART_LIMIT, &err), 1);
 	st_close(&st);
-	T_INT(t_sql_int(path, "PRAGMA user_version"), 1);
+	T_INT(t_sql_int(path, "SELECT count FROM blacklist_adhoc"), 8);
+	T_INT(t_sql_int(path, "PRAGMA user_version"), 2);
 	/* a newer schema than ours is refused */
 	T_INT(t_sql(path, "PRAGMA user_version = 99"), SQLITE_OK);
 	st = st_open(url, 0, &err);
@@ -550,7 +608,7 @@ T_CASE(busy_is_temp)
 	T_INT(sqlite3_open(path, &db), SQLITE_OK);
 	T_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	t0 = mr_now_ms();
-	T_INT(st_adhoc_take(st, "b1", h, 5, &allowed, &err), -1);
+	T_INT(st_adhoc_take(st, "b1", h, 5, T_NOW, &allowed, &err), -1);
 	T_OK(mr_now_ms() - t0 >= 4000); /* waited for the busy timeout */
 	T_INT(err.kind, MR_TEMP);
 	T_OK(strstr(err.text, "adhoc take") != NULL);
@@ -558,7 +616,7 @@ T_CASE(busy_is_temp)
 	T_OK(strstr(err.text, h) == NULL);
 	T_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	T_INT(st_adhoc_take(st, "b1", h, 5, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "b1", h, 5, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 1);
 	st_close(&st);
 	free(url);
@@ -576,21 +634,21 @@ T_CASE(failed_take_rolls_back)
 	int allowed = -1;
 
 	t_hash("inject@example.org", h);
-	T_INT(st_adhoc_take(st, "i0", h, 5, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "i0", h, 5, T_NOW, &allowed, &err), 0);
 	T_INT(t_sql(path, "CREATE TRIGGER t_fail BEFORE INSERT ON send_journal"
 			  " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
 	      SQLITE_OK);
-	T_INT(st_adhoc_take(st, "i1", h, 5, &allowed, &err), -1);
+	T_INT(st_adhoc_take(st, "i1", h, 5, T_NOW, &allowed, &err), -1);
 	T_INT(err.kind, MR_PERM);
 	T_OK(strstr(err.text, "adhoc take") != NULL);
 	T_OK(strstr(err.text, "injected") != NULL);
 	T_OK(strstr(err.text, h) == NULL);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 1); /* the increment was rolled back */
 	T_INT(t_sql(path, "DROP TRIGGER t_fail"), SQLITE_OK);
-	T_INT(st_adhoc_take(st, "i1", h, 5, &allowed, &err), 0);
+	T_INT(st_adhoc_take(st, "i1", h, 5, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 2);
 	st_close(&st);
 	free(url);
@@ -619,8 +677,8 @@ static void *t_take_run(void *arg)
 			int allowed = 0;
 
 			snprintf(uniq, sizeof(uniq), "w%d-%d", tk->id, i);
-			if (st_adhoc_take(st, uniq, tk->hash, 100, &allowed,
-					  &err) < 0) {
+			if (st_adhoc_take(st, uniq, tk->hash, 100, T_NOW,
+					  &allowed, &err) < 0) {
 				tk->errors++;
 				memcpy(tk->last_err, err.text,
 				       sizeof(err.text));
@@ -663,7 +721,7 @@ T_CASE(concurrent_threads_never_exceed)
 	}
 	T_INT(total, 100);
 	st = st_open(url, 0, &err);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, T_TAKERS * T_TAKES);
 	st_close(&st);
 	free(url);
@@ -700,7 +758,7 @@ T_CASE(concurrent_processes_never_exceed)
 	}
 	T_INT(total, 100);
 	st = st_open(url, 0, &err);
-	T_INT(st_adhoc_get(st, h, &n, &err), 0);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, T_TAKERS * T_TAKES);
 	st_close(&st);
 	free(url);
@@ -731,7 +789,7 @@ T_CASE(perf_per_message)
 
 		snprintf(uniq, sizeof(uniq), "%d.M%d.host", 1700000000 + i, i);
 		snprintf(h, sizeof(h), "%0128d", i % 1000); /* 1000 senders */
-		if (st_adhoc_take(st, uniq, h, 5, &allowed, &err) < 0 ||
+		if (st_adhoc_take(st, uniq, h, 5, T_NOW, &allowed, &err) < 0 ||
 		    st_journal_has(st, uniq, 0, &err) != 0 ||
 		    st_journal_put(st, uniq, 0, 1000 + i, &err) < 0)
 			errors++;
@@ -760,6 +818,7 @@ int main(void)
 	T_RUN(open_creates_dir_and_file_0600);
 	T_RUN(reopen_persists);
 	T_RUN(lists_add_has_remove);
+	T_RUN(lists_match_in_one_call);
 	T_RUN(adhoc_take_is_idempotent);
 	T_RUN(adhoc_limit_boundary);
 	T_RUN(adhoc_clear_and_remove);
