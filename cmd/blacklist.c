@@ -203,7 +203,7 @@ int cmd_blacklist(int argc, char **argv)
 	if (b.sn == NULL)
 		return EXIT_USAGE;
 	mr_err_clear(&err);
-	b.st = st_open(b.sn->set->store, 0, &err);
+	b.st = st_open_set(b.sn->set, 0, &err);
 	if (b.st == NULL) {
 		log_err("store: %s", err.text);
 		snap_unref(&b.sn);

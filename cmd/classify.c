@@ -61,7 +61,7 @@ int cmd_classify(int argc, char **argv)
 	if (sn == NULL)
 		return EXIT_USAGE;
 	mr_err_clear(&err);
-	st = st_open(sn->set->store, ST_READONLY, &err);
+	st = st_open_set(sn->set, ST_READONLY, &err);
 	if (st == NULL)
 		log_warn("store: %s; list and limit rows skipped", err.text);
 	for (int i = optind; i < argc; i++) {

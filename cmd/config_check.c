@@ -36,7 +36,7 @@ int cmd_config_check(int argc, char **argv)
 	if (sn == NULL)
 		return EXIT_USAGE;
 	mr_err_clear(&err);
-	st = st_open(sn->set->store, ST_READONLY, &err);
+	st = st_open_set(sn->set, ST_READONLY, &err);
 	if (st == NULL) {
 		fprintf(stderr, "%s: store: %s\n", settings, err.text);
 		snap_unref(&sn);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "settings.h"
 #include "snap.h"
+#include "store.h"
 
 #include <curl/curl.h>
 
@@ -80,13 +81,16 @@ int main(int argc, char **argv)
 		log_err("curl_global_init failed");
 		return EXIT_RUNTIME;
 	}
+	st_global_init();
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[1], cmds[i].name) == 0) {
 			rc = cmds[i].fn(argc - 1, argv + 1);
+			st_global_end();
 			curl_global_cleanup();
 			return rc;
 		}
 	}
+	st_global_end();
 	curl_global_cleanup();
 	return cmd_usage(argv[1], "unknown command");
 }

@@ -57,7 +57,7 @@ struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
 {
 	struct job_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
-	ctx->st = st_open(sn->set->store, 0, err);
+	ctx->st = st_open_set(sn->set, 0, err);
 	if (ctx->st == NULL) {
 		free(ctx);
 		return NULL;
@@ -92,7 +92,7 @@ void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn)
 		return;
 	dlv_reset(ctx->dlv);
 	if (strcmp(ctx->st_url, sn->set->store) != 0) {
-		struct st *st = st_open(sn->set->store, 0, &err);
+		struct st *st = st_open_set(sn->set, 0, &err);
 
 		if (st == NULL) {
 			log_err("store: %s; keeping the previous one",

@@ -74,6 +74,8 @@ static const size_t str_fields[] = {
 	OFF(responder_config),
 	OFF(attachments_dir),
 	OFF(store),
+	OFF(mysql.password_env),
+	OFF(mysql.password_file),
 	OFF(transport_override),
 	OFF(smtp_url),
 	OFF(ses.region),
@@ -301,6 +303,26 @@ static void h_word(struct ld *ld, const struct key *k, const char *name,
 		put(ld, k, xstrdup(p));
 }
 
+/* The name of an environment variable. */
+static void h_env(struct ld *ld, const struct key *k, const char *name,
+		  struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL);
+	const char *c = p;
+
+	if (p == NULL)
+		return;
+	for (; *c; c++)
+		if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= 'a' && *c <= 'z') ||
+		      (c > p && *c >= '0' && *c <= '9')))
+			break;
+	if (*c != 0)
+		bad_value(ld, name, "an environment variable name", p);
+	else
+		put(ld, k, xstrdup(p));
+}
+
 static void h_tag(struct ld *ld, const struct key *k, const char *name,
 		  struct json_object *v)
 {
@@ -385,7 +407,16 @@ static void h_store(struct ld *ld, const struct key *k, const char *name,
 		put(ld, k, xasprintf("sqlite:%s", path));
 		free(path);
 	} else if (has_prefix(p, "mysql://") && p[8] != 0) {
-		put(ld, k, xstrdup(p));
+		const char *at = strchr(p + 8, '@');
+
+		/* never echo it: it may hold a password */
+		if (at != NULL && memchr(p + 8, ':', (size_t)(at - p - 8)))
+			mr_msgs_add(ld->pr,
+				    "%s: a password in the URL is refused; use "
+				    "mysql.password_file or mysql.password_env",
+				    name);
+		else
+			put(ld, k, xstrdup(p));
 	} else {
 		bad_value(ld, name, "\"sqlite:<path>\" or \"mysql://...\"", p);
 	}
@@ -707,6 +738,14 @@ static const struct key dkim_keys[] = {
 	K("ed25519_selector", h_selector, dkim.ed25519_selector),
 };
 
+static const struct key mysql_keys[] = {
+	K("password_env", h_env, mysql.password_env),
+	K("password_file", h_path, mysql.password_file),
+	K_INT("connect_timeout_s", mysql.connect_timeout_s, 1, 3600),
+	K_INT("read_timeout_s", mysql.read_timeout_s, 1, 3600),
+	K_INT("write_timeout_s", mysql.write_timeout_s, 1, 3600),
+};
+
 static const struct key retry_keys[] = {
 	K_INT("initial_s", retry.initial_s, 1, SET_SECONDS_MAX),
 	K_INT("max_s", retry.max_s, 1, SET_SECONDS_MAX),
@@ -719,6 +758,7 @@ static const struct key top_keys[] = {
 	K("responder_config", h_rcfg, responder_config),
 	K("attachments_dir", h_path, attachments_dir),
 	K("store", h_store, store),
+	K_OBJ("mysql", mysql_keys),
 	K("transport_override", h_transport, transport_override),
 	K("smtp_url", h_transport, smtp_url),
 	K_OBJ("ses", ses_keys),
@@ -845,6 +885,10 @@ static void set_defaults(struct set *s)
 	s->attachments_dir = resolve(s, "attachments");
 	s->store = xasprintf("sqlite:%s", db);
 	free(db);
+	s->mysql.password_env = xstrdup("MAILRESPONDER_DB_PASSWORD");
+	s->mysql.connect_timeout_s = 10;
+	s->mysql.read_timeout_s = 30;
+	s->mysql.write_timeout_s = 30;
 	s->smtp_url = xstrdup("smtp://127.0.0.1:2525");
 	s->ses.region = xstrdup("us-east-1");
 	s->event_log = resolve(s, "events.jsonl");

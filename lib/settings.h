@@ -41,6 +41,13 @@ struct set {
 	char *responder_config; /* path (resolved) or "s3://bucket/key" */
 	char *attachments_dir;	/* resolved path, default "attachments" */
 	char *store;		/* "sqlite:<resolved path>" or "mysql://..." */
+	struct {
+		char *password_env;  /* default MAILRESPONDER_DB_PASSWORD */
+		char *password_file; /* NULL or resolved path */
+		long connect_timeout_s; /* default 10 */
+		long read_timeout_s;	/* default 30 */
+		long write_timeout_s;	/* default 30 */
+	} mysql;
 	char *transport_override; /* NULL or "maildir:<resolved>" / "smtp://" */
 	char *smtp_url;		  /* default "smtp://127.0.0.1:2525" */
 	struct {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "settings.h"
 #include "store_impl.h"
 
 struct st_scheme {
@@ -27,7 +28,7 @@ struct st_scheme {
 
 static const struct st_scheme st_schemes[] = {
 	{"sqlite:", "sqlite", &st_sqlite_ops},
-	{"mysql://", "mysql", NULL},
+	{"mysql://", "mysql", &st_mysql_ops},
 };
 
 static const struct st_scheme *st_scheme_find(const char *url)
@@ -43,7 +44,34 @@ static const struct st_scheme *st_scheme_find(const char *url)
 	return NULL;
 }
 
+void st_global_init(void)
+{
+	st_mysql_global_init();
+}
+
+void st_global_end(void)
+{
+	st_mysql_global_end();
+}
+
 struct st *st_open(const char *url, int flags, struct mr_err *err)
+{
+	return st_open_opts(url, flags, NULL, err);
+}
+
+struct st *st_open_set(const struct set *s, int flags, struct mr_err *err)
+{
+	struct st_opts o = {
+		s->mysql.password_env,      s->mysql.password_file,
+		s->mysql.connect_timeout_s, s->mysql.read_timeout_s,
+		s->mysql.write_timeout_s,
+	};
+
+	return st_open_opts(s->store, flags, &o, err);
+}
+
+struct st *st_open_opts(const char *url, int flags, const struct st_opts *opts,
+			struct mr_err *err)
 {
 	const struct st_scheme *sc;
 	struct st *st;
@@ -58,7 +86,7 @@ struct st *st_open(const char *url, int flags, struct mr_err *err)
 			   sc->name);
 		return NULL;
 	}
-	st = sc->ops->open(url + strlen(sc->prefix), flags, err);
+	st = sc->ops->open(url + strlen(sc->prefix), flags, opts, err);
 	if (st == NULL)
 		return NULL;
 	st->ops = sc->ops;

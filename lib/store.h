@@ -1,7 +1,8 @@
 /* store.h - the state store: lists, daily counts, send journal (design.md s.7)
  * SYNOPSIS     struct st *st_open(const char *url, int flags, struct mr_err *);
- * DESCRIPTION  A store is picked by URL scheme ("sqlite:<path>", later
- *              "mysql://..."); each backend is a struct st_ops. Tables,
+ * DESCRIPTION  A store is picked by URL scheme ("sqlite:<path>" or
+ *              "mysql://user@host:port/db"); each backend is a struct
+ *              st_ops. Tables,
  *              compatible with the existing deployment:
  *                blacklist_adhoc(emailhash, count)   old daily counts
  *                adhoc_day(emailhash, day, count)    counts per UTC day
@@ -36,8 +37,30 @@ enum st_list {
 #define ST_PART_LIMIT (-1)
 
 struct st;
+struct set;
+
+/* Connection settings of a server store (mysql); NULL fields and zero
+ * timeouts take the defaults. */
+#define ST_PASSWORD_ENV "MAILRESPONDER_DB_PASSWORD"
+struct st_opts {
+	const char *password_env;  /* variable holding the password, or NULL
+				      for ST_PASSWORD_ENV */
+	const char *password_file; /* file holding it (others must not be
+				      able to read it); wins over the env */
+	long connect_timeout_s;	   /* default 10 */
+	long read_timeout_s;	   /* default 30 */
+	long write_timeout_s;	   /* default 30 */
+};
+
+/* Once per process before any thread starts (the MariaDB library). */
+void st_global_init(void);
+void st_global_end(void);
 
 struct st *st_open(const char *url, int flags, struct mr_err *err);
+struct st *st_open_opts(const char *url, int flags, const struct st_opts *opts,
+			struct mr_err *err);
+/* The store of the settings (store and mysql.*). */
+struct st *st_open_set(const struct set *s, int flags, struct mr_err *err);
 void st_close(struct st **st);
 
 int st_list_has(struct st *st, enum st_list list, const char *hash,

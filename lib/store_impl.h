@@ -31,7 +31,8 @@ struct st {
 struct st_ops {
 	const char *name;
 	/* where: the URL after the scheme prefix */
-	struct st *(*open)(const char *where, int flags, struct mr_err *err);
+	struct st *(*open)(const char *where, int flags,
+			   const struct st_opts *opts, struct mr_err *err);
 	void (*close)(struct st *st);
 
 	int (*list_has)(struct st *st, enum st_list list, const char *hash,
@@ -67,5 +68,7 @@ struct st_ops {
 
 extern const struct st_ops st_sqlite_ops;
 extern const struct st_ops st_mysql_ops;
+void st_mysql_global_init(void);
+void st_mysql_global_end(void);
 
 #endif

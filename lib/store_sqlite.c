@@ -259,11 +259,9 @@ static sqlite3_stmt *sq_prep(struct st_sqlite *sq, enum sq_id id,
 		return NULL;
 	}
 	if (s == NULL) {
-		rc = sqlite3_prepare_v3(sq->db,
-					id == SQ_MATCH ? sq->match_sql
-						       : sq_sql[id],
-					-1,
-					SQLITE_PREPARE_PERSISTENT, &s, NULL);
+		rc = sqlite3_prepare_v3(
+			sq->db, id == SQ_MATCH ? sq->match_sql : sq_sql[id], -1,
+			SQLITE_PREPARE_PERSISTENT, &s, NULL);
 		if (rc != SQLITE_OK) {
 			(void)sq_fail(sq, rc, what, err);
 			return NULL;
@@ -406,8 +404,9 @@ static int sq_lists_match(struct st *st, const char *email_hash,
 	if (s == NULL)
 		return -1;
 	for (int i = 0; i < ST_MATCH_MAX; i++) {
-		rc = sqlite3_bind_text(s, i + 2, (size_t)i < n_dom ? dom[i] : "",
-				       -1, SQLITE_STATIC);
+		rc = sqlite3_bind_text(s, i + 2,
+				       (size_t)i < n_dom ? dom[i] : "", -1,
+				       SQLITE_STATIC);
 		if (rc != SQLITE_OK) {
 			(void)sq_fail(sq, rc, what, err);
 			sq_done(s);
@@ -515,9 +514,8 @@ static int sq_adhoc_take(struct st *st, const char *uniq, const char *hash,
 }
 
 /* Run statement id with ?1 bound to the integer v: rows changed or -1. */
-static long sq_change_int(struct st_sqlite *sq, enum sq_id id,
-			  sqlite3_int64 v, const char *what,
-			  struct mr_err *err)
+static long sq_change_int(struct st_sqlite *sq, enum sq_id id, sqlite3_int64 v,
+			  const char *what, struct mr_err *err)
 {
 	sqlite3_stmt *s = sq_prep(sq, id, NULL, what, err);
 
@@ -815,11 +813,13 @@ static void sq_close(struct st *st)
 	free(sq);
 }
 
-static struct st *sq_open(const char *path, int flags, struct mr_err *err)
+static struct st *sq_open(const char *path, int flags,
+			  const struct st_opts *opts, struct mr_err *err)
 {
 	struct st_sqlite *sq;
 	int rc;
 
+	(void)opts; /* a local file: nothing to connect */
 	if (path[0] == 0) {
 		mr_err_set(err, MR_PERM,
 			   "sqlite store: no path (sqlite:<path>)");

@@ -464,7 +464,8 @@ static void clock_offset_init(void)
 	if (v == NULL || v[0] == 0)
 		return;
 	if (mr_parse_long(v + neg, &off) < 0) {
-		log_warn("MAILRESPONDER_CLOCK_OFFSET_S: not an integer; ignored");
+		log_warn("MAILRESPONDER_CLOCK_OFFSET_S: not an integer; "
+			 "ignored");
 		return;
 	}
 	clock_offset = neg ? -off : off;

@@ -11,3 +11,4 @@ MR_BIN="$PWD/$b/mailresponder" /usr/bin/python3 test/bench_stats.py
 MR_BIN="$PWD/$b/mailresponder" /usr/bin/python3 test/bench_postfix.py 2>&1 |
 	grep -v 'overriding earlier entry'
 
+MR_BIN="$PWD/$b/mailresponder" /usr/bin/python3 test/bench_mysql.py

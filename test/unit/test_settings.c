@@ -337,6 +337,8 @@ T_CASE(set_relative_file)
 	write_file(file, "{" MIN_SET ", \"transport_override\": \"ses\","
 			 "\"event_log\": \"stderr\","
 			 "\"store\": \"mysql://mr@db.example:3306/mr\","
+			 "\"mysql\": {\"password_file\": \"db.pw\","
+			 " \"connect_timeout_s\": 3},"
 			 "\"responder_config\": \"s3://cfg/responses.json\"}");
 	T_OK(chdir(tdir) == 0);
 	s = set_load("sub/../sub/settings.json", &m);
@@ -351,6 +353,12 @@ T_CASE(set_relative_file)
 		T_STR(s->transport_override, "ses");
 		T_STR(s->event_log, "stderr");
 		T_STR(s->store, "mysql://mr@db.example:3306/mr");
+		T_STR(s->mysql.password_file,
+		      want = xasprintf("%s/db.pw", sub));
+		free(want);
+		T_STR(s->mysql.password_env, "MAILRESPONDER_DB_PASSWORD");
+		T_INT(s->mysql.connect_timeout_s, 3);
+		T_INT(s->mysql.read_timeout_s, 30);
 		T_STR(s->responder_config, "s3://cfg/responses.json");
 	}
 	set_free(&s);
@@ -510,6 +518,17 @@ T_CASE(set_bad_values)
 	T_ONE("{" MIN_SET ", \"log_level\": \"verbose\"}",
 	      "log_level: expected one of err, warn, info, debug, got "
 	      "\"verbose\"");
+	T_ONE("{" MIN_SET ", \"store\": \"mysql://mr:pw9@db/x\"}",
+	      "store: a password in the URL is refused; use "
+	      "mysql.password_file or mysql.password_env");
+	T_ONE("{" MIN_SET ", \"mysql\": {\"password_env\": \"1BAD\"}}",
+	      "mysql.password_env: expected an environment variable name, "
+	      "got \"1BAD\"");
+	T_ONE("{" MIN_SET ", \"mysql\": {\"read_timeout_s\": 0}}",
+	      "mysql.read_timeout_s: expected an integer > 0 and <= 3600");
+	T_ONE("{" MIN_SET ", \"mysql\": {\"pasword_file\": \"x\"}}",
+	      "unknown key 'mysql.pasword_file' (did you mean "
+	      "'mysql.password_file'?)");
 	T_ONE("{" MIN_SET ", \"store\": \"postgres://db\"}",
 	      "store: expected \"sqlite:<path>\" or \"mysql://...\", got "
 	      "\"postgres://db\"");

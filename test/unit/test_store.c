@@ -1,5 +1,12 @@
-/* test_store.c - unit tests of the state store (store.h), SQLite backend
- * DESCRIPTION  Every case works on files under a fresh mkdtemp(3)
+/* test_store.c - unit tests of the state store (store.h), both backends
+ * DESCRIPTION  One suite, two URLs: without MR_TEST_MYSQL_PORT it runs on
+ *              SQLite; with it (test/e2e/test_store_mysql.py starts a
+ *              private MariaDB and sets it, with the password in
+ *              MAILRESPONDER_DB_PASSWORD) the generic cases run again on
+ *              mysql://responder@127.0.0.1:PORT/mrt_<case>, each in a
+ *              database made afresh, followed by the MySQL-only cases
+ *              (the old DDL, table shapes, lost connections, passwords).
+ *              SQLite cases work on files under a fresh mkdtemp(3)
  *              directory in /tmp, removed at the end. sqlite3 is used
  *              directly only to prepare databases the store did not make
  *              (an older deployment, a file without tables) or to hold a
@@ -7,6 +14,11 @@
  *              case prints the cost of one handled message (take + journal
  *              lookup + journal write) as a "# perf:" line.
  */
+/* mysql.h declares a struct st_list, clashing with our enum st_list */
+#define st_list ma_st_list
+#include <mysql.h>
+#undef st_list
+
 #include "t.h"
 
 #include <ftw.h>
@@ -33,6 +45,7 @@
 #define T_DAY ((time_t)86400)
 
 static char t_dir[64];
+static long t_my_port; /* 0: SQLite; else the MariaDB port */
 
 /* path and "sqlite:" URL of name in the test directory (caller frees) */
 static char *t_path(const char *name)
@@ -40,9 +53,84 @@ static char *t_path(const char *name)
 	return xasprintf("%s/%s", t_dir, name);
 }
 
+/* A raw connection to the test server as the test user (db may be
+ * NULL), or NULL with a "# " line. */
+static MYSQL *t_my_conn(const char *db)
+{
+	MYSQL *m = mysql_init(NULL);
+
+	if (m != NULL &&
+	    mysql_real_connect(m, "127.0.0.1", "responder",
+			       getenv("MAILRESPONDER_DB_PASSWORD"), db,
+			       (unsigned)t_my_port, NULL, 0) != NULL)
+		return m;
+	printf("# t_my_conn: %s\n", m ? mysql_error(m) : "no memory");
+	mysql_close(m);
+	return NULL;
+}
+
+/* Run constant sql in db through a separate connection: 0 or -1. */
+static int t_my(const char *db, const char *sql)
+{
+	MYSQL *m = t_my_conn(db);
+	int rc = -1;
+
+	if (m != NULL && (rc = mysql_query(m, sql)) != 0)
+		printf("# t_my(%s): %s\n", sql, mysql_error(m));
+	if (m != NULL) {
+		MYSQL_RES *r = mysql_store_result(m);
+
+		mysql_free_result(r);
+	}
+	mysql_close(m);
+	return rc == 0 ? 0 : -1;
+}
+
+/* One integer from a query in db, -1 when none. */
+static long long t_my_int(const char *db, const char *sql)
+{
+	MYSQL *m = t_my_conn(db);
+	MYSQL_RES *r = NULL;
+	MYSQL_ROW row;
+	long long v = -1;
+
+	if (m != NULL && mysql_query(m, sql) == 0 &&
+	    (r = mysql_store_result(m)) != NULL &&
+	    (row = mysql_fetch_row(r)) != NULL && row[0] != NULL)
+		v = strtoll(row[0], NULL, 10);
+	mysql_free_result(r);
+	mysql_close(m);
+	return v;
+}
+
+/* "mrt_" + name with anything but letters and digits made '_'. */
+static void t_my_db(const char *name, char *db, size_t n)
+{
+	size_t i = 0;
+
+	snprintf(db, n, "mrt_%s", name);
+	for (i = 4; db[i]; i++)
+		if (!((db[i] >= 'a' && db[i] <= 'z') ||
+		      (db[i] >= '0' && db[i] <= '9')))
+			db[i] = '_';
+}
+
+/* The URL of a store for a case: a file in the test directory, or a
+ * MariaDB database made afresh (caller frees). */
 static char *t_url(const char *name)
 {
-	return xasprintf("sqlite:%s/%s", t_dir, name);
+	char db[64], *sql;
+
+	if (!t_my_port)
+		return xasprintf("sqlite:%s/%s", t_dir, name);
+	t_my_db(name, db, sizeof(db));
+	sql = xasprintf("DROP DATABASE IF EXISTS %s", db);
+	(void)t_my(NULL, sql); /* a failure shows in the next one */
+	free(sql);
+	sql = xasprintf("CREATE DATABASE %s CHARACTER SET utf8mb4", db);
+	(void)t_my(NULL, sql); /* and in the case's st_open() */
+	free(sql);
+	return xasprintf("mysql://responder@127.0.0.1:%ld/%s", t_my_port, db);
 }
 
 static void t_hash(const char *addr, char out[HASH_SHA512_HEX])
@@ -155,7 +243,8 @@ T_CASE(reopen_persists)
 	T_INT(st_adhoc_take(st, "u1", h, 5, T_NOW, &allowed, &err), 0);
 	T_INT(st_journal_put(st, "u1", 0, 1000, &err), 0);
 	st_close(&st);
-	T_INT(t_mode(path), 0600);
+	if (!t_my_port)
+		T_INT(t_mode(path), 0600);
 	st = st_open(url, 0, &err);
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, h, &err), 1);
@@ -471,6 +560,12 @@ T_CASE(readonly_existing)
 	T_INT(st_journal_has(st, "q1", ST_PART_LIMIT, &err), 1);
 	t_writes_refused(st, h);
 	st_close(&st);
+	if (t_my_port) {
+		free(url);
+		free(path);
+		free(wal);
+		return;
+	}
 	/* nothing changed: a reader of a WAL database may leave an empty
 	 * -wal and a -shm (the next writer removes them), nothing more */
 	T_OK(t_size(wal) <= 0);
@@ -808,8 +903,359 @@ T_CASE(perf_per_message)
 	free(url);
 }
 
+/* ------------------------------------------------------- MySQL only */
+
+#define T_TABLES_SQL                                                           \
+	"SELECT COUNT(*) FROM information_schema.TABLES"                       \
+	" WHERE TABLE_SCHEMA = DATABASE()"
+
+/* The existing deployment's tables, created by its DDL and filled:
+ * opened, only our two tables are added; its rows are read and kept. */
+T_CASE(mysql_old_ddl_prefilled)
+{
+	char *url = t_url("oldddl"), db[64], *sql;
+	char blk[HASH_SHA512_HEX], dom[HASH_SHA512_HEX], vip[HASH_SHA512_HEX];
+	const char *dv[1] = {dom};
+	struct mr_err err;
+	struct st *st;
+	unsigned found = 0;
+	long n = -1;
+	int allowed = -1;
+
+	t_my_db("oldddl", db, sizeof(db));
+	t_hash("blocked@old.example", blk);
+	t_hash("blocked.example", dom);
+	t_hash("vip@old.example", vip);
+	T_INT(t_my(db, "CREATE TABLE blacklist_adhoc(emailhash VARCHAR(128)"
+		       " PRIMARY KEY, count INT NOT NULL DEFAULT 0)"), 0);
+	T_INT(t_my(db, "CREATE TABLE blacklist_email(emailhash VARCHAR(128)"
+		       " PRIMARY KEY)"), 0);
+	T_INT(t_my(db, "CREATE TABLE blacklist_domain(domainhash VARCHAR(128)"
+		       " PRIMARY KEY)"), 0);
+	T_INT(t_my(db, "CREATE TABLE whitelist_email(emailhash VARCHAR(128)"
+		       " PRIMARY KEY)"), 0);
+	T_INT(t_my(db, "CREATE TABLE whitelist_domain(domainhash VARCHAR(128)"
+		       " PRIMARY KEY)"), 0);
+	sql = xasprintf("INSERT INTO blacklist_email VALUES ('%s');"
+			"INSERT INTO blacklist_domain VALUES ('%s');"
+			"INSERT INTO whitelist_email VALUES ('%s');"
+			"INSERT INTO blacklist_adhoc VALUES ('%s', 99)",
+			blk, dom, vip, vip);
+	{
+		MYSQL *m = t_my_conn(db);
+
+		T_OK(m != NULL);
+		if (m != NULL) {
+			T_INT(mysql_set_server_option(m,
+				      MYSQL_OPTION_MULTI_STATEMENTS_ON), 0);
+			T_INT(mysql_query(m, sql), 0);
+			while (mysql_next_result(m) == 0)
+				;
+			mysql_close(m);
+		}
+	}
+	free(sql);
+	st = st_open(url, 0, &err);
+	T_OK(st != NULL);
+	if (st == NULL)
+		printf("# %s\n", err.text);
+	T_INT(t_my_int(db, T_TABLES_SQL), 7);
+	T_INT(st_lists_match(st, blk, dv, 1, &found, &err), 0);
+	T_INT(found, (1u << ST_BLOCK_EMAIL) | (1u << ST_BLOCK_DOMAIN));
+	T_INT(st_lists_match(st, vip, NULL, 0, &found, &err), 0);
+	T_INT(found, 1u << ST_ALLOW_EMAIL);
+	T_INT(st_adhoc_get(st, vip, T_NOW, &n, &err), 0);
+	T_INT(n, 0); /* the old count has no day: kept, not obeyed */
+	T_INT(st_adhoc_take(st, "o1", vip, 3, T_NOW, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	st_close(&st);
+	T_INT(t_my_int(db, "SELECT count FROM blacklist_adhoc"), 100);
+	T_INT(t_my_int(db, "SELECT COUNT(*) FROM blacklist_email"), 1);
+	T_INT(t_my_int(db, "SELECT COUNT(*) FROM blacklist_domain"), 1);
+	T_INT(t_my_int(db, "SELECT COUNT(*) FROM whitelist_email"), 1);
+	free(url);
+}
+
+/* Open with one table made by create_sql: refused, naming table and
+ * column (also read-only). */
+static void t_bad_shape(const char *name, const char *create_sql,
+			const char *table, const char *col)
+{
+	char *url = t_url(name), db[64];
+	struct mr_err err;
+
+	t_my_db(name, db, sizeof(db));
+	T_INT(t_my(db, create_sql), 0);
+	T_OK(st_open(url, 0, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, table) != NULL);
+	T_OK(strstr(err.text, col) != NULL);
+	T_OK(strstr(err.text, "unexpected shape") != NULL);
+	printf("# %s\n", err.text);
+	T_OK(st_open(url, ST_READONLY, &err) == NULL);
+	T_OK(strstr(err.text, table) != NULL);
+	T_INT(t_my_int(db, T_TABLES_SQL), 1); /* nothing created */
+	free(url);
+}
+
+T_CASE(mysql_bad_shape)
+{
+	t_bad_shape("shape1",
+		    "CREATE TABLE blacklist_adhoc(emailhash VARCHAR(128)"
+		    " PRIMARY KEY, count VARCHAR(10))",
+		    "blacklist_adhoc", "count");
+	t_bad_shape("shape2",
+		    "CREATE TABLE blacklist_email(emailhash VARCHAR(64))",
+		    "blacklist_email", "emailhash");
+	t_bad_shape("shape3", "CREATE TABLE whitelist_domain(h VARCHAR(128))",
+		    "whitelist_domain", "domainhash");
+	t_bad_shape("shape4",
+		    "CREATE TABLE blacklist_adhoc(emailhash VARCHAR(128),"
+		    " count INT)",
+		    "blacklist_adhoc", "emailhash");
+}
+
+/* Kill the store's connections from outside: 0 or -1. */
+static int t_my_kill_others(void)
+{
+	MYSQL *m = t_my_conn(NULL);
+	MYSQL_RES *r = NULL;
+	MYSQL_ROW row;
+	int killed = 0;
+
+	if (m == NULL ||
+	    mysql_query(m, "SELECT ID FROM information_schema.PROCESSLIST"
+			   " WHERE USER = 'responder'"
+			   " AND ID <> CONNECTION_ID()") != 0 ||
+	    (r = mysql_store_result(m)) == NULL) {
+		mysql_close(m);
+		return -1;
+	}
+	while ((row = mysql_fetch_row(r)) != NULL) {
+		char *sql = xasprintf("KILL %s", row[0]);
+
+		if (mysql_query(m, sql) == 0)
+			killed++;
+		free(sql);
+	}
+	mysql_free_result(r);
+	mysql_close(m);
+	return killed > 0 ? 0 : -1;
+}
+
+/* A killed connection (as after a restart or wait_timeout): the call at
+ * hand fails MR_TEMP, the next one connects again; nothing is counted
+ * twice or lost. */
+T_CASE(mysql_lost_connection_is_temp)
+{
+	char *url = t_url("lost");
+	char h[HASH_SHA512_HEX];
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+	unsigned found = 0;
+	long n = -1;
+	int allowed = -1;
+
+	t_hash("lost@example.org", h);
+	T_OK(st != NULL);
+	T_INT(st_adhoc_take(st, "l1", h, 5, T_NOW, &allowed, &err), 0);
+	T_INT(t_my_kill_others(), 0);
+	T_INT(st_adhoc_take(st, "l2", h, 5, T_NOW, &allowed, &err), -1);
+	T_INT(err.kind, MR_TEMP);
+	T_OK(strstr(err.text, "mysql adhoc take failed") != NULL);
+	printf("# %s\n", err.text);
+	T_INT(st_adhoc_take(st, "l2", h, 5, T_NOW, &allowed, &err), 0);
+	T_INT(allowed, 1);
+	T_INT(t_my_kill_others(), 0);
+	T_INT(st_lists_match(st, h, NULL, 0, &found, &err), -1);
+	T_INT(err.kind, MR_TEMP);
+	T_INT(st_lists_match(st, h, NULL, 0, &found, &err), 0);
+	T_INT(t_my_kill_others(), 0);
+	T_INT(st_journal_put(st, "l2", 0, 1000, &err), -1);
+	T_INT(err.kind, MR_TEMP);
+	T_INT(st_journal_put(st, "l2", 0, 1000, &err), 0);
+	T_INT(st_journal_has(st, "l2", 0, &err), 1);
+	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
+	T_INT(n, 2);
+	st_close(&st);
+	free(url);
+}
+
+T_CASE(mysql_bad_server_and_password)
+{
+	char *url = t_url("pw"), *bad;
+	struct st_opts o = {"T_MR_WRONG_PW", NULL, 2, 5, 5};
+	struct mr_err err;
+	struct st *st;
+	long long t0;
+
+	T_INT(setenv("T_MR_WRONG_PW", "not-the-password", 1), 0);
+	T_OK(st_open_opts(url, 0, &o, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "Access denied") != NULL);
+	T_OK(strstr(err.text, "not-the-password") == NULL);
+	printf("# %s\n", err.text);
+	/* nothing listens on port 1: refused at once, clear message */
+	bad = xasprintf("mysql://responder@127.0.0.1:1/x");
+	t0 = mr_now_ms();
+	T_OK(st_open(bad, 0, &err) == NULL);
+	T_OK(mr_now_ms() - t0 < 5000);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, "mysql connect(responder@127.0.0.1:1/x)") !=
+	     NULL);
+	printf("# %s\n", err.text);
+	free(bad);
+	/* right password, but the user may not use that database */
+	bad = xasprintf("mysql://responder@127.0.0.1:%ld/mysql", t_my_port);
+	T_OK(st_open(bad, 0, &err) == NULL);
+	T_OK(strstr(err.text, "denied") != NULL);
+	free(bad);
+	st = st_open(url, 0, &err);
+	T_OK(st != NULL);
+	st_close(&st);
+	free(url);
+}
+
+T_CASE(mysql_password_file)
+{
+	char *url = t_url("pwfile");
+	char path[] = "/tmp/test_store_pw.XXXXXX";
+	const char *pw = getenv("MAILRESPONDER_DB_PASSWORD");
+	struct st_opts o = {"T_MR_NO_SUCH_VAR", path, 0, 0, 0};
+	struct mr_err err;
+	struct st *st;
+	int fd = mkstemp(path);
+
+	T_OK(fd >= 0 && pw != NULL);
+	if (fd < 0 || pw == NULL)
+		return;
+	T_INT((int)write(fd, pw, strlen(pw)), (int)strlen(pw));
+	T_INT((int)write(fd, "\n", 1), 1);
+	T_INT(close(fd), 0);
+	T_INT(chmod(path, 0644), 0);
+	T_OK(st_open_opts(url, 0, &o, &err) == NULL);
+	T_INT(err.kind, MR_PERM);
+	T_OK(strstr(err.text, path) != NULL);
+	T_OK(strstr(err.text, "others") != NULL);
+	T_OK(strstr(err.text, pw) == NULL);
+	printf("# %s\n", err.text);
+	T_INT(chmod(path, 0640), 0);
+	st = st_open_opts(url, 0, &o, &err);
+	T_OK(st != NULL);
+	if (st == NULL)
+		printf("# %s\n", err.text);
+	st_close(&st);
+	T_INT(unlink(path), 0);
+	T_OK(st_open_opts(url, 0, &o, &err) == NULL);
+	T_OK(strstr(err.text, path) != NULL);
+	free(url);
+}
+
+T_CASE(mysql_urls)
+{
+	static const char *const bad[] = {
+		"mysql://responder:s3cret@127.0.0.1/db",
+		"mysql://127.0.0.1/db",
+		"mysql://responder@127.0.0.1:99999/db",
+		"mysql://responder@127.0.0.1/",
+		"mysql://responder@127.0.0.1",
+		"mysql://responder@/db",
+		"mysql://responder@127.0.0.1/db?ssl=1",
+	};
+	const char *sock = getenv("MR_TEST_MYSQL_SOCKET");
+	struct mr_err err;
+	struct st *st;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		T_OK(st_open(bad[i], 0, &err) == NULL);
+		T_INT(err.kind, MR_PERM);
+		T_OK(strstr(err.text, "s3cret") == NULL);
+		T_OK(strstr(err.text, "mysql store") != NULL);
+	}
+	if (sock != NULL) {
+		char *url = t_url("socket"), *su;
+
+		free(url);
+		su = xasprintf("mysql://responder@localhost/mrt_socket"
+			       "?socket=%s", sock);
+		st = st_open(su, 0, &err);
+		T_OK(st != NULL);
+		if (st == NULL)
+			printf("# %s\n", err.text);
+		T_INT(st_list_add(st, ST_BLOCK_EMAIL, "x", &err), 0);
+		T_INT(st_list_has(st, ST_BLOCK_EMAIL, "x", &err), 1);
+		st_close(&st);
+		free(su);
+	}
+}
+
+/* classify and config-check on a database without tables: empty, and
+ * nothing created. */
+T_CASE(mysql_readonly_empty)
+{
+	char *url = t_url("roempty"), db[64];
+	struct mr_err err;
+	struct st *st;
+	unsigned found = 9;
+	long n = -1;
+
+	t_my_db("roempty", db, sizeof(db));
+	st = st_open(url, ST_READONLY, &err);
+	T_OK(st != NULL);
+	T_INT(st_lists_match(st, "h", NULL, 0, &found, &err), 0);
+	T_INT(found, 0);
+	T_INT(st_list_has(st, ST_BLOCK_EMAIL, "h", &err), 0);
+	T_INT(st_adhoc_get(st, "h", T_NOW, &n, &err), 0);
+	T_INT(n, 0);
+	T_INT(st_journal_has(st, "u", 0, &err), 0);
+	t_writes_refused(st, "h");
+	st_close(&st);
+	T_INT(t_my_int(db, T_TABLES_SQL), 0);
+	free(url);
+}
+
+static void t_mysql_only(void)
+{
+	T_RUN(mysql_old_ddl_prefilled);
+	T_RUN(mysql_bad_shape);
+	T_RUN(mysql_lost_connection_is_temp);
+	T_RUN(mysql_bad_server_and_password);
+	T_RUN(mysql_password_file);
+	T_RUN(mysql_urls);
+	T_RUN(mysql_readonly_empty);
+}
+
+/* The cases that hold for every backend. */
+static void t_generic(void)
+{
+	T_RUN(reopen_persists);
+	T_RUN(lists_add_has_remove);
+	T_RUN(lists_match_in_one_call);
+	T_RUN(adhoc_take_is_idempotent);
+	T_RUN(adhoc_limit_boundary);
+	T_RUN(adhoc_clear_and_remove);
+	T_RUN(journal_has_put_prune);
+	T_RUN(readonly_existing);
+	T_RUN(concurrent_threads_never_exceed);
+	T_RUN(concurrent_processes_never_exceed);
+	T_RUN(perf_per_message);
+}
+
 int main(void)
 {
+	const char *port = getenv("MR_TEST_MYSQL_PORT");
+
+	st_global_init();
+	if (port != NULL && port[0] != 0) {
+		if (mr_parse_long(port, &t_my_port) < 0 || t_my_port < 1) {
+			fprintf(stderr, "MR_TEST_MYSQL_PORT: bad port\n");
+			return 2;
+		}
+		t_generic();
+		t_mysql_only();
+		st_global_end();
+		return t_done();
+	}
 	snprintf(t_dir, sizeof(t_dir), "/tmp/test_store.XXXXXX");
 	if (mkdtemp(t_dir) == NULL) {
 		perror("mkdtemp");
@@ -835,5 +1281,6 @@ int main(void)
 	T_RUN(perf_per_message);
 	if (nftw(t_dir, t_rm, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "# cleanup of %s failed\n", t_dir);
+	st_global_end();
 	return t_done();
 }
