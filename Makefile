@@ -33,12 +33,20 @@ CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 BIN := $(BUILD)/mailresponder
 TOOLS := $(BUILD)/test/tools/dkimsign
+FUZZ_SRC := $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:test/fuzz/fuzz_%.c=%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/test/fuzz/replay_%)
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_FLAGS := BUILD=$(FUZZ_BUILD) CC=clang FORTIFY= \
+	CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Wno-error' \
+	LDFLAGS='-fsanitize=address,undefined'
 
 ASAN_FLAGS := BUILD=build-asan FORTIFY= \
 	CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
 	LDFLAGS='-fsanitize=address,undefined'
 
-.PHONY: all tests deps test-deps demo check check-asan check-run bench \
+.PHONY: all tests fuzz fuzz-bins deps test-deps demo check check-asan check-run bench \
 	install lint clean print-cflags print-libs
 all: $(BIN)
 
@@ -59,7 +67,27 @@ $(BUILD)/test/unit/%: $(BUILD)/test/unit/%.o $(BUILD)/libmr.a
 $(BUILD)/test/tools/%: $(BUILD)/test/tools/%.o $(BUILD)/libmr.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libmr.a $(LDLIBS)
 
-tests: $(BIN) $(UNIT_BIN) $(TOOLS)
+# fuzz targets: replay_NAME (plain main, any compiler) for make check;
+# fuzz_NAME (libFuzzer, clang) for make fuzz
+$(BUILD)/test/fuzz/replay_%: $(BUILD)/test/fuzz/fuzz_%.o \
+		$(BUILD)/test/fuzz/replay.o $(BUILD)/libmr.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/test/fuzz/replay.o \
+		$(BUILD)/libmr.a $(LDLIBS)
+
+$(BUILD)/test/fuzz/fuzz_%: $(BUILD)/test/fuzz/fuzz_%.o $(BUILD)/libmr.a
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libmr.a \
+		$(filter-out -specs=%,$(LDLIBS))
+
+tests: $(BIN) $(UNIT_BIN) $(TOOLS) $(REPLAY_BIN)
+
+fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/test/fuzz/fuzz_%)
+
+# make fuzz FUZZ_SECONDS=N: each target in turn, at low priority, on a
+# copy of its seeds; new crash inputs land in $(FUZZ_BUILD)/crashes/NAME
+# (minimise them and commit them under test/fuzz/crashes/NAME)
+fuzz:
+	$(MAKE) $(FUZZ_FLAGS) fuzz-bins
+	./test/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 deps:
 	./scripts/deps.sh
@@ -116,6 +144,7 @@ print-libs:
 	@echo $(LDLIBS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:

@@ -44,6 +44,13 @@ for b in "$@"; do
 		"$t" >"$log" 2>&1
 		count "$name" $? "$log"
 	done
+	# fuzz regression: every seed and past crash input through its target
+	for t in "$b"/test/fuzz/replay_*; do
+		[ -x "$t" ] || continue
+		n=${t##*/replay_}
+		"$t" "test/fuzz/corpus/$n" "test/fuzz/crashes/$n" >"$log" 2>&1
+		count "$b:fuzz/$n" $? "$log"
+	done
 	for t in test/e2e/test_*.py; do
 		name="$b:e2e/$(basename "$t")"
 		MR_BIN="$PWD/$b/mailresponder" MR_BUILD="$PWD/$b" \
