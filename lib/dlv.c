@@ -22,6 +22,9 @@
 struct dlv {
 	struct tx *tx[DLV_MAX_TX];
 	size_t n_tx;
+	int defer;	/* dlv_defer(): group commit */
+	int sync_lost;	/* a transport closed whose sync failed */
+	struct mr_err sync_err;
 	atomic_llong sign_us;
 };
 
@@ -38,11 +41,48 @@ struct dlv *dlv_new(void)
 	return xcalloc(1, sizeof(struct dlv));
 }
 
+/* Close t after making durable what it left pending; a failure is kept
+ * for the next dlv_sync(). */
+static void close_tx(struct dlv *d, struct tx **t)
+{
+	struct mr_err err;
+
+	mr_err_clear(&err);
+	if (tx_sync(*t, &err) < 0 && !d->sync_lost) {
+		d->sync_lost = 1;
+		d->sync_err = err;
+	}
+	tx_close(t);
+}
+
 void dlv_reset(struct dlv *d)
 {
 	for (size_t i = 0; i < d->n_tx; i++)
-		tx_close(&d->tx[i]);
+		close_tx(d, &d->tx[i]);
 	d->n_tx = 0;
+}
+
+void dlv_defer(struct dlv *d, int on)
+{
+	d->defer = on;
+	for (size_t i = 0; i < d->n_tx; i++)
+		tx_defer_sync(d->tx[i], on);
+}
+
+int dlv_sync(struct dlv *d, struct mr_err *err)
+{
+	int rc = 0;
+
+	mr_err_clear(err);
+	if (d->sync_lost) {
+		*err = d->sync_err;
+		d->sync_lost = 0;
+		rc = -1;
+	}
+	for (size_t i = 0; i < d->n_tx; i++)
+		if (tx_sync(d->tx[i], rc == 0 ? err : &d->sync_err) < 0)
+			rc = -1;
+	return rc;
 }
 
 void dlv_free(struct dlv **dp)
@@ -99,6 +139,7 @@ static struct tx *get_tx(struct dlv *d, const struct set *s,
 	t = tx_open(url, s, err);
 	if (t == NULL)
 		return NULL;
+	tx_defer_sync(t, d->defer);
 	if (d->n_tx == DLV_MAX_TX)
 		dlv_reset(d);
 	d->tx[d->n_tx++] = t;
@@ -109,7 +150,7 @@ static void drop_tx(struct dlv *d, struct tx *t)
 {
 	for (size_t i = 0; i < d->n_tx; i++)
 		if (d->tx[i] == t) {
-			tx_close(&d->tx[i]);
+			close_tx(d, &d->tx[i]);
 			d->tx[i] = d->tx[--d->n_tx];
 			d->tx[d->n_tx] = NULL;
 			return;

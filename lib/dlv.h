@@ -67,6 +67,12 @@ void dlv_entry(struct dlv *d, const struct snap *sn, struct st *st,
 	       const char *uniq, const struct rcfg_entry *e,
 	       const struct rpl_req *req, struct dlv_res *res);
 
+/* Group commit (job.h): with on set, a transport may leave the part of
+ * its durability that messages can share to dlv_sync(), which must
+ * return 0 before any message sent since counts as delivered. */
+void dlv_defer(struct dlv *d, int on);
+int dlv_sync(struct dlv *d, struct mr_err *err);
+
 /* Microseconds spent signing (read from other threads). */
 long long dlv_sign_us(struct dlv *d);
 

@@ -1,80 +1,29 @@
 /* drain.c - process the backlog and return (drain.h)
- * DESCRIPTION  Scans stream readdir in batches of DRAIN_BATCH names (no
- *              rename while a directory is being read), so memory does not
- *              grow with the backlog. Names sent back for a retry during
- *              this run are kept in a small hash set and skipped.
+ * DESCRIPTION  The daemon's engine (eng.h) without the watch: the same
+ *              workers and group commit, fed by streaming scans of new/
+ *              (bounded by the queue, so memory does not grow with the
+ *              backlog) until a scan, made once the workers are idle,
+ *              finds nothing new. A message sent back for a retry stays
+ *              known to the queue as deferred with no due time, so it is
+ *              not taken again in the same run.
  */
 #include "drain.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "eng.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "settings.h"
 #include "snap.h"
 
-#define DRAIN_BATCH 256
-
-/* ---- a set of names (open addressing, grows) ---- */
-
-struct nameset {
-	char **slot;
-	size_t cap;
-	size_t n;
-};
-
-static int ns_has(const char *name, void *arg)
-{
-	const struct nameset *ns = arg;
-
-	if (ns->cap == 0)
-		return 0;
-	for (size_t i = mr_hash_str(name) & (ns->cap - 1);;
-	     i = (i + 1) & (ns->cap - 1)) {
-		if (ns->slot[i] == NULL)
-			return 0;
-		if (strcmp(ns->slot[i], name) == 0)
-			return 1;
-	}
-}
-
-static void ns_put_slot(struct nameset *ns, char *name)
-{
-	size_t i = mr_hash_str(name) & (ns->cap - 1);
-
-	while (ns->slot[i])
-		i = (i + 1) & (ns->cap - 1);
-	ns->slot[i] = name;
-}
-
-static void ns_add(struct nameset *ns, const char *name)
-{
-	if (ns_has(name, ns))
-		return;
-	if ((ns->n + 1) * 2 > ns->cap) {
-		struct nameset big = {NULL, ns->cap ? ns->cap * 2 : 64, 0};
-
-		big.slot = xcalloc(big.cap, sizeof(char *));
-		for (size_t i = 0; i < ns->cap; i++)
-			if (ns->slot[i])
-				ns_put_slot(&big, ns->slot[i]);
-		free(ns->slot);
-		ns->slot = big.slot;
-		ns->cap = big.cap;
-	}
-	ns_put_slot(ns, xstrdup(name));
-	ns->n++;
-}
-
-static void ns_free(struct nameset *ns)
-{
-	for (size_t i = 0; i < ns->cap; i++)
-		free(ns->slot[i]);
-	free(ns->slot);
-}
+#define DRAIN_QUEUE 1024
+#define DRAIN_COMMIT 32 /* most messages per group commit */
 
 /* ---- the summary ---- */
 
@@ -97,88 +46,100 @@ void drain_print(const struct met *m, long recovered, void *fp)
 /* ---- the run ---- */
 
 struct drain {
-	struct job_ctx *ctx;
-	struct md_spool *sp;
+	pthread_mutex_t mu;
 	long recovered;
-	struct nameset deferred;
 	int temp_in_row;
+	int stop;
+	struct eng *e;
+	char why[640];
 };
 
-/* 0 go on, -1 stop (err set) */
-static int handle(struct drain *d, const struct md_entry *ent,
-		  struct mr_err *err)
+/* eng's done callback, from a worker thread */
+static void on_done(void *arg, const struct job_result *r, int adopted)
 {
-	struct job_result r;
+	struct drain *d = arg;
 
-	if (job_run(d->ctx, ent, mr_time(), &r) < 0) {
-		mr_err_set(err, MR_TEMP, "spool: could not finish %s",
-			   ent->uniq);
-		return -1;
-	}
-	if (r.state != MD_RETRY) {
+	pthread_mutex_lock(&d->mu);
+	d->recovered += adopted != 0;
+	if (r->state != MD_RETRY) {
 		d->temp_in_row = 0;
-		return 0;
+	} else if (++d->temp_in_row >= DRAIN_MAX_TEMP && !d->stop) {
+		d->stop = 1;
+		(void)snprintf(d->why, sizeof(d->why),
+			       "%d temporary failures in a row (last: %s: %s); "
+			       "leaving the rest for the next run",
+			       d->temp_in_row, r->reason, r->error);
+		/* the scan and the workers stop; the rest stays in new/ */
+		wq_close(eng_queue(d->e));
 	}
-	ns_add(&d->deferred, ent->uniq);
-	if (++d->temp_in_row >= DRAIN_MAX_TEMP) {
-		mr_err_set(err, MR_TEMP,
-			   "%d temporary failures in a row (last: %s: %s); "
-			   "leaving the rest for the next run",
-			   d->temp_in_row, r.reason, r.error);
-		return -1;
-	}
-	return 0;
+	pthread_mutex_unlock(&d->mu);
 }
 
-static int pass(struct drain *d, enum md_where where, struct mr_err *err)
+static int stopping(struct drain *d)
 {
-	char(*names)[MD_NAME_MAX] = xcalloc(DRAIN_BATCH, MD_NAME_MAX);
-	int rc = 0;
+	int stop;
 
-	for (;;) {
-		size_t n = 0;
+	pthread_mutex_lock(&d->mu);
+	stop = d->stop;
+	pthread_mutex_unlock(&d->mu);
+	return stop;
+}
 
-		if (md_scan(d->sp, where, ns_has, &d->deferred, names,
-			    DRAIN_BATCH, &n, err) < 0) {
-			rc = -1;
-			break;
-		}
-		if (n == 0)
-			break;
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			struct md_entry ent;
-			int r = where == MD_CLAIMED
-					? md_adopt(d->sp, names[i], &ent, err)
-					: md_claim(d->sp, names[i], &ent, err);
+/* Scan and wait until a scan finds nothing new. 0, or -1 (scan failed). */
+static int run(struct eng *e, struct drain *d)
+{
+	size_t queued = 1;
+	int rc = eng_scan(e, MD_CLAIMED, NULL);
 
-			if (r < 0)
-				rc = -1;
-			else if (r > 0) {
-				d->recovered += where == MD_CLAIMED;
-				rc = handle(d, &ent, err);
-			}
-		}
-		if (rc < 0)
-			break;
+	while (rc == 0 && queued > 0 && !stopping(d)) {
+		rc = eng_scan(e, MD_NEW, &queued);
+		while (!eng_wait_idle(e, 1000) && !stopping(d))
+			;
 	}
-	free(names);
 	return rc;
 }
 
 int drain_run(struct snap *sn, struct md_spool *sp, struct ev_log *ev,
 	      long *recovered_r, struct mr_err *err)
 {
-	struct drain d = {NULL, sp, 0, {NULL, 0, 0}, 0};
+	struct drain d = {.recovered = 0};
+	struct eng_cfg cfg = {
+		.sn = sn,
+		.sp = sp,
+		.ev = ev,
+		.workers = sn->set->workers,
+		.queue_cap = DRAIN_QUEUE,
+		.batch = DRAIN_COMMIT,
+		.bo = {1, 1, 0},
+		.no_retry = 1,
+		.done = on_done,
+		.arg = &d,
+	};
+	struct eng *e;
 	int rc;
 
-	d.ctx = job_ctx_new(sn, sp, ev, err);
-	if (d.ctx == NULL)
+	*recovered_r = 0;
+	pthread_mutex_init(&d.mu, NULL);
+	e = eng_start(&cfg, err);
+	if (e == NULL) {
+		pthread_mutex_destroy(&d.mu);
 		return -1;
-	rc = pass(&d, MD_CLAIMED, err);
-	if (rc == 0)
-		rc = pass(&d, MD_NEW, err);
-	job_ctx_free(&d.ctx);
-	ns_free(&d.deferred);
+	}
+	pthread_mutex_lock(&d.mu);
+	d.e = e;
+	pthread_mutex_unlock(&d.mu);
+	rc = run(e, &d);
+	/* what is still queued stays in new/ for the next run */
+	while (!eng_stop(e, 60000))
+		log_warn("drain: waiting for the messages in flight");
+	eng_free(&e);
+	if (d.stop) {
+		mr_err_set(err, MR_TEMP, "%s", d.why);
+		rc = -1;
+	} else if (rc < 0) {
+		mr_err_set(err, MR_TEMP, "spool: scan failed (logged)");
+	}
 	*recovered_r = d.recovered;
+	pthread_mutex_destroy(&d.mu);
 	return rc;
 }

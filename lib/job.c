@@ -36,6 +36,8 @@ struct job_ctx {
 	char *st_url;
 	struct dlv *dlv;
 	atomic_llong busy_us;
+	struct job_held *held; /* the open batch (job_add) */
+	size_t n_held, batch_max;
 };
 
 static long long now_us(void)
@@ -67,6 +69,7 @@ struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
 	ctx->sn = snap_ref(sn);
 	ctx->sp = sp;
 	ctx->ev = ev;
+	job_ctx_batch(ctx, 1);
 	return ctx;
 }
 
@@ -76,6 +79,9 @@ void job_ctx_free(struct job_ctx **ctxp)
 
 	if (ctx == NULL)
 		return;
+	if (ctx->n_held > 0)
+		(void)job_commit(ctx, NULL, NULL); /* logs its failures */
+	free(ctx->held);
 	dlv_free(&ctx->dlv);
 	st_close(&ctx->st);
 	free(ctx->st_url);
@@ -90,6 +96,8 @@ void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn)
 
 	if (sn == ctx->sn)
 		return;
+	if (ctx->n_held > 0)
+		(void)job_commit(ctx, NULL, NULL); /* logs its failures */
 	dlv_reset(ctx->dlv);
 	if (strcmp(ctx->st_url, sn->set->store) != 0) {
 		struct st *st = st_open_set(sn->set, 0, &err);
@@ -400,18 +408,25 @@ static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
 	return 0;
 }
 
-static void emit(struct job_ctx *ctx, const struct md_entry *ent,
-		 const struct prs_msg *msg, const struct job_result *res,
-		 long ms)
+/* A handled message waiting for its batch to commit. */
+struct job_held {
+	struct md_entry ent;
+	struct job_result res;
+	char *requested;		  /* lower-cased, or NULL */
+	char sender_hash[HASH_SHA256_HEX]; /* "" when none */
+	long long t0;			  /* ms, when handling began */
+};
+
+static void emit(struct job_ctx *ctx, const struct job_held *h)
 {
-	char sh[HASH_SHA256_HEX] = "";
-	char *req = msg && msg->requested ? mr_lower_dup(msg->requested) : NULL;
+	const struct job_result *res = &h->res;
 	struct ev_rec r = {
-		.file = ent->uniq,
+		.file = h->ent.uniq,
 		.outcome = res->outcome,
 		.reason = res->reason,
-		.requested = req,
-		.ms = ms,
+		.requested = h->requested,
+		.sender_hash = h->sender_hash[0] ? h->sender_hash : NULL,
+		.ms = (long)(mr_now_ms() - h->t0),
 		.replies = res->replies,
 		.forwarded = res->forwarded,
 		.error = res->error[0] ? res->error : NULL,
@@ -419,34 +434,139 @@ static void emit(struct job_ctx *ctx, const struct md_entry *ent,
 		.n_entries = res->n_entries,
 	};
 
-	if (msg && msg->from_addr)
-		snap_sender_hash(ctx->sn, msg->from_addr, sh);
-	r.sender_hash = sh[0] ? sh : NULL;
 	if (ctx->ev)
 		(void)ev_emit(ctx->ev, &r); /* ev_emit logs its own errors */
-	free(req);
+}
+
+void job_ctx_batch(struct job_ctx *ctx, size_t max)
+{
+	ctx->batch_max = max > 1 ? max : 1;
+	ctx->held = xrealloc(ctx->held, ctx->batch_max * sizeof(*ctx->held));
+}
+
+size_t job_pending(const struct job_ctx *ctx)
+{
+	return ctx->n_held;
+}
+
+int job_add(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
+	    struct job_result **res_r)
+{
+	long long u0 = now_us();
+	struct prs_msg *msg = NULL;
+	struct job_held *h;
+
+	if (ctx->n_held == ctx->batch_max)
+		return -1;
+	if (ctx->n_held == 0) {
+		st_batch_begin(ctx->st);
+		dlv_defer(ctx->dlv, 1);
+	}
+	h = &ctx->held[ctx->n_held++];
+	memset(h, 0, sizeof(*h));
+	h->ent = *ent;
+	h->t0 = mr_now_ms();
+	h->res.now = now;
+	if (read_msg(ctx, ent, now, &msg, &h->res) == 0)
+		decide(ctx, ent, msg, now, &h->res);
+	if (msg && msg->requested)
+		h->requested = mr_lower_dup(msg->requested);
+	if (msg && msg->from_addr)
+		snap_sender_hash(ctx->sn, msg->from_addr, h->sender_hash);
+	prs_free(&msg);
+	atomic_fetch_add(&ctx->busy_us, now_us() - u0);
+	if (res_r)
+		*res_r = &h->res;
+	return 0;
+}
+
+/* The batch's replies or journal rows could not be made durable: every
+ * message that sent something goes back for a retry (the journal and
+ * the maildir transport's delivery keys keep a retry from sending twice
+ * what did get through). */
+static void unsent(struct job_ctx *ctx, enum reason why,
+		   const struct mr_err *err)
+{
+	for (size_t i = 0; i < ctx->n_held; i++) {
+		struct job_held *h = &ctx->held[i];
+
+		if (h->res.replies + h->res.forwarded == 0)
+			continue;
+		h->res.replies = h->res.forwarded = 0;
+		res_fail(ctx, &h->ent, h->res.now, &h->res, why, err);
+	}
+}
+
+/* Make the batch durable in order: the replies (outbox directory), the
+ * journal rows (one transaction), then each message's final rename and
+ * one fsync per directory they landed in; only then the events and done
+ * calls. A crash anywhere in between leaves each message either claimed
+ * (recovered, and the journal or the delivery keys prevent a second
+ * reply) or in its final state with everything it sent durable. */
+int job_commit(struct job_ctx *ctx, job_done_fn done, void *arg)
+{
+	unsigned dirs = 0;
+	struct mr_err err;
+	int rc = 0;
+
+	mr_err_clear(&err);
+	if (dlv_sync(ctx->dlv, &err) < 0) {
+		log_err("group commit: %s", err.text);
+		st_batch_abort(ctx->st); /* rows of replies not durable */
+		unsent(ctx, REASON_SEND_FAILED, &err);
+	} else if (st_batch_commit(ctx->st, &err) < 0) {
+		log_err("group commit: %s", err.text);
+		unsent(ctx, REASON_STORE_UNAVAILABLE, &err);
+	}
+	dlv_defer(ctx->dlv, 0);
+	for (size_t i = 0; i < ctx->n_held; i++) {
+		struct job_held *h = &ctx->held[i];
+
+		mr_err_clear(&err);
+		h->res.finished = md_finish_nosync(ctx->sp, &h->ent,
+						   h->res.state, &dirs,
+						   &err) == 0;
+		if (!h->res.finished)
+			log_err("finish(%s) failed: %s", h->ent.uniq, err.text);
+	}
+	mr_err_clear(&err);
+	if (md_sync(ctx->sp, dirs, &err) < 0) {
+		/* the renames happened; only their durability is unsure */
+		log_err("group commit: %s", err.text);
+		rc = -1;
+	}
+	for (size_t i = 0; i < ctx->n_held; i++) {
+		struct job_held *h = &ctx->held[i];
+
+		if (h->res.finished)
+			emit(ctx, h);
+		else
+			rc = -1;
+		if (done)
+			done(arg, &h->ent, &h->res);
+		free(h->requested);
+	}
+	ctx->n_held = 0;
+	return rc;
+}
+
+static void copy_result(void *arg, const struct md_entry *ent,
+			const struct job_result *res)
+{
+	(void)ent; /* the caller has it */
+	*(struct job_result *)arg = *res;
 }
 
 int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 	    struct job_result *res)
 {
-	long long t0 = mr_now_ms(), u0 = now_us();
-	struct prs_msg *msg = NULL;
-	struct mr_err err;
-
 	memset(res, 0, sizeof(*res));
-	if (read_msg(ctx, ent, now, &msg, res) == 0)
-		decide(ctx, ent, msg, now, res);
-	mr_err_clear(&err);
-	if (md_finish(ctx->sp, ent, res->state, &err) < 0) {
-		log_err("finish(%s) failed: %s", ent->uniq, err.text);
-		prs_free(&msg);
+	if (ctx->n_held > 0 && job_commit(ctx, NULL, NULL) < 0)
+		log_warn("job_run: an earlier batch did not commit cleanly");
+	if (job_add(ctx, ent, now, NULL) < 0)
 		return -1;
-	}
-	emit(ctx, ent, msg, res, (long)(mr_now_ms() - t0));
-	prs_free(&msg);
-	atomic_fetch_add(&ctx->busy_us, now_us() - u0);
-	return 0;
+	(void)job_commit(ctx, copy_result, res); /* res->finished tells */
+	return res->finished ? 0 : -1;
 }
 
 /* ---- send-direct ---- */

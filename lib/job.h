@@ -43,6 +43,8 @@ struct job_result {
 	char error[256]; /* redacted */
 	size_t n_entries; /* results in entries (0: no reply attempted) */
 	struct ev_entry entries[JOB_ENTRIES_MAX];
+	time_t now;	  /* when it was handled */
+	int finished;	  /* the final rename happened (job_commit) */
 };
 
 /* Time this context spent handling messages and, within that, signing
@@ -62,8 +64,27 @@ void job_ctx_free(struct job_ctx **ctx);
  * reference. Transports are reopened when their settings changed. */
 void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn);
 
+/* One message, committed at once (a batch of one). */
 int job_run(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
 	    struct job_result *res);
+
+/* Group commit. job_add() handles a claimed message (parse, decide,
+ * send) and holds it: its final rename, its journal rows and the shared
+ * fsyncs wait for job_commit(), which makes the whole batch durable (the
+ * replies, then the journal rows in one store transaction, then the
+ * final renames and one fsync per directory), then writes each message's
+ * event and calls done for it (res->finished = 0: the final rename
+ * failed, it stays claimed and is recovered at the next start). Nothing
+ * outside learns an outcome before it is durable. job_add returns -1
+ * when the batch is full (job_ctx_batch, default 1). job_commit: 0, or -1
+ * when something could not be made final or durable (logged). */
+typedef void (*job_done_fn)(void *arg, const struct md_entry *ent,
+			    const struct job_result *res);
+void job_ctx_batch(struct job_ctx *ctx, size_t max);
+int job_add(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
+	    struct job_result **res_r);
+size_t job_pending(const struct job_ctx *ctx);
+int job_commit(struct job_ctx *ctx, job_done_fn done, void *arg);
 
 /* send-direct: send the replies configured for requested to the address
  * to, as if to had written in: no policy, no daily limit, no journal (an

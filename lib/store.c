@@ -15,9 +15,12 @@
 #include "store.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "settings.h"
+#include "log.h"
+
 #include "store_impl.h"
 
 struct st_scheme {
@@ -91,13 +94,28 @@ struct st *st_open_opts(const char *url, int flags, const struct st_opts *opts,
 		return NULL;
 	st->ops = sc->ops;
 	st->flags = flags;
+	st->batching = 0;
+	st->pend = NULL;
+	st->n_pend = st->cap_pend = 0;
 	return st;
+}
+
+static void st_pend_clear(struct st *st)
+{
+	for (size_t i = 0; i < st->n_pend; i++)
+		free(st->pend[i].uniq);
+	st->n_pend = 0;
 }
 
 void st_close(struct st **st)
 {
 	if (st == NULL || *st == NULL)
 		return;
+	if ((*st)->n_pend > 0)
+		log_err("store: %zu journal rows of an unfinished batch dropped",
+			(*st)->n_pend);
+	st_pend_clear(*st);
+	free((*st)->pend);
 	(*st)->ops->close(*st);
 	*st = NULL;
 }
@@ -267,6 +285,10 @@ int st_journal_has(struct st *st, const char *uniq, int part,
 
 	if (st_usable(st, 0, what, err) < 0 || st_key_ok(uniq, what, err) < 0)
 		return -1;
+	for (size_t i = 0; i < st->n_pend; i++)
+		if (st->pend[i].part == part &&
+		    strcmp(st->pend[i].uniq, uniq) == 0)
+			return 1;
 	return st->ops->journal_has(st, uniq, part, err);
 }
 
@@ -277,7 +299,50 @@ int st_journal_put(struct st *st, const char *uniq, int part, time_t now,
 
 	if (st_usable(st, 1, what, err) < 0 || st_key_ok(uniq, what, err) < 0)
 		return -1;
-	return st->ops->journal_put(st, uniq, part, now, err);
+	if (!st->batching)
+		return st->ops->journal_put(st, uniq, part, now, err);
+	if (st->n_pend == st->cap_pend) {
+		st->cap_pend = st->cap_pend ? st->cap_pend * 2 : 32;
+		st->pend = xrealloc(st->pend, st->cap_pend * sizeof(*st->pend));
+	}
+	st->pend[st->n_pend++] = (struct st_jrow){xstrdup(uniq), part, now};
+	return 0;
+}
+
+void st_batch_begin(struct st *st)
+{
+	st->batching = 1;
+}
+
+void st_batch_abort(struct st *st)
+{
+	st->batching = 0;
+	st_pend_clear(st);
+}
+
+size_t st_batch_pending(const struct st *st)
+{
+	return st->n_pend;
+}
+
+int st_batch_commit(struct st *st, struct mr_err *err)
+{
+	int rc = 0;
+
+	mr_err_clear(err);
+	st->batching = 0;
+	if (st->n_pend == 0)
+		return 0;
+	if (st->ops->journal_put_rows != NULL) {
+		rc = st->ops->journal_put_rows(st, st->pend, st->n_pend, err);
+	} else {
+		for (size_t i = 0; rc == 0 && i < st->n_pend; i++)
+			rc = st->ops->journal_put(st, st->pend[i].uniq,
+						  st->pend[i].part,
+						  st->pend[i].ts, err);
+	}
+	st_pend_clear(st);
+	return rc;
 }
 
 int st_journal_prune(struct st *st, time_t before, long *n_r,

@@ -109,6 +109,22 @@ int st_journal_has(struct st *st, const char *uniq, int part,
 		   struct mr_err *err);
 int st_journal_put(struct st *st, const char *uniq, int part, time_t now,
 		   struct mr_err *err);
+/* Group commit: after st_batch_begin, st_journal_put only records the
+ * row (st_journal_has sees it); st_batch_commit writes every recorded row
+ * in one transaction (all or none) and ends the batch. Until it returned
+ * 0 nothing may treat those rows as written. On -1 the rows are dropped:
+ * the caller sends their messages back for a retry. */
+struct st_jrow {
+	char *uniq;
+	int part;
+	time_t ts;
+};
+
+void st_batch_begin(struct st *st);
+int st_batch_commit(struct st *st, struct mr_err *err);
+void st_batch_abort(struct st *st); /* drop the recorded rows */
+size_t st_batch_pending(const struct st *st);
+
 /* Delete journal rows older than before, and daily counts of days before
  * before's; *n_r (if not NULL) = how many journal rows. */
 int st_journal_prune(struct st *st, time_t before, long *n_r,

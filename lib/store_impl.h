@@ -26,6 +26,10 @@ struct st_ops;
 struct st {
 	const struct st_ops *ops; /* set by st_open() */
 	int flags;                /* ST_READONLY, set by st_open() */
+	/* group commit (st_batch_begin): journal rows not yet written */
+	int batching;
+	struct st_jrow *pend;
+	size_t n_pend, cap_pend;
 };
 
 struct st_ops {
@@ -64,6 +68,10 @@ struct st_ops {
 	/* also the daily counts of days before st_day(before) */
 	int (*journal_prune)(struct st *st, time_t before, long *n_r,
 			     struct mr_err *err);
+	/* optional: n journal rows in one transaction, all or none; without
+	 * it store.c calls journal_put for each */
+	int (*journal_put_rows)(struct st *st, const struct st_jrow *rows,
+				size_t n, struct mr_err *err);
 };
 
 extern const struct st_ops st_sqlite_ops;

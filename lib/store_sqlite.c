@@ -570,6 +570,21 @@ static int sq_journal_put(struct st *st, const char *uniq, int part, time_t now,
 				 err);
 }
 
+static int sq_journal_put_rows(struct st *st, const struct st_jrow *rows,
+			       size_t n, struct mr_err *err)
+{
+	static const char what[] = "journal put";
+	struct st_sqlite *sq = sq_of(st);
+
+	if (sq_simple(sq, SQ_BEGIN, what, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (sq_journal_insert(sq, rows[i].uniq, rows[i].part,
+				      rows[i].ts, 0, what, err) < 0)
+			return -1; /* rolled back */
+	return sq_simple(sq, SQ_COMMIT, what, err);
+}
+
 static int sq_journal_prune(struct st *st, time_t before, long *n_r,
 			    struct mr_err *err)
 {
@@ -847,6 +862,7 @@ const struct st_ops st_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
+	.journal_put_rows = sq_journal_put_rows,
 	.list_has = sq_list_has,
 	.list_add = sq_list_add,
 	.list_remove = sq_list_remove,

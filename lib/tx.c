@@ -97,6 +97,7 @@ struct tx *tx_open(const char *url, const struct set *s, struct mr_err *err)
 		return NULL;
 	t->ops = ops;
 	t->url = xstrdup(url);
+	t->defer_sync = 0;
 	return t;
 }
 
@@ -108,13 +109,27 @@ int tx_send(struct tx *t, const struct tx_env *env, const struct iovec *iov,
 	return t->ops->send(t, env, iov, iovcnt, why, err);
 }
 
+void tx_defer_sync(struct tx *t, int on)
+{
+	t->defer_sync = on;
+}
+
+int tx_sync(struct tx *t, struct mr_err *err)
+{
+	return t->ops->sync ? t->ops->sync(t, err) : 0;
+}
+
 void tx_close(struct tx **tp)
 {
 	struct tx *t = *tp;
+	struct mr_err err;
 	char *url;
 
 	if (t == NULL)
 		return;
+	mr_err_clear(&err);
+	if (tx_sync(t, &err) < 0)
+		log_err("%s: %s", t->url, err.text);
 	url = t->url;
 	t->ops->close(t);
 	free(url);

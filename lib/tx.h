@@ -55,6 +55,12 @@ struct tx *tx_open(const char *url, const struct set *s, struct mr_err *err);
 int tx_send(struct tx *t, const struct tx_env *env, const struct iovec *iov,
 	    int iovcnt, struct tx_why *why, struct mr_err *err);
 void tx_close(struct tx **t);
+/* Group commit: with on set, tx_send may leave the part of its durability
+ * that several messages can share (maildir: the fsync of new/) to
+ * tx_sync(); a message sent this way counts as accepted only after
+ * tx_sync() returned 0. tx_close() syncs what is pending. */
+void tx_defer_sync(struct tx *t, int on);
+int tx_sync(struct tx *t, struct mr_err *err);
 const char *tx_url(const struct tx *t);
 
 #endif

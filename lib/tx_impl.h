@@ -8,7 +8,10 @@
  *              settings and returns its normal form (or NULL with err);
  *              without it any rest is taken as is. preflight() (optional)
  *              checks outside needs once at start. send() follows tx.h;
- *              why arrives set to send-failed, no pause.
+ *              why arrives set to send-failed, no pause. A backend
+ *              whose acceptance needs an fsync of its own (maildir:)
+ *              leaves the part it can share between messages to sync()
+ *              while defer_sync is set.
  * SEE ALSO     tx.h, tx.c, store_impl.h (the same shape)
  */
 #ifndef MR_TX_IMPL_H
@@ -22,6 +25,7 @@ struct tx_ops;
 struct tx {
 	const struct tx_ops *ops; /* set by tx_open() */
 	char *url;		  /* set by tx_open() */
+	int defer_sync;		  /* tx_defer_sync(): send leaves it to sync */
 };
 
 struct tx_ops {
@@ -34,6 +38,8 @@ struct tx_ops {
 	int (*send)(struct tx *t, const struct tx_env *env,
 		    const struct iovec *iov, int iovcnt, struct tx_why *why,
 		    struct mr_err *err);
+	/* optional: make durable what send() left to it (defer_sync) */
+	int (*sync)(struct tx *t, struct mr_err *err);
 	void (*close)(struct tx *t);
 };
 

@@ -2,7 +2,8 @@
  * DESCRIPTION  Writes each message as a Maildir delivery would: a file in
  *              tmp/ named <sec>.M<usec>P<pid>Q<n>.<host> (exclusive
  *              create), the data, fsync, close, rename into new/ without
- *              replacing anything, fsync new/. A Return-Path line with the
+ *              replacing anything, fsync new/ (with defer_sync set: in
+ *              txm_sync, once for every message renamed since). A Return-Path line with the
  *              envelope sender is prepended, as a delivery agent does.
  *              With a delivery key the file lands as new/<key>, and a key
  *              that is already there counts as delivered: a reply
@@ -29,6 +30,7 @@ struct txm {
 	struct tx base; /* first: tx_impl.h */
 	int tmp_fd;
 	int new_fd;
+	int dirty; /* renamed into new/ since its last fsync */
 	char host[128];
 };
 
@@ -191,6 +193,20 @@ static int final_name(const struct tx_env *env, const char *tmp, char *out,
 	return 0;
 }
 
+static int txm_sync(struct tx *h, struct mr_err *err)
+{
+	struct txm *m = (struct txm *)h;
+
+	if (!m->dirty)
+		return 0;
+	if (fsync(m->new_fd) < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "outbox: fsync(new)");
+		return -1;
+	}
+	m->dirty = 0;
+	return 0;
+}
+
 static int txm_send(struct tx *h, const struct tx_env *env,
 		    const struct iovec *iov, int iovcnt, struct tx_why *why,
 		    struct mr_err *err)
@@ -224,18 +240,17 @@ static int txm_send(struct tx *h, const struct tx_env *env,
 	if (renameat2(m->tmp_fd, name, m->new_fd, final, RENAME_NOREPLACE) <
 	    0) {
 		if (errno == EEXIST && env->key) {
-			/* delivered before a crash: not again */
+			/* delivered before a crash: not again (but perhaps
+			 * never synced) */
 			(void)unlinkat(m->tmp_fd, name, 0);
-			return 0;
+			m->dirty = 1;
+			return h->defer_sync ? 0 : txm_sync(h, err);
 		}
 		mr_err_sys(err, MR_TEMP, errno, "outbox: rename(%s)", final);
 		goto unlink;
 	}
-	if (fsync(m->new_fd) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "outbox: fsync(new)");
-		return -1;
-	}
-	return 0;
+	m->dirty = 1;
+	return h->defer_sync ? 0 : txm_sync(h, err);
 unlink:
 	(void)unlinkat(m->tmp_fd, name, 0); /* our own temp file */
 	return -1;
@@ -257,5 +272,6 @@ const struct tx_ops tx_maildir_ops = {
 	.check = txm_check,
 	.open = txm_open,
 	.send = txm_send,
+	.sync = txm_sync,
 	.close = txm_close,
 };

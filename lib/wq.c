@@ -248,10 +248,25 @@ static int paused(struct wq *q, struct timespec *until)
 	return 1;
 }
 
+/* Take the head item (mutex held, q->len > 0). */
+static void take(struct wq *q, struct wq_item *it)
+{
+	struct ent *e = q->ring[q->head];
+
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	e->st = E_INFLIGHT;
+	fly_add(q, e);
+	(void)snprintf(it->name, sizeof(it->name), "%s", e->name); /* fits */
+	it->adopt = e->adopt;
+	it->attempts = e->attempts;
+	it->seq = e->seq;
+	pthread_cond_signal(&q->can_push);
+}
+
 int wq_pop(struct wq *q, struct wq_item *it)
 {
 	struct timespec until;
-	struct ent *e;
 
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
@@ -267,18 +282,25 @@ int wq_pop(struct wq *q, struct wq_item *it)
 			break;
 		pthread_cond_wait(&q->can_pop, &q->mu);
 	}
-	e = q->ring[q->head];
-	q->head = (q->head + 1) % q->cap;
-	q->len--;
-	e->st = E_INFLIGHT;
-	fly_add(q, e);
-	(void)snprintf(it->name, sizeof(it->name), "%s", e->name); /* fits */
-	it->adopt = e->adopt;
-	it->attempts = e->attempts;
-	it->seq = e->seq;
-	pthread_cond_signal(&q->can_push);
+	take(q, it);
 	pthread_mutex_unlock(&q->mu);
 	return 1;
+}
+
+int wq_trypop(struct wq *q, struct wq_item *it)
+{
+	struct timespec until;
+	int rc = 0;
+
+	pthread_mutex_lock(&q->mu);
+	if (q->closed) {
+		rc = -1;
+	} else if (!paused(q, &until) && q->len > 0) {
+		take(q, it);
+		rc = 1;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return rc;
 }
 
 time_t wq_retry_at(const struct wq *q, int attempts, time_t now)

@@ -57,6 +57,9 @@ int wq_push(struct wq *q, const char *name, int adopt, int block);
 /* Take the next item, waiting while the queue is empty or paused. 1 got
  * one (now in flight), 0 the queue was closed. */
 int wq_pop(struct wq *q, struct wq_item *it);
+/* The same without waiting: 1 got one, 0 none ready now (empty or
+ * paused), -1 closed. */
+int wq_trypop(struct wq *q, struct wq_item *it);
 /* A worker is done with it. retry_at > 0: the message went back to new/ as
  * park_name; it is deferred until retry_at (see wq_retry_at). temp: the
  * outcome was a transient failure (drives the global pause). */

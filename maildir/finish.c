@@ -37,22 +37,26 @@
 
 #define RP_BATCH 128 /* md_reprocess: names read per pass */
 
-/* Where a state lands; NULL for a bad state. */
+/* Where a state lands (and its MD_SYNC_ bit); NULL for a bad state. */
 static const struct md_dir *state_dir(struct md_spool *sp, enum md_state state,
-				      const char **suffix_r)
+				      const char **suffix_r, unsigned *bit_r)
 {
 	switch (state) {
 	case MD_REPLIED:
 		*suffix_r = ":2,RS"; /* flags in ASCII order */
+		*bit_r = MD_SYNC_CUR;
 		return &sp->cur_d;
 	case MD_IGNORED:
 		*suffix_r = ":2,S";
+		*bit_r = MD_SYNC_CUR;
 		return &sp->cur_d;
 	case MD_FAILED:
 		*suffix_r = "";
+		*bit_r = MD_SYNC_FAILED;
 		return &sp->fnew_d;
 	case MD_RETRY:
 		*suffix_r = "";
+		*bit_r = MD_SYNC_NEW;
 		return &sp->new_d;
 	}
 	return NULL;
@@ -61,12 +65,35 @@ static const struct md_dir *state_dir(struct md_spool *sp, enum md_state state,
 int md_finish(struct md_spool *sp, const struct md_entry *ent,
 	      enum md_state state, struct mr_err *err)
 {
+	unsigned dirs = 0;
+
+	if (md_finish_nosync(sp, ent, state, &dirs, err) < 0)
+		return -1;
+	return md_sync(sp, dirs, err);
+}
+
+int md_sync(struct md_spool *sp, unsigned dirs, struct mr_err *err)
+{
+	const struct md_dir *d[] = {&sp->cur_d, &sp->new_d, &sp->fnew_d};
+	int rc = 0;
+
+	for (unsigned i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+		if ((dirs & (1u << i)) &&
+		    md_sync_dir(d[i], rc == 0 ? err : NULL) < 0)
+			rc = -1;
+	return rc;
+}
+
+int md_finish_nosync(struct md_spool *sp, const struct md_entry *ent,
+		     enum md_state state, unsigned *dirs, struct mr_err *err)
+{
 	const struct md_dir *to;
 	const char *suffix = "";
 	char used[MD_NAME_MAX];
+	unsigned bit = 0;
 	int r;
 
-	if ((to = state_dir(sp, state, &suffix)) == NULL) {
+	if ((to = state_dir(sp, state, &suffix, &bit)) == NULL) {
 		mr_err_set(err, MR_PERM, "md_finish: bad state %d", (int)state);
 		return -1;
 	}
@@ -84,7 +111,8 @@ int md_finish(struct md_spool *sp, const struct md_entry *ent,
 		log_warn("cur/%s: %s/%s%s is taken, stored as %s/%s%s",
 			 ent->cur, to->label, ent->uniq, suffix, to->label,
 			 used, suffix);
-	return md_sync_dir(to, err);
+	*dirs |= bit;
+	return 0;
 }
 
 struct rp_ctx {

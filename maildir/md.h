@@ -105,6 +105,17 @@ int md_open(struct md_spool *sp, const struct md_entry *ent,
  * directory it lands in. */
 int md_finish(struct md_spool *sp, const struct md_entry *ent,
 	      enum md_state state, struct mr_err *err);
+/* Group commit: the same rename without the fsync; the directory it
+ * landed in is added to *dirs (MD_SYNC_* bits), and the state is durable
+ * only after md_sync(sp, *dirs). Nothing may report the outcome before. */
+#define MD_SYNC_CUR 1u
+#define MD_SYNC_NEW 2u
+#define MD_SYNC_FAILED 4u
+int md_finish_nosync(struct md_spool *sp, const struct md_entry *ent,
+		     enum md_state state, unsigned *dirs, struct mr_err *err);
+/* fsync each directory named in dirs; 0 or -1 with err (the first
+ * failure; the others are still tried). */
+int md_sync(struct md_spool *sp, unsigned dirs, struct mr_err *err);
 
 /* Move failed messages back to new/: name NULL = all, else the one whose
  * unique name (or file name) is name. Only messages whose mtime is in
