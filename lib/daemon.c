@@ -1,9 +1,9 @@
 /* daemon.c - the always-on spool daemon (daemon.h)
- * DESCRIPTION  Threads: main (poll loop), one scanner, N workers. Shared
- *              state: the work queue (its own lock), the current snapshot
- *              (snap_mu, with a generation number the workers compare
- *              before each message), scan requests (scan_mu) and the
- *              event log's counters (metrics.h). Signals are blocked in every thread and read
+ * DESCRIPTION  Threads: main (poll loop), one scanner, N workers (the
+ *              engine, eng.h, shared with drain). Shared state: the work
+ *              queue (its own lock), the engine's snapshot, scan requests
+ *              (scan_mu) and the event log's counters (metrics.h). Signals
+ *              are blocked in every thread and read
  *              through a signalfd in the main loop.
  */
 #include "daemon.h"
@@ -27,6 +27,7 @@
 
 #include <json-c/json.h>
 
+#include "eng.h"
 #include "event.h"
 #include "job.h"
 #include "log.h"
@@ -37,9 +38,9 @@
 #include "wq.h"
 
 #define DMN_QUEUE 4096
-#define DMN_BATCH 256
 #define DMN_PAUSE_AFTER 5
 #define DMN_MAX_WAITERS 64
+#define DMN_COMMIT 32 /* most messages per group commit */
 
 struct waiter {
 	int fd;
@@ -51,13 +52,12 @@ struct waiter {
 
 struct dmn {
 	const char *settings_path;
-	pthread_mutex_t snap_mu;
-	struct snap *sn;
-	uint64_t snap_gen;
+	struct snap *sn; /* the main thread's; workers have the engine's */
 
 	struct md_spool *sp;
 	struct ev_log *ev;
-	struct wq *q;
+	struct eng *eng;
+	struct wq *q; /* the engine's */
 	struct md_watch *w;
 	int sfd, tfd, lfd, efd;
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -67,11 +67,7 @@ struct dmn {
 	uint64_t scan_req, scan_done, scan_done_seq;
 	int stopping;
 
-	struct job_ctx **ctx;
-	struct wk *wks;
-	pthread_t *workers;
-	long n_workers;
-	long n_started; /* threads running */
+	int scanner_started;
 	pthread_t scanner;
 
 	time_t started;
@@ -100,35 +96,9 @@ static void request_scan(struct dmn *d, uint64_t *gen_r)
 
 /* ---- scanner thread ---- */
 
-/* Offer every name of where to the queue, batch by batch, until a pass
- * finds nothing new. 0 done, -1 stopping or error. */
-static int scan_pass(struct dmn *d, enum md_where where,
-		     char (*names)[MD_NAME_MAX])
-{
-	struct mr_err err;
-
-	for (;;) {
-		size_t n = 0;
-
-		mr_err_clear(&err);
-		if (md_scan(d->sp, where, wq_busy, d->q, names, DMN_BATCH, &n,
-			    &err) < 0) {
-			log_err("scan: %s", err.text);
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-		for (size_t i = 0; i < n; i++)
-			if (wq_push(d->q, names[i], where == MD_CLAIMED, 1) <
-			    0)
-				return -1;
-	}
-}
-
 static void *scanner_main(void *arg)
 {
 	struct dmn *d = arg;
-	char(*names)[MD_NAME_MAX] = xcalloc(DMN_BATCH, MD_NAME_MAX);
 	int recovered = 0;
 
 	for (;;) {
@@ -142,9 +112,9 @@ static void *scanner_main(void *arg)
 		pthread_mutex_unlock(&d->scan_mu);
 		if (d->stopping)
 			break;
-		if (!recovered && scan_pass(d, MD_CLAIMED, names) == 0)
+		if (!recovered && eng_scan(d->eng, MD_CLAIMED, NULL) == 0)
 			recovered = 1;
-		if (scan_pass(d, MD_NEW, names) < 0 && d->stopping)
+		if (eng_scan(d->eng, MD_NEW, NULL) < 0 && d->stopping)
 			break;
 		wq_counts(d->q, &c);
 		pthread_mutex_lock(&d->scan_mu);
@@ -153,70 +123,20 @@ static void *scanner_main(void *arg)
 		pthread_mutex_unlock(&d->scan_mu);
 		poke(d);
 	}
-	free(names);
 	return NULL;
 }
 
 /* ---- workers ---- */
 
-struct wk {
-	struct dmn *d;
-	struct job_ctx *ctx;
-	uint64_t snap_gen;
-};
-
-static void wk_snap(struct wk *w)
+/* The engine's done callback (a worker thread): wake the main loop for
+ * the drain waiters. */
+static void on_done(void *arg, const struct job_result *r, int adopted)
 {
-	struct dmn *d = w->d;
+	struct dmn *d = arg;
 
-	pthread_mutex_lock(&d->snap_mu);
-	if (w->snap_gen != d->snap_gen) {
-		job_ctx_set_snap(w->ctx, d->sn);
-		w->snap_gen = d->snap_gen;
-	}
-	pthread_mutex_unlock(&d->snap_mu);
-}
-
-static void wk_one(struct wk *w, const struct wq_item *it)
-{
-	struct dmn *d = w->d;
-	time_t now = mr_time();
-	struct job_result r;
-	struct md_entry ent;
-	struct mr_err err;
-	int c;
-
-	mr_err_clear(&err);
-	c = it->adopt ? md_adopt(d->sp, it->name, &ent, &err)
-		      : md_claim(d->sp, it->name, &ent, &err);
-	if (c < 0) {
-		log_err("claim: %s", err.text);
-		wq_done(d->q, it, it->name,
-			wq_retry_at(d->q, it->attempts, now), 1);
-		return;
-	}
-	if (c == 0 || job_run(w->ctx, &ent, now, &r) < 0) {
-		wq_done(d->q, it, NULL, 0, 0);
-		return;
-	}
-	if (r.state == MD_RETRY)
-		wq_done(d->q, it, ent.uniq,
-			wq_retry_at(d->q, it->attempts, now), 1);
-	else
-		wq_done(d->q, it, NULL, 0, 0);
-}
-
-static void *worker_main(void *arg)
-{
-	struct wk *w = arg;
-	struct wq_item it;
-
-	while (wq_pop(w->d->q, &it)) {
-		wk_snap(w);
-		wk_one(w, &it);
-		poke(w->d);
-	}
-	return NULL;
+	(void)r;	/* counted where the event is written */
+	(void)adopted; /* likewise */
+	poke(d);
 }
 
 /* ---- start and stop ---- */
@@ -268,36 +188,31 @@ static int listen_socket(struct dmn *d)
 	return 0;
 }
 
-static long n_workers(const struct set *s)
-{
-	long n = s->workers;
-
-	if (n <= 0)
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? n : 1;
-}
-
 static int start_workers(struct dmn *d, struct mr_err *err)
 {
-	struct wk *wks;
+	const struct set *s = d->sn->set;
+	struct eng_cfg cfg = {
+		.sn = d->sn,
+		.sp = d->sp,
+		.ev = d->ev,
+		.workers = s->workers,
+		.queue_cap = DMN_QUEUE,
+		.batch = DMN_COMMIT,
+		.bo = {s->retry.initial_s, s->retry.max_s, DMN_PAUSE_AFTER},
+		.done = on_done,
+		.arg = d,
+	};
 
-	d->n_workers = n_workers(d->sn->set);
-	d->workers = xcalloc((size_t)d->n_workers, sizeof(*d->workers));
-	wks = d->wks = xcalloc((size_t)d->n_workers, sizeof(*wks));
-	d->ctx = xcalloc((size_t)d->n_workers, sizeof(*d->ctx));
-	for (long i = 0; i < d->n_workers; i++) {
-		d->ctx[i] = job_ctx_new(d->sn, d->sp, d->ev, err);
-		if (d->ctx[i] == NULL)
-			return -1;
-		wks[i] = (struct wk){d, d->ctx[i], d->snap_gen};
+	d->eng = eng_start(&cfg, err);
+	if (d->eng == NULL)
+		return -1;
+	d->q = eng_queue(d->eng);
+	if (pthread_create(&d->scanner, NULL, scanner_main, d) != 0) {
+		mr_err_set(err, MR_PERM, "pthread_create failed");
+		return -1;
 	}
-	for (long i = 0; i < d->n_workers; i++, d->n_started++)
-		if (pthread_create(&d->workers[i], NULL, worker_main,
-				   &wks[i]) != 0) {
-			mr_err_set(err, MR_PERM, "pthread_create failed");
-			return -1; /* fatal: the process exits */
-		}
-	return pthread_create(&d->scanner, NULL, scanner_main, d) ? -1 : 0;
+	d->scanner_started = 1;
+	return 0;
 }
 
 static void sd_notify_msg(const char *msg)
@@ -407,13 +322,9 @@ static void send_prometheus(struct dmn *d, int fd)
 /* Worker time spent handling messages and signing them, summed. */
 static void add_times(struct dmn *d, struct json_object *o)
 {
-	struct job_times sum = {0, 0}, t;
+	struct job_times sum;
 
-	for (long i = 0; i < d->n_workers; i++) {
-		job_ctx_times(d->ctx[i], &t);
-		sum.busy_us += t.busy_us;
-		sum.sign_us += t.sign_us;
-	}
+	eng_times(d->eng, &sum);
 	json_object_object_add(o, "busy_us", json_object_new_int64(sum.busy_us));
 	json_object_object_add(o, "sign_us", json_object_new_int64(sum.sign_us));
 }
@@ -426,7 +337,7 @@ static struct json_object *status_json(struct dmn *d)
 	wq_counts(d->q, &c);
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	json_object_object_add(o, "workers",
-			       json_object_new_int64(d->n_workers));
+			       json_object_new_int64(eng_workers(d->eng)));
 	json_object_object_add(o, "queued", json_object_new_int64((int64_t)c.queued));
 	json_object_object_add(o, "in_flight",
 			       json_object_new_int64((int64_t)c.in_flight));
@@ -551,11 +462,9 @@ static void reload(struct dmn *d)
 	bo = (struct wq_backoff){sn->set->retry.initial_s, sn->set->retry.max_s,
 				 DMN_PAUSE_AFTER};
 	wq_set_backoff(d->q, &bo);
-	pthread_mutex_lock(&d->snap_mu);
+	eng_set_snap(d->eng, sn);
 	old = d->sn;
 	d->sn = sn;
-	d->snap_gen++;
-	pthread_mutex_unlock(&d->snap_mu);
 	snap_unref(&old);
 	log_info("reloaded %s", d->settings_path);
 	sd_notify_msg("READY=1");
@@ -669,7 +578,7 @@ static void stop(struct dmn *d)
 		(void)unlink(d->sock_path); /* gone with us */
 	for (int i = 0; i < d->n_waiters; i++)
 		(void)close(d->waiters[i].fd); /* client sees EOF */
-	if (!wq_wait_idle(d->q, t * 1000)) {
+	if (!eng_stop(d->eng, t * 1000)) {
 		wq_counts(d->q, &c);
 		log_warn("stop: %zu message(s) still in flight after %ld s; "
 			 "they stay claimed and are recovered at the next "
@@ -678,8 +587,7 @@ static void stop(struct dmn *d)
 		_exit(0);
 	}
 	pthread_join(d->scanner, NULL);
-	for (long i = 0; i < d->n_workers; i++)
-		pthread_join(d->workers[i], NULL);
+	d->scanner_started = 0;
 	log_info("stopped after %ld messages", met_handled(ev_metrics(d->ev)));
 }
 
@@ -688,20 +596,14 @@ static void dmn_free(struct dmn *d)
 {
 	int fds[] = {d->sfd, d->tfd, d->efd, d->lfd};
 
-	for (long i = 0; d->ctx && i < d->n_workers; i++)
-		job_ctx_free(&d->ctx[i]);
-	free(d->ctx);
-	free(d->workers);
-	free(d->wks);
+	eng_free(&d->eng);
 	md_watch_close(&d->w);
-	wq_free(&d->q);
 	ev_close(&d->ev);
 	md_spool_close(&d->sp);
 	snap_unref(&d->sn);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			(void)close(fds[i]); /* no data behind these */
-	pthread_mutex_destroy(&d->snap_mu);
 	pthread_mutex_destroy(&d->scan_mu);
 	pthread_cond_destroy(&d->scan_cv);
 	free(d);
@@ -728,8 +630,6 @@ static int lock_spool(struct dmn *d)
 static int setup(struct dmn *d, struct mr_err *err)
 {
 	const struct set *s = d->sn->set;
-	struct wq_backoff bo = {s->retry.initial_s, s->retry.max_s,
-				DMN_PAUSE_AFTER};
 
 	d->sp = md_spool_open(s->spool, s->failed_folder, err);
 	if (d->sp == NULL || lock_spool(d) < 0)
@@ -737,7 +637,6 @@ static int setup(struct dmn *d, struct mr_err *err)
 	d->ev = ev_open(s->event_log, err);
 	if (d->ev == NULL)
 		return -1;
-	d->q = wq_new(DMN_QUEUE, &bo);
 	/* the watch first, then the first scan: nothing slips between */
 	d->w = md_watch_open(d->sp, err);
 	if (d->w == NULL || open_fds(d, err) < 0 || listen_socket(d) < 0)
@@ -763,20 +662,19 @@ int dmn_run(const char *settings_path, struct snap *sn)
 	d->sn = snap_ref(sn);
 	d->started = time(NULL);
 	d->lfd = d->sfd = d->tfd = d->efd = -1;
-	pthread_mutex_init(&d->snap_mu, NULL);
 	pthread_mutex_init(&d->scan_mu, NULL);
 	pthread_cond_init(&d->scan_cv, NULL);
 	mr_err_clear(&err);
 	if (setup(d, &err) < 0) {
 		if (err.text[0])
 			log_err("run: %s", err.text);
-		if (d->n_started == 0)
+		if (d->eng == NULL && !d->scanner_started)
 			dmn_free(d); /* else threads may hold it: exit */
 		return 2;
 	}
 	request_scan(d, NULL);
 	log_info("run: watching %s/new with %ld workers",
-		 md_spool_path(d->sp), d->n_workers);
+		 md_spool_path(d->sp), eng_workers(d->eng));
 	sd_notify_msg("READY=1");
 	rc = loop(d);
 	stop(d);

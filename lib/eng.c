@@ -103,6 +103,7 @@ static void wk_take(struct wk_batch *b, const struct wq_item *it)
 {
 	struct eng *e = b->w->e;
 	struct held_item *h = &b->items[b->n];
+	struct job_result *res;
 	struct md_entry ent;
 	struct mr_err err;
 	int c;
@@ -123,7 +124,11 @@ static void wk_take(struct wk_batch *b, const struct wq_item *it)
 		return;
 	}
 	b->n++;
-	(void)job_add(b->w->ctx, &ent, h->now, NULL); /* room: batch size */
+	(void)job_add(b->w->ctx, &ent, h->now, &res); /* room: batch size */
+	/* a transient failure is committed at once: the queue's pause and
+	 * drain's stop count them as they happen, not a batch later */
+	if (res->state == MD_RETRY)
+		wk_commit(b);
 }
 
 static void *wk_main(void *arg)

@@ -668,10 +668,14 @@ def t_transport_down():
             mids.append("td%d@sender.test" % i)
             names.append(env.deliver(msg(frm="td%d@sender.test" % i, msgid=mids[-1])))
         # an old request (delivered an hour ago; max_age_s is 600)
-        old = env.deliver(msg(frm="old@sender.test", msgid="old@sender.test"),
-                          name="1600000000.V801I1M1.old.test.host")
+        # (dated in tmp/ before the rename: the daemon may claim it at once)
+        old = "1600000000.V801I1M1.old.test.host"
+        tmp_old = os.path.join(env.spool, "tmp", old)
+        with open(tmp_old, "wb") as f:
+            f.write(msg(frm="old@sender.test", msgid="old@sender.test"))
         t_old = time.time() - 3600
-        os.utime(spool_dir(env, "new", old), (t_old, t_old))
+        os.utime(tmp_old, (t_old, t_old))
+        os.rename(tmp_old, spool_dir(env, "new", old))
 
         def retried():
             ev = env.events_list()
