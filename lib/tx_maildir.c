@@ -2,8 +2,13 @@
  * DESCRIPTION  Writes each message as a Maildir delivery would: a file in
  *              tmp/ named <sec>.M<usec>P<pid>Q<n>.<host> (exclusive
  *              create), the data, fsync, close, rename into new/ without
- *              replacing anything, fsync new/ (with defer_sync set: in
- *              txm_sync, once for every message renamed since). A Return-Path line with the
+ *              replacing anything, fsync new/. With defer_sync set (group
+ *              commit) send only writes the file in tmp/ and starts its
+ *              writeback (sync_file_range); txm_sync then fsyncs every
+ *              pending file (their blocks were allocated together, so
+ *              one journal commit serves them all), renames each into
+ *              new/ and fsyncs new/ once: a file is never in new/ before
+ *              its data is on disk. A Return-Path line with the
  *              envelope sender is prepended, as a delivery agent does.
  *              With a delivery key the file lands as new/<key>, and a key
  *              that is already there counts as delivered: a reply
@@ -32,6 +37,15 @@ struct txm {
 	int new_fd;
 	int dirty; /* renamed into new/ since its last fsync */
 	char host[128];
+	struct txm_pend *pend; /* written, waiting for txm_sync */
+	size_t n_pend, cap_pend;
+};
+
+/* A message written to tmp/ whose fsync and rename wait for txm_sync. */
+struct txm_pend {
+	int fd;
+	int keyed; /* a delivery key: a taken final name means delivered */
+	char name[256], final[256];
 };
 
 static atomic_ulong txm_seq;
@@ -137,8 +151,11 @@ static int write_all(int fd, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+/* Write tmp/name. With fd_r, the file is left open with its writeback
+ * started (*fd_r); without, it is fsynced and closed. */
 static int txm_write(struct txm *m, const char *name, const char *rp,
-		     const struct iovec *iov, int iovcnt, struct mr_err *err)
+		     const struct iovec *iov, int iovcnt, int *fd_r,
+		     struct mr_err *err)
 {
 	struct iovec *v = xcalloc((size_t)iovcnt + 1, sizeof(*v));
 	int fd, rc = -1;
@@ -153,9 +170,16 @@ static int txm_write(struct txm *m, const char *name, const char *rp,
 	v[0].iov_base = (void *)rp;
 	v[0].iov_len = strlen(rp);
 	memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*v));
-	if (write_all(fd, v, iovcnt + 1) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, v, iovcnt + 1) < 0 || (fd_r == NULL && fsync(fd) < 0)) {
 		mr_err_sys(err, MR_TEMP, errno, "outbox: write(tmp/%s)", name);
 		(void)close(fd); /* already failing */
+		goto out;
+	}
+	if (fd_r != NULL) {
+		/* start the writeback now; txm_sync waits for it */
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		*fd_r = fd;
+		rc = 0;
 		goto out;
 	}
 	if (close(fd) < 0) {
@@ -193,18 +217,88 @@ static int final_name(const struct tx_env *env, const char *tmp, char *out,
 	return 0;
 }
 
+/* Move a written file into new/: 0 (also when a keyed name is taken: it
+ * was delivered before a crash), -1 with err. */
+static int txm_publish(struct txm *m, const char *name, const char *final,
+		       int keyed, struct mr_err *err)
+{
+	if (renameat2(m->tmp_fd, name, m->new_fd, final, RENAME_NOREPLACE) ==
+	    0) {
+		m->dirty = 1;
+		return 0;
+	}
+	if (errno == EEXIST && keyed) {
+		/* delivered before a crash: not again (but perhaps never
+		 * synced) */
+		(void)unlinkat(m->tmp_fd, name, 0);
+		m->dirty = 1;
+		return 0;
+	}
+	mr_err_sys(err, MR_TEMP, errno, "outbox: rename(%s)", final);
+	(void)unlinkat(m->tmp_fd, name, 0); /* our own temp file */
+	return -1;
+}
+
+/* fsync, close and publish every pending file; the first error in err,
+ * and the files after a failure are dropped (their messages are sent
+ * again). */
+static int txm_flush(struct txm *m, struct mr_err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < m->n_pend; i++) {
+		struct txm_pend *p = &m->pend[i];
+
+		if (rc == 0 && fsync(p->fd) < 0) {
+			mr_err_sys(err, MR_TEMP, errno, "outbox: fsync(tmp/%s)",
+				   p->name);
+			rc = -1;
+		}
+		if (close(p->fd) < 0 && rc == 0) {
+			mr_err_sys(err, MR_TEMP, errno, "outbox: close(tmp/%s)",
+				   p->name);
+			rc = -1;
+		}
+		if (rc < 0)
+			(void)unlinkat(m->tmp_fd, p->name, 0); /* ours */
+		else if (txm_publish(m, p->name, p->final, p->keyed, err) < 0)
+			rc = -1;
+	}
+	m->n_pend = 0;
+	return rc;
+}
+
 static int txm_sync(struct tx *h, struct mr_err *err)
 {
 	struct txm *m = (struct txm *)h;
+	int rc = txm_flush(m, err);
 
 	if (!m->dirty)
-		return 0;
+		return rc;
 	if (fsync(m->new_fd) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "outbox: fsync(new)");
+		if (rc == 0)
+			mr_err_sys(err, MR_TEMP, errno, "outbox: fsync(new)");
 		return -1;
 	}
 	m->dirty = 0;
-	return 0;
+	return rc;
+}
+
+/* Group commit: keep the open file for txm_sync. */
+static void txm_hold(struct txm *m, int fd, const char *name,
+		     const char *final, int keyed)
+{
+	struct txm_pend *p;
+
+	if (m->n_pend == m->cap_pend) {
+		m->cap_pend = m->cap_pend ? m->cap_pend * 2 : 16;
+		m->pend = xrealloc(m->pend, m->cap_pend * sizeof(*m->pend));
+	}
+	p = &m->pend[m->n_pend++];
+	p->fd = fd;
+	p->keyed = keyed;
+	(void)snprintf(p->name, sizeof(p->name), "%s", name);	/* fits */
+	(void)snprintf(p->final, sizeof(p->final), "%s", final); /* fits */
 }
 
 static int txm_send(struct tx *h, const struct tx_env *env,
@@ -214,7 +308,7 @@ static int txm_send(struct tx *h, const struct tx_env *env,
 	struct txm *m = (struct txm *)h;
 	struct timeval tv;
 	char name[256], final[256], rp[600];
-	int n;
+	int n, fd;
 
 	(void)why; /* every failure here is send-failed */
 	gettimeofday(&tv, NULL);
@@ -231,26 +325,21 @@ static int txm_send(struct tx *h, const struct tx_env *env,
 		mr_err_set(err, MR_PERM, "outbox: envelope sender too long");
 		return -1;
 	}
-	if (txm_write(m, name, rp, iov, iovcnt, err) < 0)
-		goto unlink;
 	if (final_name(env, name, final, sizeof(final)) < 0) {
 		mr_err_set(err, MR_PERM, "outbox: delivery key too long");
-		goto unlink;
+		return -1;
 	}
-	if (renameat2(m->tmp_fd, name, m->new_fd, final, RENAME_NOREPLACE) <
-	    0) {
-		if (errno == EEXIST && env->key) {
-			/* delivered before a crash: not again (but perhaps
-			 * never synced) */
-			(void)unlinkat(m->tmp_fd, name, 0);
-			m->dirty = 1;
-			return h->defer_sync ? 0 : txm_sync(h, err);
-		}
-		mr_err_sys(err, MR_TEMP, errno, "outbox: rename(%s)", final);
-		goto unlink;
+	if (h->defer_sync) {
+		if (txm_write(m, name, rp, iov, iovcnt, &fd, err) < 0)
+			goto unlink;
+		txm_hold(m, fd, name, final, env->key != NULL);
+		return 0;
 	}
-	m->dirty = 1;
-	return h->defer_sync ? 0 : txm_sync(h, err);
+	if (txm_write(m, name, rp, iov, iovcnt, NULL, err) < 0)
+		goto unlink;
+	if (txm_publish(m, name, final, env->key != NULL, err) < 0)
+		return -1;
+	return txm_sync(h, err);
 unlink:
 	(void)unlinkat(m->tmp_fd, name, 0); /* our own temp file */
 	return -1;
@@ -262,6 +351,12 @@ static void txm_close(struct tx *h)
 
 	if (m == NULL)
 		return;
+	/* tx_close synced; anything left failed: drop the files */
+	for (size_t i = 0; i < m->n_pend; i++) {
+		(void)close(m->pend[i].fd); /* unpublished: no data to keep */
+		(void)unlinkat(m->tmp_fd, m->pend[i].name, 0);
+	}
+	free(m->pend);
 	(void)close(m->tmp_fd); /* directory fds: nothing to flush */
 	(void)close(m->new_fd);
 	free(m);
