@@ -4,11 +4,14 @@
  *              create), the data, fsync, close, rename into new/ without
  *              replacing anything, fsync new/. With defer_sync set (group
  *              commit) send only writes the file in tmp/ and starts its
- *              writeback (sync_file_range); txm_sync then fsyncs every
- *              pending file (their blocks were allocated together, so
- *              one journal commit serves them all), renames each into
+ *              writeback (sync_file_range); txm_sync then makes every
+ *              pending file durable (one syncfs(2) of the outbox's file
+ *              system when there are several: one cache flush instead of
+ *              one per file; fsync for a single one), renames each into
  *              new/ and fsyncs new/ once: a file is never in new/ before
- *              its data is on disk. A Return-Path line with the
+ *              its data is on disk. syncfs also writes whatever else is
+ *              dirty on that file system: the maildir: outbox is for dry
+ *              runs, tests and the demo. A Return-Path line with the
  *              envelope sender is prepended, as a delivery agent does.
  *              With a delivery key the file lands as new/<key>, and a key
  *              that is already there counts as delivered: a reply
@@ -244,12 +247,18 @@ static int txm_publish(struct txm *m, const char *name, const char *final,
  * again). */
 static int txm_flush(struct txm *m, struct mr_err *err)
 {
-	int rc = 0;
+	int rc = 0, whole = m->n_pend > 1;
 
+	/* several files: one syncfs(2) writes them all and flushes the
+	 * disk's cache once, where an fsync each would flush it once each */
+	if (whole && syncfs(m->tmp_fd) < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "outbox: syncfs(tmp)");
+		rc = -1;
+	}
 	for (size_t i = 0; i < m->n_pend; i++) {
 		struct txm_pend *p = &m->pend[i];
 
-		if (rc == 0 && fsync(p->fd) < 0) {
+		if (rc == 0 && !whole && fsync(p->fd) < 0) {
 			mr_err_sys(err, MR_TEMP, errno, "outbox: fsync(tmp/%s)",
 				   p->name);
 			rc = -1;

@@ -5,7 +5,8 @@ under strace, which records every fsync, rename, write to the event log
 and write to the store's WAL with the path behind each descriptor. For
 every request the order must be:
 
-  reply file written and fsynced in outbox/tmp
+  reply file written in outbox/tmp and made durable (fsync of the file,
+  or one syncfs of the outbox's file system for several)
   -> renamed into outbox/new -> fsync(outbox/new)
   -> the store transaction with its journal row (a write to the WAL)
   -> the request's final rename cur/U:2, -> cur/U:2,RS -> fsync(cur)
@@ -44,14 +45,15 @@ trace = os.path.join(env.dir, "trace.txt")
 e = dict(os.environ)
 e["ASAN_OPTIONS"] = ":".join(filter(None, [e.get("ASAN_OPTIONS"), "detect_leaks=0"]))
 p = subprocess.run(["strace", "-f", "-y", "-s", "4096", "-o", trace,
-                    "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,write,pwrite64",
+                    "-e", "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,write,pwrite64",
                     BIN, "drain", "-q", "-c", env.settings],
                    capture_output=True, timeout=300, env=e)
 R.check("group commit: drain under strace exit code 0", p.returncode == 0, p.stderr[-400:])
 R.eq("group commit: all replied", [env.state_of(n) for n in names], ["replied"] * N)
 
 with open(trace, encoding="utf-8", errors="replace") as f:
-    lines = [l.split(" ", 1)[1] if " " in l else l for l in f.read().splitlines()]
+    # "<pid> <call>": strace pads short pids with spaces
+    lines = [re.sub(r"^\d+\s+", "", l) for l in f.read().splitlines()]
 
 outbox_tmp = os.path.join(env.outbox, "tmp")
 outbox_new = os.path.join(env.outbox, "new")
@@ -78,8 +80,10 @@ for u in names:
     # the reply lands as outbox/new/<uniq>.E0 (its delivery key)
     i_pub = first(lambda l: l.startswith("renameat2(") and ("%s>, \"%s.E0\"" % (outbox_new, u)) in l)
     tmpname = re.search(r'renameat2\(\d+<[^>]*>, "([^"]+)"', lines[i_pub]).group(1) if i_pub >= 0 else None
-    i_fsync_file = last_before(lambda l: l.startswith("fsync(") and tmpname and
-                               ("%s/%s>" % (outbox_tmp, tmpname)) in l, i_pub) if i_pub >= 0 else -1
+    i_fsync_file = last_before(lambda l: (l.startswith("fsync(") and tmpname and
+                                          ("%s/%s>" % (outbox_tmp, tmpname)) in l) or
+                               (l.startswith("syncfs(") and ("<%s>" % outbox_tmp) in l),
+                               i_pub) if i_pub >= 0 else -1
     i_sync_out = first(lambda l: l.startswith("fsync(") and ("<%s>" % outbox_new) in l, i_pub + 1) \
         if i_pub >= 0 else -1
     i_wal = first(lambda l: l.startswith("pwrite64(") and "state.db-wal>" in l, i_sync_out + 1) \
@@ -92,7 +96,7 @@ for u in names:
     order = [i_fsync_file, i_pub, i_sync_out, i_wal, i_fin, i_sync_cur, i_ev]
     if min(order) < 0 or order != sorted(order):
         bad.append((u, order))
-R.eq("group commit: per request: fsync(reply) < rename into outbox/new < fsync(outbox/new) "
+R.eq("group commit: per request: fsync(reply) or syncfs < rename into outbox/new < fsync(outbox/new) "
      "< journal transaction < final rename < fsync(cur) < event line", bad[:3], [])
 
 n_sync_cur = sum(1 for l in lines if l.startswith("fsync(") and ("<%s>" % cur) in l)
