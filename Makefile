@@ -21,6 +21,7 @@ override CFLAGS := -std=c11 -Wall -Wextra -Wpedantic -Werror -Wshadow \
 	-Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla -pthread \
 	-fPIE -fstack-protector-strong -MMD -MP $(CFLAGS)
 override CPPFLAGS := -D_GNU_SOURCE $(FORTIFY) -Ilib -Imaildir $(PKG_CFLAGS) \
+	-DMR_SHAREDIR='"$(PREFIX)/share/mailresponder"' \
 	$(CPPFLAGS)
 override LDFLAGS := -pthread -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LDLIBS := $(PKG_LIBS)

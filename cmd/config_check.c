@@ -1,28 +1,23 @@
 /* config_check.c - mailresponder config-check: report every problem
- * DESCRIPTION  Loads the settings, the keys, the responder config and
- *              every attachment (building every reply body) without
- *              creating anything, prints each problem on its own line
- *              (naming the key, or the entry index and field) and exits 1
- *              when there is any.
+ * DESCRIPTION  Loads the settings, the secrets, each DKIM key, the store,
+ *              the responder config, every attachment and each entry's
+ *              transport without creating anything (lib/check.c), prints
+ *              each problem on its own line (naming the key, file or
+ *              entry) and the DNS TXT record of each usable DKIM key, and
+ *              exits 1 when there is any problem.
  */
 #include <getopt.h>
 #include <stdio.h>
 
+#include "check.h"
 #include "cmd.h"
-#include "log.h"
-#include "rcfg.h"
-#include "settings.h"
-#include "snap.h"
-#include "store.h"
 
 int cmd_config_check(int argc, char **argv)
 {
+	struct mr_msgs problems = {NULL, 0}, records = {NULL, 0};
 	const char *settings = NULL;
-	const char *const *addrs;
-	struct snap *sn;
-	struct st *st;
-	struct mr_err err;
-	int c;
+	size_t entries, addrs;
+	int c, rc = 0;
 
 	while ((c = getopt(argc, argv, "c:")) != -1) {
 		if (c != 'c')
@@ -32,19 +27,20 @@ int cmd_config_check(int argc, char **argv)
 	if (optind != argc)
 		return cmd_usage("config-check", "no arguments expected");
 	settings = cmd_settings(settings);
-	sn = cmd_load(settings, SNAP_READONLY);
-	if (sn == NULL)
-		return EXIT_USAGE;
-	mr_err_clear(&err);
-	st = st_open_set(sn->set, ST_READONLY, &err);
-	if (st == NULL) {
-		fprintf(stderr, "%s: store: %s\n", settings, err.text);
-		snap_unref(&sn);
-		return EXIT_USAGE;
+	(void)chk_config(settings, &problems, &records, &entries, &addrs);
+	for (size_t i = 0; i < records.n; i++)
+		printf("DKIM DNS record: %s\n", records.v[i]);
+	for (size_t i = 0; i < problems.n; i++)
+		fprintf(stderr, "%s: %s\n", settings, problems.v[i]);
+	if (problems.n > 0) {
+		fprintf(stderr, "%s: %zu problem%s\n", settings, problems.n,
+			problems.n == 1 ? "" : "s");
+		rc = EXIT_USAGE;
+	} else {
+		printf("%s: ok: %zu responder entries for %zu addresses\n",
+		       settings, entries, addrs);
 	}
-	st_close(&st);
-	printf("%s: ok: %zu responder entries for %zu addresses\n", settings,
-	       rcfg_count(sn->rcfg), rcfg_addresses(sn->rcfg, &addrs));
-	snap_unref(&sn);
-	return 0;
+	mr_msgs_free(&problems);
+	mr_msgs_free(&records);
+	return rc;
 }

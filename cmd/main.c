@@ -26,6 +26,8 @@ static const struct {
 	{"postfix-maps", cmd_postfix_maps},
 	{"send-direct", cmd_send_direct},
 	{"stats", cmd_stats},
+	{"setup", cmd_setup},
+	{"dkim-keygen", cmd_dkim_keygen},
 	{"help", cmd_help},
 	{"--help", cmd_help},
 	{"-h", cmd_help},

@@ -439,6 +439,283 @@ fail:
 	return NULL;
 }
 
+/* ---- key generation and DNS records ---- */
+
+static char *b64_dup(const unsigned char *p, size_t n)
+{
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+
+	(void)EVP_EncodeBlock((unsigned char *)out, p, (int)n); /* no fail */
+	return out;
+}
+
+/* "v=DKIM1; k=...; p=..." for the public half of pk (RFC 6376 s.3.6.1:
+ * RSA p= is the SubjectPublicKeyInfo DER; RFC 8463 s.4: Ed25519 p= is the
+ * raw 32-byte key). */
+static char *record_of(EVP_PKEY *pk, enum key_alg alg, struct mr_err *err)
+{
+	unsigned char raw[32], *der = NULL;
+	size_t rawlen = sizeof(raw);
+	char *b64, *rec;
+	int n;
+
+	if (alg == KEY_ED25519) {
+		if (EVP_PKEY_get_raw_public_key(pk, raw, &rawlen) != 1) {
+			ossl_fail(err, MR_PERM,
+				  "dkim: EVP_PKEY_get_raw_public_key");
+			return NULL;
+		}
+		b64 = b64_dup(raw, rawlen);
+	} else {
+		n = i2d_PUBKEY(pk, &der);
+		if (n <= 0) {
+			ossl_fail(err, MR_PERM, "dkim: i2d_PUBKEY");
+			return NULL;
+		}
+		b64 = b64_dup(der, (size_t)n);
+		OPENSSL_free(der);
+	}
+	rec = xasprintf("v=DKIM1; k=%s; p=%s",
+			alg == KEY_RSA ? "rsa" : "ed25519", b64);
+	free(b64);
+	return rec;
+}
+
+char *dkim_zone_line_dup(const char *selector, const char *domain,
+			 const char *record)
+{
+	struct mr_buf b;
+	size_t len = strlen(record);
+
+	buf_init(&b);
+	buf_printf(&b, "%s._domainkey.%s. IN TXT (", selector, domain);
+	for (size_t i = 0; i < len; i += 255) {
+		size_t n = len - i < 255 ? len - i : 255;
+
+		buf_puts(&b, " \"");
+		buf_append(&b, record + i, n);
+		buf_puts(&b, "\"");
+	}
+	buf_puts(&b, " )");
+	return buf_steal(&b, NULL);
+}
+
+static const char *setting_of(enum key_alg alg)
+{
+	return alg == KEY_RSA ? "rsa_key" : "ed25519_key";
+}
+
+char *dkim_record_dup(const char *setting, const char *path,
+		      enum dkim_alg alg, struct mr_err *err)
+{
+	struct dkim d = {NULL, 0, {{NULL, KEY_RSA, NULL}}};
+	enum key_alg ka = alg == DKIM_RSA ? KEY_RSA : KEY_ED25519;
+	char *rec = NULL;
+
+	if (load_one(&d, setting, path, ka, "x", err) == 0)
+		rec = record_of(d.key[0].pk, ka, err);
+	for (size_t i = 0; i < d.n; i++) {
+		EVP_PKEY_free(d.key[i].pk);
+		free(d.key[i].selector);
+	}
+	return rec;
+}
+
+static void check_one(const struct set *s, enum key_alg alg,
+		      struct mr_msgs *problems, struct mr_msgs *records)
+{
+	const char *path = alg == KEY_RSA ? s->dkim.rsa_key
+					  : s->dkim.ed25519_key;
+	const char *sel = alg == KEY_RSA ? s->dkim.selector
+					 : s->dkim.ed25519_selector;
+	struct mr_err err;
+	char *rec, *line;
+
+	if (path == NULL)
+		return;
+	mr_err_clear(&err);
+	rec = dkim_record_dup(setting_of(alg), path,
+			      alg == KEY_RSA ? DKIM_RSA : DKIM_ED25519, &err);
+	if (rec == NULL) {
+		mr_msgs_add(problems, "%s", err.text);
+		return;
+	}
+	line = dkim_zone_line_dup(sel, s->dkim.domain, rec);
+	mr_msgs_add(records, "%s", line);
+	free(line);
+	free(rec);
+}
+
+size_t dkim_check(const struct set *s, struct mr_msgs *problems,
+		  struct mr_msgs *records)
+{
+	size_t n0 = problems->n;
+	struct mr_err err;
+
+	if (s->dkim.rsa_key == NULL && s->dkim.ed25519_key == NULL)
+		return 0;
+	mr_err_clear(&err);
+	if (load_check(s, &err) < 0) {
+		mr_msgs_add(problems, "%s", err.text);
+		return problems->n - n0;
+	}
+	check_one(s, KEY_RSA, problems, records);
+	check_one(s, KEY_ED25519, problems, records);
+	return problems->n - n0;
+}
+
+static EVP_PKEY *keygen(enum dkim_alg alg, int rsa_bits, struct mr_err *err)
+{
+	EVP_PKEY *pk;
+
+	if (alg == DKIM_RSA &&
+	    (rsa_bits < RSA_MIN_BITS || rsa_bits > RSA_MAX_BITS)) {
+		mr_err_set(err, MR_PERM,
+			   "RSA key of %d bits; DKIM needs %d to %d (RFC "
+			   "8301; 2048 recommended)",
+			   rsa_bits, RSA_MIN_BITS, RSA_MAX_BITS);
+		return NULL;
+	}
+	if (alg == DKIM_RSA)
+		pk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)rsa_bits);
+	else
+		pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	if (pk == NULL)
+		ossl_fail(err, MR_PERM, "dkim: EVP_PKEY_Q_keygen");
+	return pk;
+}
+
+/* PEM (PKCS#8, unencrypted) of pk in a new buffer; NULL with err. */
+static char *pem_of(EVP_PKEY *pk, size_t *len_r, struct mr_err *err)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *mem, *out = NULL;
+	long n;
+
+	if (bio == NULL || PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0,
+						    NULL, NULL) != 1) {
+		ossl_fail(err, MR_PERM, "dkim: PEM_write_bio_PrivateKey");
+		BIO_free(bio);
+		return NULL;
+	}
+	n = BIO_get_mem_data(bio, &mem);
+	if (n > 0) {
+		out = xmalloc((size_t)n);
+		memcpy(out, mem, (size_t)n);
+		*len_r = (size_t)n;
+		OPENSSL_cleanse(mem, (size_t)n);
+	}
+	BIO_free(bio);
+	if (out == NULL)
+		mr_err_set(err, MR_PERM, "dkim: empty PEM output");
+	return out;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write data to tmp with its final owner and mode, then link it to path:
+ * link(2) never replaces a file, so a key that exists stays. */
+static int key_write(const char *path, const char *data, size_t len,
+		     uid_t uid, gid_t gid, struct mr_err *err)
+{
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	const char *slash = strrchr(path, '/');
+	char *dir = slash == NULL    ? xstrdup(".")
+		    : slash == path ? xstrdup("/")
+				    : xstrndup(path, (size_t)(slash - path));
+	mode_t mode = gid == (gid_t)-1 ? 0600 : 0640;
+	int fd, rc = -1;
+
+	/* missing folders above the key: 0755, so the service can reach it */
+	for (char *p = dir + 1; *p != 0; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", dir);
+			*p = '/';
+			goto out;
+		}
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", dir);
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0) {
+		mr_err_sys(err, MR_PERM, errno, "open(%s)", tmp);
+		goto out;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchown(fd, uid, gid) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "fchown(%s)", tmp);
+		(void)close(fd); /* already failing */
+		goto unlink;
+	}
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 ||
+	    fsync(fd) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "write(%s)", tmp);
+		(void)close(fd); /* already failing */
+		goto unlink;
+	}
+	if (close(fd) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "close(%s)", tmp);
+		goto unlink;
+	}
+	if (link(tmp, path) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "link(%s, %s)", tmp, path);
+		goto unlink;
+	}
+	rc = 0;
+	if (mr_fsync_dir(dir) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "fsync(%s)", dir);
+		rc = -1;
+	}
+unlink:
+	(void)unlink(tmp); /* ours; the key is linked or failed */
+out:
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int dkim_keygen(const char *path, enum dkim_alg alg, int rsa_bits, uid_t uid,
+		gid_t gid, struct mr_err *err)
+{
+	EVP_PKEY *pk;
+	size_t len = 0;
+	char *pem;
+	int rc;
+
+	mr_err_clear(err);
+	pk = keygen(alg, rsa_bits, err);
+	if (pk == NULL)
+		return -1;
+	pem = pem_of(pk, &len, err);
+	EVP_PKEY_free(pk);
+	if (pem == NULL)
+		return -1;
+	rc = key_write(path, pem, len, uid, gid, err);
+	explicit_bzero(pem, len);
+	free(pem);
+	return rc;
+}
+
 void dkim_free(struct dkim **d)
 {
 	if (d == NULL || *d == NULL)

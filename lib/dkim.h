@@ -11,6 +11,7 @@
 #define MR_DKIM_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "mr.h"
@@ -46,5 +47,38 @@ void dkim_body_hash(const char *body, size_t len, unsigned char out[32]);
 int dkim_sign(const struct dkim *d, const char *head, size_t head_len,
 	      const unsigned char bh[32], time_t now, struct mr_buf *out,
 	      struct mr_err *err);
+
+enum dkim_alg {
+	DKIM_RSA = 0,
+	DKIM_ED25519,
+};
+
+/* Generate a key with OpenSSL (RSA of rsa_bits, 1024..4096, or Ed25519)
+ * and write it as a new PEM file at path (an existing file is never
+ * replaced: -1, EEXIST in the text). The file gets owner uid and group
+ * gid with mode 0640, or mode 0600 when gid is (gid_t)-1; uid (uid_t)-1
+ * keeps the caller as owner. Written to path.tmp, fsync'ed, linked into
+ * place, folder fsync'ed. 0, or -1 with err (MR_PERM). */
+int dkim_keygen(const char *path, enum dkim_alg alg, int rsa_bits, uid_t uid,
+		gid_t gid, struct mr_err *err);
+
+/* Check each configured key on its own (the same checks as dkim_load):
+ * every problem is appended to problems (naming the setting and file),
+ * and for every good key its DNS record line (dkim_zone_line_dup) to
+ * records. Returns the number of problems added. */
+size_t dkim_check(const struct set *s, struct mr_msgs *problems,
+		  struct mr_msgs *records);
+
+/* The DNS TXT record for the public half of the key in path, as
+ * "v=DKIM1; k=rsa; p=<base64>" (or k=ed25519), checked like dkim_load;
+ * setting names the key in messages ("rsa_key"). NULL with err. */
+char *dkim_record_dup(const char *setting, const char *path,
+		      enum dkim_alg alg, struct mr_err *err);
+
+/* A zone-file line publishing record at SELECTOR._domainkey.DOMAIN:
+ * 'SEL._domainkey.DOM. IN TXT ( "..." "..." )', the record cut into
+ * strings of at most 255 bytes as DNS needs (RFC 1035 s.3.3.14). */
+char *dkim_zone_line_dup(const char *selector, const char *domain,
+			 const char *record);
 
 #endif

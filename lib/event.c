@@ -50,8 +50,26 @@ static int open_file(const char *path, struct mr_err *err)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 
+	/* the log's folder is ours: make it (0700) when it is missing */
+	if (fd < 0 && errno == ENOENT) {
+		if (mr_mkdir_parents(path) < 0) {
+			mr_err_sys(err, MR_PERM, errno,
+				   "event_log: cannot create the folder of "
+				   "%s (run \"mailresponder setup\" as root, "
+				   "or create it for the service user, mode "
+				   "0700)",
+				   path);
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+			  0600);
+	}
 	if (fd < 0)
-		mr_err_sys(err, MR_PERM, errno, "open(%s)", path);
+		mr_err_sys(err, MR_PERM, errno, "event_log: open(%s)%s", path,
+			   errno == EACCES ? " (its folder must belong to the "
+					     "service user: \"mailresponder "
+					     "setup\" fixes it)"
+					   : "");
 	return fd;
 }
 

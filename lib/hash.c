@@ -93,7 +93,11 @@ static int key_create(const char *path, struct mr_err *err)
 	hash_hex(raw, sizeof(raw), hex);
 	hex[64] = '\n';
 	if (mr_mkdir_parents(path) < 0) {
-		mr_err_sys(err, MR_PERM, errno, "mkdir(parent of %s)", path);
+		mr_err_sys(err, MR_PERM, errno,
+			   "mkdir(parent of %s) (run \"mailresponder setup\" "
+			   "as root, or create it for the service user, mode "
+			   "0700)",
+			   path);
 		return -1;
 	}
 	return mr_write_file_atomic(path, hex, 65, 0600, err);

@@ -770,13 +770,16 @@ static int build_entry(const struct set *s, const struct rcfg_entry *e,
 	struct att_in *atts = xcalloc(e->n_atts + 1, sizeof(*atts));
 	int renamed = 0, rc = -1;
 
-	if (entry_check(e, problems) < 0)
-		goto out;
+	int bad = entry_check(e, problems) < 0;
+
+	/* every attachment is tried, so that each missing one is reported */
 	for (size_t i = 0; i < e->n_atts; i++) {
 		if (att_load(s, e, i, b, &atts[i], problems) < 0)
-			goto out;
+			bad = 1;
 		renamed |= atts[i].renamed;
 	}
+	if (bad)
+		goto out;
 	for (int v = 0; v < (renamed ? 2 : 1); v++) {
 		ent->v[v] = build_body(e, v, atts);
 		if (ent->v[v] == NULL) {

@@ -632,7 +632,11 @@ static int sq_mkdirs(char *dir, struct mr_err *err)
 			rc = sq_mkdir(dir);
 	}
 	if (rc < 0) {
-		mr_err_sys(err, MR_PERM, errno, "sqlite mkdir(%s) failed", dir);
+		mr_err_sys(err, MR_PERM, errno,
+			   "sqlite mkdir(%s) failed (run \"mailresponder "
+			   "setup\" as root, or create it for the service "
+			   "user, mode 0700)",
+			   dir);
 		return -1;
 	}
 	return 0;

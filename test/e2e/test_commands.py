@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg, BIN, ROOT
+from mrtest import Env, Results, msg, BIN, ROOT, default_responses
 
 R = Results()
 
@@ -51,7 +51,11 @@ R.check("classify did not count", "daily count: 3 " in out, out)
 env.close()
 
 # --- config-check ---
-env = Env()
+env = Env(settings={"transport_override": None})
+rc, out, err = env.run("config-check")
+R.check("config-check reports the SES entry this build cannot send",
+        rc == 1 and "entry 2 (get+fa@responder.test): send_method SES" in err, out + err)
+env = Env(responses=[e for e in default_responses() if e["send_method"] == "SMTP"])
 rc, out, err = env.run("config-check")
 R.check("config-check on a good config exits 0", rc == 0 and "ok" in out, out + err)
 # the samples, with the attachments they name in a scratch folder
@@ -60,7 +64,8 @@ for rel in ("app/Example-1.0.apk", "win/Example-Setup-1.0.exe"):
     os.makedirs(os.path.dirname(os.path.join(sdir, "att", "downloads", rel)), exist_ok=True)
     with open(os.path.join(sdir, "att", "downloads", rel), "w") as f:
         f.write("stand-in")
-shutil.copy(os.path.join(ROOT, "config", "responses.sample.json"), sdir)
+shutil.copy(os.path.join(ROOT, "config", "responses.sample.json"),
+            os.path.join(sdir, "responses.json"))
 with open(os.path.join(ROOT, "config", "settings.sample.json")) as f:
     sample = f.read()
 R.check("sample names /var/lib/mailresponder/attachments",
