@@ -55,11 +55,57 @@ static int yesno(struct bl *b, enum st_list l, const char *h, int *out)
 	return 0;
 }
 
+/* Which of dom and its parents is on the store's list, as the policy
+ * looks them up (design.md s.4: a listed domain covers its subdomains):
+ * *hit_r is the listed one, or NULL. 0 or EXIT_RUNTIME. */
+static int domain_hit(struct bl *b, enum st_list l, const char *dom,
+		      const char **hit_r)
+{
+	const struct hash_key *k =
+		b->sn->store_key.data ? &b->sn->store_key : NULL;
+	char h[HASH_SHA512_HEX];
+	int r = 0;
+
+	*hit_r = NULL;
+	for (const char *d = dom; d && strchr(d, '.'); d = strchr(d, '.') + 1) {
+		addr_hash_hex(k, d, h);
+		if (yesno(b, l, h, &r) != 0)
+			return EXIT_RUNTIME;
+		if (r) {
+			*hit_r = d;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* The same for a list of the settings (domains in clear there). */
+static const char *settings_hit(const char *dom, const struct set_strv *v)
+{
+	for (const char *d = dom; d && strchr(d, '.'); d = strchr(d, '.') + 1)
+		for (size_t i = 0; i < v->n; i++)
+			if (mr_streq_ci(v->v[i], d))
+				return d;
+	return NULL;
+}
+
+/* "yes", "yes, by its parent domain X", or "no" */
+static void print_hit(const char *what, const char *dom, const char *hit)
+{
+	if (hit == NULL)
+		printf("%s: no\n", what);
+	else if (mr_streq_ci(hit, dom))
+		printf("%s: yes\n", what);
+	else
+		printf("%s: yes, by its parent domain %s\n", what, hit);
+}
+
 static int bl_show(struct bl *b)
 {
 	const struct set *s = b->sn->set;
 	const char *dom = b->is_addr ? addr_domain(b->arg) : b->arg;
-	int be = 0, ae = 0, bd = 0, ad = 0;
+	const char *bd, *ad;
+	int be = 0, ae = 0;
 	struct mr_err err;
 	long count = 0;
 
@@ -68,8 +114,8 @@ static int bl_show(struct bl *b)
 		return bl_fail("show", &err);
 	if ((b->is_addr && (yesno(b, ST_BLOCK_EMAIL, b->hash, &be) ||
 			    yesno(b, ST_ALLOW_EMAIL, b->hash, &ae))) ||
-	    yesno(b, ST_BLOCK_DOMAIN, b->dhash, &bd) ||
-	    yesno(b, ST_ALLOW_DOMAIN, b->dhash, &ad))
+	    domain_hit(b, ST_BLOCK_DOMAIN, dom, &bd) ||
+	    domain_hit(b, ST_ALLOW_DOMAIN, dom, &ad))
 		return EXIT_RUNTIME;
 	if (b->is_addr) {
 		printf("hash: %s\n", b->hash);
@@ -77,16 +123,12 @@ static int bl_show(struct bl *b)
 		printf("blocked address: %s\n", be ? "yes" : "no");
 		printf("allowed address: %s\n", ae ? "yes" : "no");
 	}
-	printf("blocked domain: %s\n", bd ? "yes" : "no");
-	printf("allowed domain: %s\n", ad ? "yes" : "no");
-	printf("blocked domain (settings): %s\n",
-	       addr_domain_in(dom, s->blocked_domains.v, s->blocked_domains.n)
-		       ? "yes"
-		       : "no");
-	printf("exempt domain (settings): %s\n",
-	       addr_domain_in(dom, s->exempt_domains.v, s->exempt_domains.n)
-		       ? "yes"
-		       : "no");
+	print_hit("blocked domain", dom, bd);
+	print_hit("allowed domain", dom, ad);
+	print_hit("blocked domain (settings)", dom,
+		  settings_hit(dom, &s->blocked_domains));
+	print_hit("exempt domain (settings)", dom,
+		  settings_hit(dom, &s->exempt_domains));
 	return 0;
 }
 

@@ -145,6 +145,17 @@ R.check("show: blocked address and domain", "blocked address: yes" in out and "b
 name = env.deliver(msg(frm="y@sub.spam.example"))
 env.run("drain")
 R.eq("a domain blocked in the store blocks its subdomains", env.state_of(name), "ignored")
+rc, out, err = env.run("blacklist", "show", "sub.spam.example")
+R.check("show: a subdomain is reported blocked by its parent",
+        rc == 0 and "blocked domain: yes, by its parent domain spam.example" in out, out + err)
+rc, out, err = env.run("blacklist", "show", "y@deep.sub.spam.example")
+R.check("show: an address in a sub-subdomain too",
+        rc == 0 and "blocked domain: yes, by its parent domain spam.example" in out, out + err)
+rc, out, err = env.run("blacklist", "show", "a@x.blocked.test")
+R.check("show: a settings-blocked parent is named",
+        "blocked domain (settings): yes, by its parent domain blocked.test" in out, out + err)
+rc, out, err = env.run("blacklist", "show", "spam.example.org")
+R.check("show: a lookalike domain is not blocked", "blocked domain: no" in out, out + err)
 rc, out, err = env.run("blacklist", "remove", "x@spam.example")
 R.check("remove reports what it removed", rc == 0 and "removed from the blocked list" in out, out)
 rc, out, err = env.run("blacklist", "show", "x@spam.example")
