@@ -614,7 +614,8 @@ def test_sample_runs():
         ("static:998", "static:65534"),
         ("alias_maps = hash:/etc/aliases", "alias_maps ="),
         ("alias_database = hash:/etc/aliases", "alias_database ="),
-        ("smtpd_tls_security_level = may", "smtpd_tls_security_level = none")])
+        ("smtpd_tls_security_level = may", "smtpd_tls_security_level = none"),
+        ("hash:/etc/postfix/virtual", "hash:%s/virtual" % pfx.conf)])
     main += ("\nqueue_directory = %(pf)s/spool\ndata_directory = %(pf)s/data\n"
              "maillog_file_prefixes = /var, /dev/stdout, /tmp\n"
              "maillog_file = %(pf)s/postfix.log\n"
@@ -626,7 +627,13 @@ def test_sample_runs():
     write_main_cf(pfx.conf, main)
     with open(os.path.join(pfx.conf, "master.cf"), "w") as f:
         f.write(master)
+    with open(os.path.join(pfx.conf, "virtual"), "w") as f:
+        f.write(sample("virtual.sample"))
     try:
+        p = subprocess.run(["/usr/sbin/postmap", "-c", pfx.conf,
+                            "hash:" + os.path.join(pfx.conf, "virtual")],
+                           capture_output=True, text=True)
+        R.check("sample run: postmap virtual.sample", p.returncode == 0, p.stderr)
         rc, out, err = run(["postfix-maps", "-c", env.settings, "--postmap"],
                            env={"MAIL_CONFIG": pfx.conf})
         R.check("sample run: postfix-maps --postmap", rc == 0, (rc, out, err))
