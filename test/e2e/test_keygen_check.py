@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, BIN, default_responses
+from mrtest import Env, Results, BIN, default_responses, msg
 
 R = Results()
 
@@ -122,6 +122,32 @@ R.eq("five settings problems: five lines", len(problems), 5)
 for key in ("daily_limit", "workerz", "dkim_policy", "log_level", "smtp_url"):
     R.check("settings problem names %s" % key, any(key in l for l in problems), err)
 
-for e in (env, env2, env3, env4):
+# --- the daemon makes the folders it owns, or says which and how to fix it
+env5 = Env(settings={"event_log": "logs/deep/events.jsonl", "event_key": "st/k/event.key",
+                     "store": "sqlite:db/x/state.db"}, responses=smtp_only)
+env5.deliver(msg(frm="someone@requester.test"))
+rc, out, err = env5.run("drain")
+for d in ("logs/deep", "st/k", "db/x"):
+    p = os.path.join(env5.dir, d)
+    R.check("drain created %s (0700)" % d, os.path.isdir(p) and
+            stat.S_IMODE(os.stat(p).st_mode) == 0o700, (rc, out, err))
+R.check("... and logged the event there",
+        os.path.exists(os.path.join(env5.dir, "logs/deep/events.jsonl")), (rc, out, err))
+env6 = Env(settings={"event_log": "locked/sub/events.jsonl"}, responses=smtp_only)
+os.mkdir(os.path.join(env6.dir, "locked"), 0o755)  # root's: nobody cannot write
+os.mkdir(os.path.join(env6.dir, "state"), 0o700)
+for dirpath, dirs, files in os.walk(env6.dir):
+    for n in dirs + files:
+        if not os.path.join(dirpath, n).startswith(os.path.join(env6.dir, "locked")):
+            os.chown(os.path.join(dirpath, n), 65534, 65534)
+os.chmod(env6.dir, 0o755)
+p = subprocess.run(["runuser", "-u", "nobody", "--", BIN, "run", "-c", env6.settings],
+                   capture_output=True, text=True, timeout=60)
+R.check("run as a user who cannot create the event log folder: fails naming it and the fix",
+        p.returncode != 0 and "event_log: cannot create the folder of " +
+        os.path.join(env6.dir, "locked/sub/events.jsonl") in p.stderr and
+        "mailresponder setup" in p.stderr, (p.returncode, p.stdout, p.stderr))
+
+for e in (env, env2, env3, env4, env5, env6):
     e.close()
 sys.exit(R.done())
