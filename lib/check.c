@@ -72,7 +72,7 @@ static int tx_usable(const char *url, const struct set *s, struct mr_err *err)
 	return 0;
 }
 
-/* Each entry's transport, as delivery picks it (dlv.c), each URL once. */
+/* Each entry's transport, as delivery picks it (dlv.c). */
 static void check_transports(const struct set *s, const struct rcfg *c,
 			     struct mr_msgs *problems)
 {
