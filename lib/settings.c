@@ -78,6 +78,9 @@ static const size_t str_fields[] = {
 	OFF(mysql.password_file),
 	OFF(transport_override),
 	OFF(smtp_url),
+	OFF(smtp_user),
+	OFF(smtp_password_file),
+	OFF(smtp_ca_file),
 	OFF(ses.region),
 	OFF(ses.endpoint),
 	OFF(event_log),
@@ -321,6 +324,16 @@ static void h_env(struct ld *ld, const struct key *k, const char *name,
 		bad_value(ld, name, "an environment variable name", p);
 	else
 		put(ld, k, xstrdup(p));
+}
+
+static void h_bool(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	if (!json_object_is_type(v, json_type_boolean)) {
+		mr_msgs_add(ld->pr, "%s: expected true or false", name);
+		return;
+	}
+	*long_at(ld->s, k->off) = json_object_get_boolean(v) ? 1 : 0;
 }
 
 static void h_tag(struct ld *ld, const struct key *k, const char *name,
@@ -782,6 +795,10 @@ static const struct key top_keys[] = {
 	K_OBJ("dkim", dkim_keys),
 	K_INT("workers", workers, 0, 256),
 	K_OBJ("retry", retry_keys),
+	K("smtp_starttls", h_bool, smtp_starttls),
+	K("smtp_user", h_word, smtp_user),
+	K("smtp_password_file", h_path, smtp_password_file),
+	K("smtp_ca_file", h_path, smtp_ca_file),
 	K_INT("smtp_timeout_s", smtp_timeout_s, 1, SET_SECONDS_MAX),
 	K_INT("smtp_connect_timeout_s", smtp_connect_timeout_s, 1,
 	      SET_SECONDS_MAX),
@@ -935,6 +952,25 @@ static void required(struct ld *ld, struct json_object *root, const char *key,
 }
 
 /* Required keys, derived defaults and checks across keys. */
+/* SMTP AUTH needs both halves, and never sends a password in clear. */
+static void smtp_auth_check(struct ld *ld)
+{
+	const struct set *s = ld->s;
+
+	if (s->smtp_user != NULL && s->smtp_password_file == NULL)
+		mr_msgs_add(ld->pr, "smtp_password_file: needed with "
+				    "smtp_user (a file holding the password)");
+	if (s->smtp_password_file != NULL && s->smtp_user == NULL)
+		mr_msgs_add(ld->pr, "smtp_user: needed with "
+				    "smtp_password_file");
+	if (s->smtp_user != NULL && !s->smtp_starttls &&
+	    strncmp(s->smtp_url, "smtps://", 8) != 0)
+		mr_msgs_add(ld->pr,
+			    "smtp_user: the password would cross the "
+			    "network in clear; set \"smtp_starttls\": true "
+			    "or use an smtps:// smtp_url");
+}
+
 static void finish(struct ld *ld, struct json_object *root)
 {
 	struct set *s = ld->s;
@@ -949,6 +985,7 @@ static void finish(struct ld *ld, struct json_object *root)
 		s->dkim.ed25519_selector = xstrdup(s->dkim.selector);
 	if (s->authserv_id == NULL)
 		s->authserv_id = xstrdup(mr_hostname());
+	smtp_auth_check(ld);
 	if (s->retry.initial_s > s->retry.max_s)
 		mr_msgs_add(ld->pr,
 			    "retry.initial_s: must not exceed retry.max_s "

@@ -50,6 +50,10 @@ struct set {
 	} mysql;
 	char *transport_override; /* NULL or "maildir:<resolved>" / "smtp://" */
 	char *smtp_url;		  /* default "smtp://127.0.0.1:2525" */
+	long smtp_starttls;	  /* 1: smtp:// must switch to TLS, default 0 */
+	char *smtp_user;	  /* NULL or the SMTP AUTH user name */
+	char *smtp_password_file; /* NULL or resolved path: its first line */
+	char *smtp_ca_file; /* NULL (system CAs) or resolved PEM bundle path */
 	struct {
 		char *region;	/* default "us-east-1" */
 		char *endpoint; /* NULL = AWS default for the region */

@@ -14,7 +14,16 @@
  *              after the server took the final dot, before its 250
  *              reached us.)
  *              smtp:// is plain SMTP, smtps:// implicit TLS (GnuTLS, peer
- *              and host name verified). The URL path, if any, is the EHLO
+ *              and host name verified). With smtp_starttls, smtp:// must
+ *              switch to TLS with STARTTLS before anything else is said
+ *              (CURLUSESSL_ALL: a server that does not offer it is a
+ *              failure, never a fallback to clear text); smtp_ca_file
+ *              replaces the system CAs for the verification (a relay
+ *              with a private CA). With smtp_user, SMTP AUTH with the
+ *              password on the first line of smtp_password_file, which is
+ *              read at open (a regular file, no symlink, that others
+ *              cannot read, as DKIM keys); settings refuse a user without
+ *              TLS, and preflight refuses it for an smtp:// override. The URL path, if any, is the EHLO
  *              name; otherwise dkim.domain, else the domain of from_addr,
  *              else "localhost". The message is uploaded from the caller's
  *              iovec list as is (CRLF line ends; curl does the
@@ -22,8 +31,8 @@
  *              complaints address), RCPT TO env->rcpt. Never
  *              CURLOPT_VERBOSE: it prints the RCPT TO line.
  * DIAGNOSTICS  An answer 4xx is MR_TEMP and 5xx MR_PERM (but a 5xx to the
- *              greeting, EHLO or MAIL FROM is MR_TEMP: it is not about the
- *              message), with the text
+ *              greeting, EHLO, STARTTLS, AUTH or MAIL FROM is MR_TEMP: it
+ *              is not about the message), with the text
  *              "smtp: <code> <server reply>"; every other failure
  *              (refused, timeout, DNS, TLS, send/receive errors) is
  *              MR_TEMP, "smtp: <curl's description> (<detail>)". Server
@@ -35,9 +44,13 @@
 #include "tx.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -47,6 +60,7 @@
 #include "tx_impl.h"
 
 #define TXS_REPLY_MAX 256
+#define TXS_PASSWORD_MAX 1024
 
 /* The message being uploaded: a cursor over the caller's iovec list. */
 struct txs_src {
@@ -239,6 +253,126 @@ static CURLcode txs_setup(struct txs *t, const char *url, const char *proto,
 	return rc;
 }
 
+/* The password: the first line of the file, which others must not be
+ * able to read. 0, or -1 with err naming smtp_password_file. */
+static int txs_password(const char *path, char *pw, size_t size,
+			struct mr_err *err)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		mr_err_sys(err, MR_PERM, errno, "smtp_password_file: open(%s)",
+			   path);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		mr_err_set(err, MR_PERM,
+			   "smtp_password_file: %s: not a regular file", path);
+		(void)close(fd); /* read-only */
+		return -1;
+	}
+	if (st.st_mode & 007) {
+		mr_err_set(err, MR_PERM,
+			   "smtp_password_file: %s: mode %04o lets others "
+			   "use it; chmod 600 (or 640) it",
+			   path, (unsigned)(st.st_mode & 07777));
+		(void)close(fd); /* read-only */
+		return -1;
+	}
+	n = read(fd, pw, size - 1);
+	(void)close(fd); /* read-only */
+	if (n < 0) {
+		mr_err_sys(err, MR_PERM, errno, "smtp_password_file: read(%s)",
+			   path);
+		return -1;
+	}
+	pw[n] = 0;
+	pw[strcspn(pw, "\r\n")] = 0;
+	if (pw[0] == 0) {
+		mr_err_set(err, MR_PERM,
+			   "smtp_password_file: %s: no password on its first "
+			   "line",
+			   path);
+		return -1;
+	}
+	return 0;
+}
+
+/* STARTTLS, the CA and AUTH; the password is copied by curl. */
+static int txs_secure(struct txs *t, const char *proto, const struct set *s,
+		      struct mr_err *err)
+{
+	char pw[TXS_PASSWORD_MAX];
+	CURLcode rc = CURLE_OK;
+
+	if (s == NULL)
+		return 0;
+	if (s->smtp_starttls && strcmp(proto, "smtp") == 0)
+		txs_keep(&rc, curl_easy_setopt(t->curl, CURLOPT_USE_SSL,
+					       (long)CURLUSESSL_ALL));
+	if (s->smtp_ca_file != NULL)
+		txs_keep(&rc, curl_easy_setopt(t->curl, CURLOPT_CAINFO,
+					       s->smtp_ca_file));
+	if (s->smtp_user != NULL) {
+		if (txs_password(s->smtp_password_file, pw, sizeof(pw), err) <
+		    0)
+			return -1;
+		txs_keep(&rc, curl_easy_setopt(t->curl, CURLOPT_USERNAME,
+					       s->smtp_user));
+		txs_keep(&rc, curl_easy_setopt(t->curl, CURLOPT_PASSWORD, pw));
+		explicit_bzero(pw, sizeof(pw));
+	}
+	if (rc != CURLE_OK) {
+		mr_err_set(err, MR_PERM, "transport %s: curl_easy_setopt: %s",
+			   proto, curl_easy_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* What the transport needs from outside, checked before any message:
+ * the password file, the CA file, and no password in clear. */
+static int txs_preflight(const char *scheme, const struct set *s,
+			 struct mr_err *err)
+{
+	char pw[TXS_PASSWORD_MAX];
+	int r;
+
+	if (s->smtp_ca_file != NULL && access(s->smtp_ca_file, R_OK) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "smtp_ca_file: %s",
+			   s->smtp_ca_file);
+		return -1;
+	}
+	if (s->smtp_user == NULL)
+		return 0;
+	if (strcmp(scheme, "smtp://") == 0 && !s->smtp_starttls) {
+		mr_err_set(err, MR_PERM,
+			   "smtp_user: the password would cross the network "
+			   "in clear; set \"smtp_starttls\": true or use "
+			   "smtps://");
+		return -1;
+	}
+	r = txs_password(s->smtp_password_file, pw, sizeof(pw), err);
+	explicit_bzero(pw, sizeof(pw));
+	return r;
+}
+
+static int txs_preflight_smtp(const char *rest, const struct set *s,
+			      struct mr_err *err)
+{
+	(void)rest; /* the settings decide */
+	return txs_preflight("smtp://", s, err);
+}
+
+static int txs_preflight_smtps(const char *rest, const struct set *s,
+			       struct mr_err *err)
+{
+	(void)rest; /* the settings decide */
+	return txs_preflight("smtps://", s, err);
+}
+
 /* Settings check: the same rules as txs_url, without the settings. */
 static char *txs_check(const char *scheme, const char *rest,
 		       struct mr_err *err)
@@ -287,6 +421,8 @@ static struct tx *txs_open(const char *scheme, const char *proto, const char *re
 			   scheme, curl_easy_strerror(rc));
 		goto fail;
 	}
+	if (txs_secure(t, proto, s, err) < 0)
+		goto fail;
 	free(url); /* curl copied it */
 	return &t->base;
 fail:
@@ -381,11 +517,16 @@ static void txs_reply_text(const char *r, char *red, size_t n)
  * (greeting, EHLO, MAIL FROM): that is a configuration problem on one side
  * or the other, and failing every message of the backlog would be wrong,
  * so it is retried like an outage. */
-static int txs_msg_phase(const struct txs *t)
+static int txs_msg_phase(const struct txs *t, CURLcode rc)
 {
 	static const char *const session[] = {"MAIL failed", "Got unexpected",
 					      "Remote access denied",
 					      "Authentication failed", NULL};
+
+	/* a refused login (535) or STARTTLS is about our credentials or the
+	 * relay, never about the message */
+	if (rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED)
+		return 0;
 
 	for (size_t i = 0; session[i]; i++)
 		if (strncmp(t->errbuf, session[i], strlen(session[i])) == 0)
@@ -403,7 +544,7 @@ static void txs_fail(struct txs *t, CURLcode rc, const char *rcpt,
 
 	if (code >= 400 && code < 600) {
 		txs_reply_text(t->reply, red, sizeof(red));
-		mr_err_set(err, code >= 500 && txs_msg_phase(t) ? MR_PERM
+		mr_err_set(err, code >= 500 && txs_msg_phase(t, rc) ? MR_PERM
 								: MR_TEMP,
 			   "smtp: %ld%s%s", code, red[0] ? " " : "", red);
 		return;
@@ -480,6 +621,7 @@ static int txs_send(struct tx *h, const struct tx_env *env,
 const struct tx_ops tx_smtp_ops = {
 	.scheme = "smtp://",
 	.check = txs_check_smtp,
+	.preflight = txs_preflight_smtp,
 	.open = txs_open_smtp,
 	.send = txs_send,
 	.close = txs_close,
@@ -488,6 +630,7 @@ const struct tx_ops tx_smtp_ops = {
 const struct tx_ops tx_smtps_ops = {
 	.scheme = "smtps://",
 	.check = txs_check_smtps,
+	.preflight = txs_preflight_smtps,
 	.open = txs_open_smtps,
 	.send = txs_send,
 	.close = txs_close,
