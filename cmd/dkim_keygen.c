@@ -109,8 +109,8 @@ static int one_key(const struct set *s, enum dkim_alg alg, const char *path,
 			err.text);
 		return -1;
 	} else if (alg == DKIM_RSA) {
-		printf("dkim-keygen: wrote %s (RSA, %ld bits, mode %s)\n",
-		       path, o->rsa_bits, gid == (gid_t)-1 ? "0600" : "0640");
+		printf("dkim-keygen: wrote %s (RSA, %ld bits, mode %s)\n", path,
+		       o->rsa_bits, gid == (gid_t)-1 ? "0600" : "0640");
 	} else {
 		printf("dkim-keygen: wrote %s (Ed25519, mode %s)\n", path,
 		       gid == (gid_t)-1 ? "0600" : "0640");
@@ -166,8 +166,10 @@ static int keys(const struct set *s, const struct opts *o)
 			     ? xstrdup(s->dkim.ed25519_key)
 			     : mr_path_join(s->dir, "dkim-ed25519.key");
 		/* a selector of its own: the one set, else <rsa>-ed25519 */
-		esel = strcmp(s->dkim.ed25519_selector, s->dkim.selector) != 0 &&
-				       strcmp(s->dkim.ed25519_selector, rsel) != 0
+		esel = strcmp(s->dkim.ed25519_selector, s->dkim.selector) !=
+					       0 &&
+				       strcmp(s->dkim.ed25519_selector, rsel) !=
+					       0
 			       ? xstrdup(s->dkim.ed25519_selector)
 			       : xasprintf("%s-ed25519", rsel);
 	}
@@ -204,8 +206,9 @@ int cmd_dkim_keygen(int argc, char **argv)
 	if (s == NULL)
 		return EXIT_USAGE;
 	if (s->dkim.domain == NULL) {
-		fprintf(stderr, "%s: dkim.domain: not set, and \"from\" gives "
-				"no domain\n",
+		fprintf(stderr,
+			"%s: dkim.domain: not set, and \"from\" gives "
+			"no domain\n",
 			o.settings);
 		set_free(&s);
 		return EXIT_USAGE;

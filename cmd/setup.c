@@ -67,8 +67,7 @@ static int sample(const char *share, const char *name, const char *dst)
 	return r < 0 ? -1 : 0;
 }
 
-static int user(const struct opts *o, const struct set *s,
-		struct inst_user *u)
+static int user(const struct opts *o, const struct set *s, struct inst_user *u)
 {
 	char *home = inst_state_dir_dup(s);
 	struct mr_err err;

@@ -505,8 +505,8 @@ static const char *setting_of(enum key_alg alg)
 	return alg == KEY_RSA ? "rsa_key" : "ed25519_key";
 }
 
-char *dkim_record_dup(const char *setting, const char *path,
-		      enum dkim_alg alg, struct mr_err *err)
+char *dkim_record_dup(const char *setting, const char *path, enum dkim_alg alg,
+		      struct mr_err *err)
 {
 	struct dkim d = {NULL, 0, {{NULL, KEY_RSA, NULL}}};
 	enum key_alg ka = alg == DKIM_RSA ? KEY_RSA : KEY_ED25519;
@@ -524,10 +524,10 @@ char *dkim_record_dup(const char *setting, const char *path,
 static void check_one(const struct set *s, enum key_alg alg,
 		      struct mr_msgs *problems, struct mr_msgs *records)
 {
-	const char *path = alg == KEY_RSA ? s->dkim.rsa_key
-					  : s->dkim.ed25519_key;
-	const char *sel = alg == KEY_RSA ? s->dkim.selector
-					 : s->dkim.ed25519_selector;
+	const char *path =
+		alg == KEY_RSA ? s->dkim.rsa_key : s->dkim.ed25519_key;
+	const char *sel =
+		alg == KEY_RSA ? s->dkim.selector : s->dkim.ed25519_selector;
 	struct mr_err err;
 	char *rec, *line;
 
@@ -592,8 +592,8 @@ static char *pem_of(EVP_PKEY *pk, size_t *len_r, struct mr_err *err)
 	char *mem, *out = NULL;
 	long n;
 
-	if (bio == NULL || PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0,
-						    NULL, NULL) != 1) {
+	if (bio == NULL ||
+	    PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL) != 1) {
 		ossl_fail(err, MR_PERM, "dkim: PEM_write_bio_PrivateKey");
 		BIO_free(bio);
 		return NULL;
@@ -628,12 +628,12 @@ static int write_all(int fd, const char *p, size_t len)
 
 /* Write data to tmp with its final owner and mode, then link it to path:
  * link(2) never replaces a file, so a key that exists stays. */
-static int key_write(const char *path, const char *data, size_t len,
-		     uid_t uid, gid_t gid, struct mr_err *err)
+static int key_write(const char *path, const char *data, size_t len, uid_t uid,
+		     gid_t gid, struct mr_err *err)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	const char *slash = strrchr(path, '/');
-	char *dir = slash == NULL    ? xstrdup(".")
+	char *dir = slash == NULL   ? xstrdup(".")
 		    : slash == path ? xstrdup("/")
 				    : xstrndup(path, (size_t)(slash - path));
 	mode_t mode = gid == (gid_t)-1 ? 0600 : 0640;

@@ -68,9 +68,9 @@ static int user_get(const char *name, struct inst_user *u, struct mr_err *err)
 
 static int user_add(const char *name, const char *home, struct mr_err *err)
 {
-	char *argv[] = {"useradd",  "--system",	       "--user-group",
-			"--home-dir", (char *)home,	       "--no-create-home",
-			"--shell",  "/usr/sbin/nologin", (char *)name,
+	char *argv[] = {"useradd",    "--system",          "--user-group",
+			"--home-dir", (char *)home,        "--no-create-home",
+			"--shell",    "/usr/sbin/nologin", (char *)name,
 			NULL};
 	pid_t pid;
 	int st, r;
@@ -181,7 +181,8 @@ char *inst_share_dir_dup(void)
 	exe[n] = 0;
 	bin = parent_dup(exe);
 	prefix = parent_dup(bin);
-	share = mr_path_join(prefix, "share/mailresponder/settings.sample.json");
+	share = mr_path_join(prefix,
+			     "share/mailresponder/settings.sample.json");
 	free(bin);
 	free(prefix);
 	if (stat(share, &st) == 0) {
@@ -210,7 +211,8 @@ static int dir_empty(const char *path)
 	if (d == NULL)
 		return 0;
 	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+		if (strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0) {
 			empty = 0;
 			break;
 		}
@@ -234,6 +236,18 @@ static int give(const char *path, const struct want *w, struct mr_err *err)
 	return 0;
 }
 
+/* A new folder with its parents, then its owner and mode. */
+static int make_dir(const char *path, const struct want *w, struct mr_err *err)
+{
+	if (parents(path, err) < 0)
+		return -1;
+	if (mkdir(path, 0700) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", path);
+		return -1;
+	}
+	return give(path, w, err);
+}
+
 /* One folder: "created", "fixed", "ok", or a problem. */
 static void one_dir(const char *path, const struct want *w,
 		    struct mr_msgs *done, struct mr_msgs *problems)
@@ -243,15 +257,11 @@ static void one_dir(const char *path, const struct want *w,
 
 	mr_err_clear(&err);
 	if (lstat(path, &st) < 0 && errno == ENOENT) {
-		if (parents(path, &err) < 0 ||
-		    (mkdir(path, 0700) < 0 &&
-		     (mr_err_sys(&err, MR_PERM, errno, "mkdir(%s)", path), 1)) ||
-		    give(path, w, &err) < 0) {
+		if (make_dir(path, w, &err) < 0)
 			mr_msgs_add(problems, "%s", err.text);
-			return;
-		}
-		mr_msgs_add(done, "created %s (%s %04o)", path, w->owner,
-			    (unsigned)w->mode);
+		else
+			mr_msgs_add(done, "created %s (%s %04o)", path,
+				    w->owner, (unsigned)w->mode);
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -270,8 +280,8 @@ static void one_dir(const char *path, const struct want *w,
 		if (give(path, w, &err) < 0)
 			mr_msgs_add(problems, "%s", err.text);
 		else
-			mr_msgs_add(done, "fixed %s (%s %04o)", path,
-				    w->owner, (unsigned)w->mode);
+			mr_msgs_add(done, "fixed %s (%s %04o)", path, w->owner,
+				    (unsigned)w->mode);
 		return;
 	}
 	mr_msgs_add(problems,

@@ -23,7 +23,8 @@
  *              password on the first line of smtp_password_file, which is
  *              read at open (a regular file, no symlink, that others
  *              cannot read, as DKIM keys); settings refuse a user without
- *              TLS, and preflight refuses it for an smtp:// override. The URL path, if any, is the EHLO
+ *              TLS, and preflight refuses it for an smtp:// override.
+ *              The URL path, if any, is the EHLO
  *              name; otherwise dkim.domain, else the domain of from_addr,
  *              else "localhost". The message is uploaded from the caller's
  *              iovec list as is (CRLF line ends; curl does the
@@ -544,8 +545,9 @@ static void txs_fail(struct txs *t, CURLcode rc, const char *rcpt,
 
 	if (code >= 400 && code < 600) {
 		txs_reply_text(t->reply, red, sizeof(red));
-		mr_err_set(err, code >= 500 && txs_msg_phase(t, rc) ? MR_PERM
-								: MR_TEMP,
+		mr_err_set(err,
+			   code >= 500 && txs_msg_phase(t, rc) ? MR_PERM
+							       : MR_TEMP,
 			   "smtp: %ld%s%s", code, red[0] ? " " : "", red);
 		return;
 	}
