@@ -159,6 +159,7 @@ def main():
              ("/etc/mailresponder", etc + "/mailresponder"),
              ("/etc/postfix", pf.conf), ("/etc/aliases", etc + "/aliases"),
              ("/etc/cron.d", etc + "/cron.d"),
+             ("/etc/logrotate.d", etc + "/logrotate.d"),
              ("/var/spool/mailresponder", top + "/var/spool/mailresponder"),
              ("/var/lib/mailresponder", top + "/var/lib/mailresponder"),
              ("/var/log/mailresponder", top + "/var/log/mailresponder")]
@@ -197,6 +198,9 @@ def main():
             if name == "settings.sample.json":
                 text = subst(text, [("smtp://127.0.0.1:2525",
                                      "smtp://127.0.0.1:%d" % send_port)], "settings sample")
+            elif name == "mailresponder.logrotate":
+                text = subst(text, [("create 0600 mailresponder mailresponder",
+                                     "create 0600 %s %s" % (USER, USER))], "logrotate sample")
             elif name == "master.cf.sample":
                 text = subst(text, [("\nsmtp      inet", "\n127.0.0.1:%d inet" % in_port),
                                     ("\n127.0.0.1:2525 inet",
@@ -222,7 +226,7 @@ def main():
             with open(p, "w", encoding="utf-8") as f:
                 f.write(text)
         # what a Debian host has before the guide starts
-        for d in (pf.conf, etc + "/cron.d", top + "/var/mail"):
+        for d in (pf.conf, etc + "/cron.d", etc + "/logrotate.d", top + "/var/mail"):
             os.makedirs(d, exist_ok=True)
         os.chmod(top + "/var/mail", 0o1777)
         with open(etc + "/aliases", "w") as f:
@@ -304,6 +308,14 @@ def main():
                                   stderr=subprocess.STDOUT, start_new_session=True)
         for c in cmds("cron"):
             sh(c, env, "cron")
+        lr = etc + "/logrotate.d/mailresponder"
+        R.check("logrotate rotates the settings' event log",
+                os.path.exists(lr) and (top + "/var/log/mailresponder/events.jsonl {")
+                in open(lr).read())
+        if shutil.which("logrotate"):
+            p = subprocess.run(["logrotate", "-d", lr], capture_output=True, text=True)
+            R.check("logrotate -d accepts the installed file", p.returncode == 0,
+                    p.stdout + p.stderr)
         time.sleep(0.5)
         ps = subprocess.run(["ps", "-o", "pid=,user=", "--ppid", str(daemon.pid)],
                             capture_output=True, text=True).stdout.split()
