@@ -179,6 +179,14 @@ def main():
         rc, out, err = e.run("config-check")
         R.check("config-check: a password file others can read is a problem",
                 rc == 1 and "smtp_password_file: " in err and "mode 0644" in err, err)
+        before = len(pf.sink_files())
+        name, rc, out, err = one_request(e, "openpw")
+        ev = e.events_list()
+        R.check("a password file others can read: nothing sent, the request waits",
+                len(pf.sink_files()) == before and e.state_of(name) == "new" and ev
+                and ev[-1]["outcome"] == "retry"
+                and "smtp_password_file" in ev[-1].get("error", ""),
+                (e.state_of(name), ev[-1:], out, err))
         e = relay_env(send_port, ca, extra={"smtp_starttls": False})
         envs.append(e)
         rc, out, err = e.run("config-check")
