@@ -7,6 +7,9 @@
  *              the Prometheus text format (for node_exporter's textfile
  *              collector): the spool's gauges always, the daemon's
  *              counters when it runs (mailresponder_up says whether).
+ *              It also prints the admin forwards of this hour per reason
+ *              with those the hourly cap held back (from the store, opened
+ *              read-only).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,10 +19,12 @@
 
 #include "cmd.h"
 #include "daemon.h"
+#include "fwdcap.h"
 #include "log.h"
 #include "md.h"
 #include "settings.h"
 #include "snap.h"
+#include "store.h"
 
 static void print_daemon(struct md_spool *sp)
 {
@@ -74,6 +79,22 @@ static void print_prometheus(struct md_spool *sp, const struct md_counts *c)
 	free(out);
 }
 
+static void print_forwards(const struct snap *sn)
+{
+	const struct set *s = sn->set;
+	struct mr_err err;
+	struct st *st;
+
+	mr_err_clear(&err);
+	st = st_open(s->store, ST_READONLY, &err);
+	if (st == NULL ||
+	    fwdcap_print(st, sn->store_key.data ? &sn->store_key : NULL,
+			 s->forward_reasons, s->forward_cap_per_hour,
+			 time(NULL), stdout, &err) < 0)
+		printf("forwards this hour: unknown (%s)\n", err.text);
+	st_close(&st);
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -122,6 +143,7 @@ int cmd_status(int argc, char **argv)
 		printf("oldest new: %ld s\n", (long)(time(NULL) - c.oldest_new));
 	else
 		printf("oldest new: -\n");
+	print_forwards(sn);
 	md_spool_close(&sp);
 	snap_unref(&sn);
 	return 0;

@@ -41,6 +41,11 @@ void drain_print(const struct met *m, long recovered, void *fp)
 		met_events(m), recovered, met_count(m, MET_REPLIED),
 		met_count(m, MET_IGNORED), met_count(m, MET_FAILED),
 		met_count(m, MET_RETRY), met_replies(m));
+	if (met_forwards(m) || met_forwards_held(m))
+		fprintf(f,
+			"  forwards to the admins: %ld sent, %ld held back by "
+			"the hourly cap\n",
+			met_forwards(m), met_forwards_held(m));
 }
 
 /* ---- the run ---- */

@@ -182,6 +182,11 @@ static struct json_object *ev_json(const struct ev_rec *r)
 	if (r->forwarded)
 		json_object_object_add(o, "forwarded",
 				       json_object_new_int(r->forwarded));
+	if (r->forward_reason)
+		put_str(o, "forward_reason", r->forward_reason);
+	if (r->forward_held)
+		json_object_object_add(o, "forward_held",
+				       json_object_new_int(1));
 	if (r->error)
 		put_str(o, "error", r->error);
 	if (r->entries)
@@ -203,9 +208,9 @@ static int failed_entries(const struct ev_rec *r)
 
 static void count(struct ev_log *ev, const struct ev_rec *r)
 {
-	struct met_rec m = {r->outcome, r->reason,   r->requested,
-			    r->ms,	r->replies, r->forwarded,
-			    failed_entries(r)};
+	struct met_rec m = {r->outcome,	       r->reason,   r->requested,
+			    r->ms,	       r->replies,  r->forwarded,
+			    failed_entries(r), r->forward_held};
 
 	if (met_add(ev->met, &m) < 0)
 		log_warn("event of %s: unknown outcome %s", r->file,

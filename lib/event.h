@@ -8,7 +8,8 @@
  *              with one write(2), so lines from several threads or
  *              processes never interleave. Fields (design.md s.8): ts,
  *              file, outcome, reason, requested, sender_hash, ms, replies,
- *              forwarded and error when set, and entries when the request
+ *              forwarded, forward_reason, forward_held and error when
+ *              set, and entries when the request
  *              was answered: one {"i":index,"r":result[,"reason":word]}
  *              per config entry tried (never an address). The sender
  *              appears only as a keyed hash (HMAC-SHA-256 with the event
@@ -47,6 +48,8 @@ struct ev_rec {
 	const char *error;	 /* redacted error text, or NULL */
 	const struct ev_entry *entries; /* NULL: no "entries" field */
 	size_t n_entries;
+	const char *forward_reason; /* reason of a wanted forward, or NULL */
+	int forward_held; /* the hourly cap held that forward back */
 };
 
 struct met;

@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "dlv.h"
 #include "event.h"
+#include "fwdcap.h"
 #include "log.h"
 #include "parse.h"
 #include "policy.h"
@@ -231,8 +232,32 @@ static void forward_one(struct job_ctx *ctx, const struct md_entry *ent,
 	res->forwarded++;
 }
 
+static const struct hash_key *store_key(const struct snap *sn)
+{
+	return sn->store_key.data ? &sn->store_key : NULL;
+}
+
+/* The hourly cap of reason why: 1 forward, 0 held back (counted in res),
+ * -1 store error. */
+static int forward_allowed(struct job_ctx *ctx, const struct md_entry *ent,
+			   const char *why, time_t now, struct job_result *res,
+			   struct mr_err *err)
+{
+	const struct set *s = ctx->sn->set;
+	int allowed;
+
+	(void)snprintf(res->forward_reason, sizeof(res->forward_reason), "%s",
+		       why); /* a policy word: always fits */
+	if (fwdcap_take(ctx->st, store_key(ctx->sn), ent->uniq, why,
+			s->forward_cap_per_hour, now, &allowed, err) < 0)
+		return -1;
+	res->forward_held = !allowed;
+	return allowed;
+}
+
 /* Forward to every admin address not yet in the journal (parts -2, -3,
- * ...). 0 done, -1 failed (res set). */
+ * ...), unless the hourly cap of the reason holds it back (counted in
+ * res). 0 done or held back, -1 failed (res set). */
 static int forward(struct job_ctx *ctx, const struct md_entry *ent,
 		   const struct prs_msg *msg, const char *why, time_t now,
 		   struct job_result *res)
@@ -242,10 +267,18 @@ static int forward(struct job_ctx *ctx, const struct md_entry *ent,
 			    msg->subject, ent->uniq, NULL, 0, 0, now};
 	struct dlv_res d = {.r = DLV_SENT};
 	char *orig = NULL;
+	int allowed;
 
 	mr_err_clear(&d.err);
-	if (s->admin_addresses.n &&
-	    read_original(ctx, ent, msg, &f, &orig, &d.err) < 0) {
+	if (s->admin_addresses.n == 0)
+		return 0;
+	allowed = forward_allowed(ctx, ent, why, now, res, &d.err);
+	if (allowed == 0)
+		return 0;
+	if (allowed < 0) {
+		d.r = d.err.kind == MR_PERM ? DLV_PERM : DLV_TEMP;
+		d.reason = REASON_STORE_UNAVAILABLE;
+	} else if (read_original(ctx, ent, msg, &f, &orig, &d.err) < 0) {
 		d.r = DLV_TEMP;
 		d.reason = REASON_READ_ERROR;
 	}
@@ -357,20 +390,23 @@ static void decide(struct job_ctx *ctx, const struct md_entry *ent,
 		res_fail(ctx, ent, now, res, REASON_STORE_UNAVAILABLE, &err);
 		return;
 	}
-	switch (v.outcome) {
-	case POL_OUT_FAIL:
-		res_set(res, MD_FAILED, "failed", pol_reason_word(v.reason));
-		break;
-	case POL_OUT_IGNORE:
-		if (v.forward && forward(ctx, ent, msg, pol_reason_word(v.reason),
-					 now, res) < 0)
-			break;
-		res_set(res, MD_IGNORED, "ignored", pol_reason_word(v.reason));
-		break;
-	case POL_OUT_REPLY:
+	if (v.outcome == POL_OUT_REPLY) {
 		send_replies(ctx, ent, msg, now, res);
-		break;
+		/* a reply goes out first; a failed forward retries the
+		 * message, and the journal keeps the replies from repeating */
+		if (v.forward && res->state == MD_REPLIED)
+			(void)forward(ctx, ent, msg,
+				      pol_reason_word(v.fwd_reason), now,
+				      res); /* sets res on failure */
+		return;
 	}
+	if (v.forward && forward(ctx, ent, msg, pol_reason_word(v.fwd_reason),
+				 now, res) < 0)
+		return;
+	if (v.outcome == POL_OUT_FAIL)
+		res_set(res, MD_FAILED, "failed", pol_reason_word(v.reason));
+	else
+		res_set(res, MD_IGNORED, "ignored", pol_reason_word(v.reason));
 }
 
 /* prs_read's failures: a header block over the cap, one that does not
@@ -432,6 +468,9 @@ static void emit(struct job_ctx *ctx, const struct job_held *h)
 		.error = res->error[0] ? res->error : NULL,
 		.entries = res->n_entries ? res->entries : NULL,
 		.n_entries = res->n_entries,
+		.forward_reason = res->forward_reason[0] ? res->forward_reason
+							: NULL,
+		.forward_held = res->forward_held,
 	};
 
 	if (ctx->ev)
@@ -578,7 +617,7 @@ static void direct_event(struct job_ctx *ctx, const char *to,
 	char red[256] = "", sh[HASH_SHA256_HEX];
 	struct ev_rec r = {"send-direct", err ? "failed" : "replied",
 			   reason, requested, NULL, (long)(mr_now_ms() - t0),
-			   sent, 0, NULL, NULL, 0};
+			   sent, 0, NULL, NULL, 0, NULL, 0};
 
 	snap_sender_hash(ctx->sn, to, sh);
 	r.sender_hash = sh[0] ? sh : NULL;

@@ -45,6 +45,8 @@ struct job_result {
 	struct ev_entry entries[JOB_ENTRIES_MAX];
 	time_t now;	  /* when it was handled */
 	int finished;	  /* the final rename happened (job_commit) */
+	char forward_reason[32]; /* "" when no forward was wanted */
+	int forward_held;	 /* the hourly cap held the forward back */
 };
 
 /* Time this context spent handling messages and, within that, signing

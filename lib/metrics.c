@@ -40,7 +40,7 @@ struct met_addr {
 
 struct met_data {
 	long n[MET_N_OUTCOMES];
-	long replies, forwards, failed_entries;
+	long replies, forwards, failed_entries, forwards_held;
 	long long sum_ms;
 	long max_ms;
 	long hist[MET_N_BUCKETS];
@@ -182,6 +182,7 @@ static void data_add(struct met_data *d, int o, const struct met_rec *r)
 	d->n[o]++;
 	d->replies += r->replies;
 	d->forwards += r->forwarded;
+	d->forwards_held += r->forward_held;
 	d->failed_entries += r->failed_entries;
 	d->sum_ms += ms;
 	if (ms > d->max_ms)
@@ -234,6 +235,7 @@ void met_merge(struct met *dst, const struct met *src)
 		d->n[o] += s->n[o];
 	d->replies += s->replies;
 	d->forwards += s->forwards;
+	d->forwards_held += s->forwards_held;
 	d->failed_entries += s->failed_entries;
 	d->sum_ms += s->sum_ms;
 	if (s->max_ms > d->max_ms)
@@ -276,6 +278,11 @@ long met_replies(const struct met *m)
 long met_forwards(const struct met *m)
 {
 	return m->d.forwards;
+}
+
+long met_forwards_held(const struct met *m)
+{
+	return m->d.forwards_held;
 }
 
 long met_failed_entries(const struct met *m)
@@ -364,6 +371,7 @@ char *met_json_dup(const struct met *m)
 		put_long(o, outcome_words[i], m->d.n[i]);
 	put_long(o, "replies", m->d.replies);
 	put_long(o, "forwards", m->d.forwards);
+	put_long(o, "forwards_held", m->d.forwards_held);
 	put_long(o, "failed_entries", m->d.failed_entries);
 	put_long(ms, "p50", met_quantile_ms(m, 0.50));
 	put_long(ms, "p95", met_quantile_ms(m, 0.95));
@@ -459,6 +467,10 @@ void met_prometheus(const struct met *m, struct mr_buf *out)
 		  "Admin forwards sent (complaints, bounces).");
 	buf_printf(out, "mailresponder_forwards_sent_total %ld\n",
 		   m->d.forwards);
+	prom_head(out, "forwards_held_total", "counter",
+		  "Admin forwards the hourly cap per reason held back.");
+	buf_printf(out, "mailresponder_forwards_held_total %ld\n",
+		   m->d.forwards_held);
 	prom_head(out, "entry_failures_total", "counter",
 		  "Config entries whose reply could not be sent.");
 	buf_printf(out, "mailresponder_entry_failures_total %ld\n",

@@ -41,6 +41,7 @@ struct met_rec {
 	int replies;           /* replies sent to the requester */
 	int forwarded;         /* admin forwards sent */
 	int failed_entries;    /* config entries that failed */
+	int forward_held;      /* the hourly cap held a forward back */
 };
 
 struct met;
@@ -62,6 +63,7 @@ long met_count(const struct met *m, enum met_outcome o);
 long met_events(const struct met *m);
 long met_replies(const struct met *m);
 long met_forwards(const struct met *m);
+long met_forwards_held(const struct met *m);
 long met_failed_entries(const struct met *m);
 /* Processing time: the q-quantile (0 < q <= 1) in ms, the maximum, the
  * sum; 0 when nothing was counted. */

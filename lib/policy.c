@@ -21,36 +21,85 @@
 #include "settings.h"
 #include "store.h"
 
-static const char *const reason_words[] = {
-	[POL_REPLIED] = "replied",
-	[POL_NO_REQUESTED_ADDRESS] = "no-requested-address",
-	[POL_COMPLAINT] = "complaint",
-	[POL_UNKNOWN_ADDRESS] = "unknown-address",
-	[POL_NULL_SENDER] = "null-sender",
-	[POL_BAD_SENDER] = "bad-sender",
-	[POL_BOUNCE] = "bounce",
-	[POL_NO_REPLY_SENDER] = "no-reply-sender",
-	[POL_LOOP] = "loop",
-	[POL_AUTO_SUBMITTED] = "auto-submitted",
-	[POL_MAILING_LIST] = "mailing-list",
-	[POL_SPAM] = "spam",
-	[POL_DKIM_FAIL] = "dkim-fail",
-	[POL_BLOCKED] = "blocked",
-	[POL_RATE_LIMITED] = "rate-limited",
-	[POL_LIST_MANAGER] = "list-manager",
-	[POL_AUTO_REPLY] = "auto-reply",
+/* Each reason's word and its forward properties: POL_FWD_DEFAULT is
+ * forwarded unless forward_reasons says otherwise; POL_FWD_EXISTING is
+ * forwarded by the existing system, which forward_reasons "existing"
+ * copies. A new row adds its reason here, with its properties. */
+_Static_assert(POL_N_REASONS <= 64, "pol_reasons holds one bit per reason");
+
+#define POL_FWD_DEFAULT 1u
+#define POL_FWD_EXISTING 2u
+
+static const struct {
+	const char *word;
+	unsigned fwd;
+} reasons[POL_N_REASONS] = {
+	[POL_REPLIED] = {"replied", 0},
+	[POL_NO_REQUESTED_ADDRESS] = {"no-requested-address",
+				      POL_FWD_EXISTING},
+	[POL_COMPLAINT] = {"complaint", POL_FWD_DEFAULT | POL_FWD_EXISTING},
+	[POL_UNKNOWN_ADDRESS] = {"unknown-address", 0},
+	/* the existing system reads the requester from Return-Path: a
+	 * null one is its "unparsable sender", and SES bounces arrive so */
+	[POL_NULL_SENDER] = {"null-sender", POL_FWD_EXISTING},
+	[POL_BAD_SENDER] = {"bad-sender", POL_FWD_EXISTING},
+	[POL_BOUNCE] = {"bounce", POL_FWD_DEFAULT | POL_FWD_EXISTING},
+	[POL_NO_REPLY_SENDER] = {"no-reply-sender", POL_FWD_EXISTING},
+	[POL_LOOP] = {"loop", 0},
+	[POL_AUTO_SUBMITTED] = {"auto-submitted", 0},
+	[POL_MAILING_LIST] = {"mailing-list", 0},
+	[POL_SPAM] = {"spam", POL_FWD_EXISTING},
+	[POL_DKIM_FAIL] = {"dkim-fail", POL_FWD_EXISTING},
+	[POL_BLOCKED] = {"blocked", 0},
+	[POL_RATE_LIMITED] = {"rate-limited", 0},
+	[POL_LIST_MANAGER] = {"list-manager", 0},
+	/* the existing system logs auto-submitted mail, forwards none */
+	[POL_AUTO_REPLY] = {"auto-reply", 0},
+	[POL_DKIM_MISSING] = {"dkim-missing", POL_FWD_EXISTING},
 };
 
 const char *pol_reason_word(enum pol_reason r)
 {
-	if ((size_t)r >= sizeof(reason_words) / sizeof(reason_words[0]))
+	if ((size_t)r >= POL_N_REASONS || reasons[r].word == NULL)
 		return "unknown";
-	return reason_words[r];
+	return reasons[r].word;
+}
+
+int pol_forward_reason(const char *word, enum pol_reason *r)
+{
+	for (size_t i = 0; i < POL_N_REASONS; i++)
+		if (i != POL_REPLIED && reasons[i].word != NULL &&
+		    strcmp(reasons[i].word, word) == 0) {
+			*r = (enum pol_reason)i;
+			return 1;
+		}
+	return 0;
+}
+
+static pol_reasons with_flag(unsigned flag)
+{
+	pol_reasons set = 0;
+
+	for (size_t i = 0; i < POL_N_REASONS; i++)
+		if (reasons[i].fwd & flag)
+			set |= 1ULL << i;
+	return set;
+}
+
+pol_reasons pol_forward_default(void)
+{
+	return with_flag(POL_FWD_DEFAULT);
+}
+
+pol_reasons pol_forward_existing(void)
+{
+	return with_flag(POL_FWD_EXISTING);
 }
 
 int pol_reason_forwards(enum pol_reason r)
 {
-	return r == POL_COMPLAINT || r == POL_BOUNCE;
+	return (size_t)r < POL_N_REASONS &&
+	       (reasons[r].fwd & POL_FWD_DEFAULT) != 0;
 }
 
 const char *pol_outcome_word(enum pol_outcome o)
@@ -375,7 +424,22 @@ static int sender_is_own(const struct set *s, const struct rcfg *c,
 struct ar_state {
 	int pass_aligned; /* a dkim=pass whose header.d aligns with From */
 	int fail;	  /* a dkim=fail (or permerror) */
+	int result;	  /* any RFC 8601 dkim result at all */
 };
+
+/* 1 if v is a DKIM result of RFC 8601 s.2.7.1. */
+static int dkim_result_word(const char *v)
+{
+	static const char *const words[] = {
+		"none",	   "pass",	"fail",	     "policy",
+		"neutral", "temperror", "permerror", NULL,
+	};
+
+	for (size_t i = 0; words[i]; i++)
+		if (strcasecmp(v, words[i]) == 0)
+			return 1;
+	return 0;
+}
 
 /* 1 if d is dom or a parent of it (and has at least one dot). */
 static int dkim_aligned(const char *d, const char *dom)
@@ -457,6 +521,8 @@ static void ar_resinfo(char *seg, const char *dom, struct ar_state *st)
 	if (tok == NULL)
 		return;
 	pass = strcasecmp(tok + 1, "pass") == 0;
+	if (dkim_result_word(tok + 1))
+		st->result = 1;
 	if (strcasecmp(tok + 1, "fail") == 0 ||
 	    strcasecmp(tok + 1, "permerror") == 0)
 		st->fail = 1;
@@ -488,20 +554,41 @@ static void ar_header(const char *value, const char *authserv,
 	free(copy);
 }
 
-int pol_dkim_refuses(const struct set *s, const struct prs_msg *msg)
+/* The DKIM row: 1 when the message must not be answered. *missing_r is
+ * 1 when our verifier left no DKIM result at all (policy not ignore). */
+static int dkim_row(const struct set *s, const struct prs_msg *msg,
+		    int *missing_r)
 {
-	struct ar_state st = {0, 0};
+	struct ar_state st = {0, 0, 0};
 	const char *dom = msg->from_addr ? addr_domain(msg->from_addr) : NULL;
 	size_t it = 0;
 	const char *v;
 
+	*missing_r = 0;
 	if (s->dkim_policy == SET_DKIM_IGNORE)
 		return 0;
 	while ((v = prs_header(msg, "Authentication-Results", &it)) != NULL)
 		ar_header(v, s->authserv_id, dom, &st);
+	*missing_r = !st.result;
 	if (s->dkim_policy == SET_DKIM_REQUIRE_PASS)
 		return !st.pass_aligned;
 	return st.fail && !st.pass_aligned;
+}
+
+int pol_dkim_refuses(const struct set *s, const struct prs_msg *msg)
+{
+	int missing;
+
+	return dkim_row(s, msg, &missing);
+}
+
+/* 1 when our verifier left no DKIM result (policy not ignore). */
+static int dkim_result_missing(const struct set *s, const struct prs_msg *msg)
+{
+	int missing;
+
+	(void)dkim_row(s, msg, &missing); /* the refusal was decided before */
+	return missing;
 }
 
 /* ---- store rows ---- */
@@ -663,7 +750,7 @@ static void set_v(struct pol_verdict *v, enum pol_reason r,
 
 /* Rows up to (and including) the DKIM row: no store needed. */
 static int header_rows(const struct pol_in *in, const struct prs_msg *m,
-		       struct pol_verdict *v)
+		       struct pol_verdict *v, int *dkim_missing)
 {
 	int r;
 
@@ -680,23 +767,37 @@ static int header_rows(const struct pol_in *in, const struct prs_msg *m,
 	if (m->from_addr == NULL)
 		return set_v(v, POL_BAD_SENDER, POL_OUT_IGNORE), 1;
 	r = rule_walk(in, m);
-	if (r < 0)
+	if (r < 0) {
+		/* passed the DKIM row too: was there a result at all? */
+		*dkim_missing = dkim_result_missing(in->set, m);
 		return 0;
+	}
 	set_v(v, (enum pol_reason)r, POL_OUT_IGNORE);
 	return 1;
 }
 
-int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
-	       struct pol_verdict *v, struct mr_err *err)
+/* Whether the verdict's mail goes to the admins, and under which reason:
+ * the verdict's own when forward_reasons lists it, else dkim-missing
+ * when that is listed and our verifier left no result. */
+static void forward_of(const struct set *s, int dkim_missing,
+		       struct pol_verdict *v)
+{
+	pol_reasons want = (pol_reasons)s->forward_reasons;
+
+	v->fwd_reason = v->reason;
+	if (dkim_missing && !(want & (1ULL << v->reason)))
+		v->fwd_reason = POL_DKIM_MISSING;
+	v->forward = (want & (1ULL << v->fwd_reason)) != 0;
+}
+
+/* Rows after the DKIM row: the store's lists and the daily limit. */
+static int store_rows(const struct pol_in *in, const struct prs_msg *msg,
+		      struct pol_verdict *v, struct mr_err *err)
 {
 	char fhash[HASH_SHA512_HEX];
 	unsigned found;
 	int r;
 
-	memset(v, 0, sizeof(*v));
-	mr_err_clear(err);
-	if (header_rows(in, msg, v))
-		return 0;
 	addr_hash_hex(in->store_key, msg->from_addr, fhash);
 	r = is_blocked(in, msg->from_addr, fhash, &found, err);
 	if (r < 0)
@@ -709,5 +810,19 @@ int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
 	if (r > 0)
 		return set_v(v, POL_RATE_LIMITED, POL_OUT_IGNORE), 0;
 	set_v(v, POL_REPLIED, POL_OUT_REPLY);
+	return 0;
+}
+
+int pol_decide(const struct pol_in *in, const struct prs_msg *msg,
+	       struct pol_verdict *v, struct mr_err *err)
+{
+	int dkim_missing = 0;
+
+	memset(v, 0, sizeof(*v));
+	mr_err_clear(err);
+	if (!header_rows(in, msg, v, &dkim_missing) &&
+	    store_rows(in, msg, v, err) < 0)
+		return -1;
+	forward_of(in->set, dkim_missing, v);
 	return 0;
 }

@@ -40,7 +40,16 @@ enum pol_reason {
 	POL_RATE_LIMITED,
 	POL_LIST_MANAGER,
 	POL_AUTO_REPLY,
+	/* Not a verdict of its own: the message passed every header row
+	 * (DKIM included), but our verifier left no DKIM result (no
+	 * Authentication-Results of ours, or none with a dkim= result). Only
+	 * a forward reason. */
+	POL_DKIM_MISSING,
+	POL_N_REASONS
 };
+
+/* A set of reasons, one bit per enum pol_reason (1ULL << reason). */
+typedef unsigned long long pol_reasons;
 
 enum pol_outcome {
 	POL_OUT_REPLY = 0, /* one reply per config entry */
@@ -51,7 +60,9 @@ enum pol_outcome {
 struct pol_verdict {
 	enum pol_reason reason;
 	enum pol_outcome outcome;
-	int forward;	  /* forward the original to the admins */
+	int forward; /* forward the original to the admins: the settings'
+			forward_reasons holds fwd_reason */
+	enum pol_reason fwd_reason; /* reason, or POL_DKIM_MISSING */
 	size_t n_entries; /* config entries to answer (POL_OUT_REPLY) */
 };
 
@@ -75,6 +86,14 @@ int pol_reason_forwards(enum pol_reason r);
 /* The rule table (design.md s.4), for the documentation test: row i's
  * reason, or -1 past the end. */
 int pol_rule_reason(size_t i);
+/* The reason named word (a policy row's word, or "dkim-missing"); 1 found,
+ * 0 not. "replied" is not a reason one can forward: 0. */
+int pol_forward_reason(const char *word, enum pol_reason *r);
+/* Reasons forwarded by default (complaint and bounce), and the set that
+ * forwards like the existing system (existing-system.md): each reason's
+ * entry in policy.c's reason table says whether it belongs to either. */
+pol_reasons pol_forward_default(void);
+pol_reasons pol_forward_existing(void);
 const char *pol_outcome_word(enum pol_outcome o);
 
 /* Exposed for tests: the DKIM row alone. Returns 1 when the message must

@@ -68,7 +68,7 @@ struct rpl_msg {
 struct rpl_fwd {
 	const char *to_addr;   /* one admin address */
 	const char *tag;       /* admin_subject_tag */
-	const char *reason;    /* "complaint" or "bounce" */
+	const char *reason;    /* the forward reason: "complaint", ... */
 	const char *requested; /* our address that was written to */
 	const char *subject;   /* decoded original Subject or NULL */
 	const char *uniq;      /* the request's unique name */

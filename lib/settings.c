@@ -32,6 +32,7 @@
 #include "addr.h"
 #include "jsn.h"
 #include "log.h"
+#include "policy.h"
 #include "tx.h"
 
 #define SET_FILE_MAX ((size_t)1 << 20)
@@ -605,6 +606,55 @@ static void strv_load(struct ld *ld, const struct key *k, const char *name,
 	*strv_at(ld->s, k->off) = nv;
 }
 
+/* One word of forward_reasons into *set; 0 or -1 after a problem. */
+static int fwd_word(struct ld *ld, const char *name, struct json_object *v,
+		    unsigned long long *set)
+{
+	const char *p = want_str(ld, name, v, 0);
+	enum pol_reason r;
+
+	if (p == NULL)
+		return -1;
+	if (!pol_forward_reason(p, &r)) {
+		bad_value(ld, name,
+			  "a policy reason such as complaint, bounce or spam",
+			  p);
+		return -1;
+	}
+	*set |= 1ULL << r;
+	return 0;
+}
+
+/* A list of reason words, or "existing": what the existing system
+ * forwards. [] forwards nothing. */
+static void h_fwd_reasons(struct ld *ld, const struct key *k, const char *name,
+			  struct json_object *v)
+{
+	char en[SET_NAME_MAX + 32];
+	unsigned long long set = 0;
+	int bad = 0;
+
+	(void)k; /* not an offset field */
+	if (json_object_is_type(v, json_type_string) &&
+	    strcmp(json_object_get_string(v), "existing") == 0) {
+		ld->s->forward_reasons = pol_forward_existing();
+		return;
+	}
+	if (!json_object_is_type(v, json_type_array)) {
+		mr_msgs_add(ld->pr,
+			    "%s: expected a list of policy reasons or "
+			    "\"existing\"",
+			    name);
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		if (fwd_word(ld, elem_name(en, sizeof(en), name, i),
+			     json_object_array_get_idx(v, i), &set) < 0)
+			bad = 1;
+	if (!bad)
+		ld->s->forward_reasons = set;
+}
+
 static void h_addrv(struct ld *ld, const struct key *k, const char *name,
 		    struct json_object *v)
 {
@@ -784,6 +834,8 @@ static const struct key top_keys[] = {
 	K("admin_addresses", h_addrv, admin_addresses),
 	K("admin_subject_tag", h_tag, admin_subject_tag),
 	K("stats_addresses", h_addrv, stats_addresses),
+	K("forward_reasons", h_fwd_reasons, forward_reasons),
+	K_INT("forward_cap_per_hour", forward_cap_per_hour, 0, INT_MAX),
 	K("own_addresses", h_addrv, own_addresses),
 	K_INT("daily_limit", daily_limit, 0, INT_MAX),
 	K("exempt_domains", h_domv, exempt_domains),
@@ -912,6 +964,8 @@ static void set_defaults(struct set *s)
 	s->event_key = resolve(s, "event.key");
 	s->log_level = xstrdup("info");
 	s->admin_subject_tag = xstrdup("[mailresponder]");
+	s->forward_reasons = pol_forward_default();
+	s->forward_cap_per_hour = 100;
 	s->daily_limit = 3;
 	s->provider_domains.v = xcalloc(np, sizeof(char *));
 	for (size_t i = 0; i < np; i++)

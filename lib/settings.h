@@ -69,6 +69,10 @@ struct set {
 	char *complaints_address;      /* lower-cased */
 	struct set_strv admin_addresses; /* lower-cased */
 	char *admin_subject_tag;	 /* default "[mailresponder]" */
+	/* reasons whose mail is forwarded to the admins: one bit per enum
+	 * pol_reason (policy.h); default complaint and bounce */
+	unsigned long long forward_reasons;
+	long forward_cap_per_hour; /* per reason; default 100, 0 = no cap */
 	struct set_strv own_addresses;	 /* lower-cased */
 	struct set_strv stats_addresses; /* lower-cased; the stats mail */
 

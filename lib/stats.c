@@ -45,12 +45,13 @@ enum fld {
 	F_REPLIES,
 	F_FORWARDED,
 	F_ENTRIES,
+	F_FORWARD_HELD,
 	F_N
 };
 
 static const char *const fld_names[F_N] = {
 	"ts", "outcome", "reason",    "requested",
-	"ms", "replies", "forwarded", "entries"};
+	"ms", "replies", "forwarded", "entries", "forward_held"};
 
 struct val {
 	const char *p; /* string: after the quote; other: the token */
@@ -411,14 +412,15 @@ static int entry_failures(const struct val *v, long *out)
 static int count_rec(const struct val *vs, struct met *m)
 {
 	char outcome[16], reason[STATS_STR], requested[STATS_STR];
-	struct met_rec r = {outcome, reason, NULL, 0, 0, 0, 0};
-	long replies, fwd, fe;
+	struct met_rec r = {outcome, reason, NULL, 0, 0, 0, 0, 0};
+	long replies, fwd, fe, held;
 
 	if (str_val(&vs[F_OUTCOME], outcome, sizeof(outcome)) < 0 ||
 	    str_val(&vs[F_REASON], reason, sizeof(reason)) < 0 ||
 	    vs[F_MS].p == NULL || int_val(&vs[F_MS], &r.ms) < 0 ||
 	    int_val(&vs[F_REPLIES], &replies) < 0 ||
 	    int_val(&vs[F_FORWARDED], &fwd) < 0 ||
+	    int_val(&vs[F_FORWARD_HELD], &held) < 0 ||
 	    entry_failures(&vs[F_ENTRIES], &fe) < 0)
 		return -1;
 	if (vs[F_REQUESTED].p != NULL && vs[F_REQUESTED].str) {
@@ -428,6 +430,7 @@ static int count_rec(const struct val *vs, struct met *m)
 	}
 	r.replies = (int)replies;
 	r.forwarded = (int)fwd;
+	r.forward_held = held != 0;
 	r.failed_entries = (int)fe;
 	return met_add(m, &r) < 0 ? -1 : 1;
 }

@@ -9,7 +9,7 @@
 static void add(struct met *m, const char *outcome, const char *reason,
 		const char *req, long ms)
 {
-	struct met_rec r = {outcome, reason, req, ms, 0, 0, 0};
+	struct met_rec r = {outcome, reason, req, ms, 0, 0, 0, 0};
 
 	T_OK(met_add(m, &r) == 0);
 }
@@ -49,7 +49,7 @@ T_CASE(quantiles_within_1_64_above)
 T_CASE(outcomes_reasons_addresses)
 {
 	struct met *m = met_new(), *c;
-	struct met_rec r = {"replied", "replied", "get@x", 3, 2, 0, 1};
+	struct met_rec r = {"replied", "replied", "get@x", 3, 2, 0, 1, 0};
 	const char *o, *rs, *a;
 	struct met_addr_counts ac;
 	long n;

@@ -94,7 +94,7 @@ static struct pol_verdict decide_with(const struct set *s, const char *hdrs,
 				      int dry)
 {
 	struct pol_in in = {s, C, ST, NULL, NULL, dry, 1700000000};
-	struct pol_verdict v = {POL_REPLIED, POL_OUT_FAIL, 0, 0};
+	struct pol_verdict v = {POL_REPLIED, POL_OUT_FAIL, 0, POL_REPLIED, 0};
 	struct prs_msg *msg = NULL;
 	struct mr_err err;
 	char buf[8192], uniq[64];
@@ -415,7 +415,7 @@ T_CASE(daily_limit)
 static enum pol_reason decide_msg(const char *text)
 {
 	struct pol_in in = {S, C, ST, NULL, NULL, 1, 1700000000};
-	struct pol_verdict v = {POL_REPLIED, POL_OUT_FAIL, 0, 0};
+	struct pol_verdict v = {POL_REPLIED, POL_OUT_FAIL, 0, POL_REPLIED, 0};
 	struct prs_msg *msg = NULL;
 	struct mr_err err;
 	size_t n = strlen(text);
@@ -739,6 +739,78 @@ T_CASE(reason_words)
 	T_STR(pol_outcome_word(POL_OUT_IGNORE), "ignored");
 }
 
+/* forward_reasons: each reason a property of its row; dkim-missing is
+ * a forward reason only, for a message that passed the DKIM row. */
+T_CASE(forward_reasons)
+{
+	struct set *ex = load_settings(", \"forward_reasons\": \"existing\"");
+	struct set *none = load_settings(", \"forward_reasons\": []");
+	struct set *dm = load_settings(", \"forward_reasons\": [\"dkim-missing\"],"
+				       " \"daily_limit\": 0");
+	enum pol_reason r;
+	struct pol_verdict v;
+
+	T_OK(ex != NULL && none != NULL && dm != NULL);
+	if (ex == NULL || none == NULL || dm == NULL)
+		goto out;
+	T_INT(pol_forward_reason("spam", &r), 1);
+	T_INT(r, POL_SPAM);
+	T_INT(pol_forward_reason("dkim-missing", &r), 1);
+	T_INT(r, POL_DKIM_MISSING);
+	T_INT(pol_forward_reason("replied", &r), 0);
+	T_INT(pol_forward_reason("Spam", &r), 0);
+	T_OK(S->forward_reasons == pol_forward_default());
+	T_OK(pol_forward_default() ==
+	     ((1ULL << POL_COMPLAINT) | (1ULL << POL_BOUNCE)));
+	T_OK((pol_forward_existing() & (1ULL << POL_AUTO_SUBMITTED)) == 0);
+	T_OK((pol_forward_existing() & (1ULL << POL_SPAM)) != 0);
+	/* default: complaint yes, spam no */
+	T_INT(decide_with(S, "X-Original-To: complaints@r.test\nFrom: a@s.test",
+			  1).forward,
+	      1);
+	T_INT(decide_with(S, REQ("sp@s.test", "\nX-Spam-Flag: YES"), 1).forward,
+	      0);
+	v = decide_with(ex, REQ("sp@s.test", "\nX-Spam-Flag: YES"), 1);
+	T_INT(v.forward, 1);
+	T_INT(v.fwd_reason, POL_SPAM);
+	T_INT(decide_with(none, "X-Original-To: complaints@r.test", 1).forward,
+	      0);
+	/* a failed outcome is forwarded too */
+	v = decide_with(ex, "From: a@s.test", 1);
+	T_INT(v.outcome, POL_OUT_FAIL);
+	T_INT(v.forward, 1);
+	/* no DKIM result: replied, and forwarded as dkim-missing */
+	v = decide_with(dm, REQ("m1@s.test", ""), 0);
+	T_INT(v.reason, POL_REPLIED);
+	T_INT(v.forward, 1);
+	T_INT(v.fwd_reason, POL_DKIM_MISSING);
+	v = decide_with(dm, REQ("m2@s.test", "\nAuthentication-Results: mx.r.test; "
+				      "dkim=pass header.d=s.test"), 0);
+	T_INT(v.forward, 0);
+	/* a foreign verifier's result does not count; dkim=none is a result */
+	T_INT(decide_with(dm, REQ("m3@s.test",
+				  "\nAuthentication-Results: other.test; "
+				  "dkim=pass header.d=s.test"),
+			  0).forward,
+	      1);
+	T_INT(decide_with(dm, REQ("m4@s.test",
+				  "\nAuthentication-Results: mx.r.test; "
+				  "dkim=none"),
+			  0).forward,
+	      0);
+	T_INT(decide_with(dm, REQ("m5@s.test",
+				  "\nAuthentication-Results: mx.r.test; "
+				  "dkim=bogus"),
+			  0).forward,
+	      1);
+	/* decided before the DKIM row: never dkim-missing */
+	T_INT(decide_with(dm, REQ("noreply@s.test", ""), 0).forward, 0);
+out:
+	set_free(&ex);
+	set_free(&none);
+	set_free(&dm);
+}
+
 int main(void)
 {
 	char cmd[600];
@@ -768,6 +840,7 @@ int main(void)
 	T_RUN(forward_is_a_property_of_the_reason);
 	T_RUN(same_verdict_twice);
 	T_RUN(reason_words);
+	T_RUN(forward_reasons);
 	rc = t_done();
 	st_close(&ST);
 	rcfg_free(&C);
