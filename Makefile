@@ -128,6 +128,7 @@ install: $(BIN)
 	install -m 644 man/mailresponder-settings.5 \
 		$(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/mailresponder-install.7 \
+		man/mailresponder-migrate.7 \
 		$(DESTDIR)$(PREFIX)/share/man/man7/
 	install -m 644 config/settings.sample.json \
 		config/responses.sample.json cron/mailresponder.cron \
