@@ -40,12 +40,13 @@ class MariaDBError(Exception):
 
 
 class MariaDB:
-    def __init__(self, tmpdir, port=None):
+    def __init__(self, tmpdir, port=None, flush_at_commit=1):
         self.dir = os.path.join(tmpdir, "mysql")
         self.data = os.path.join(self.dir, "data")
         self.sock = os.path.join(self.dir, "mysql.sock")
         self.port = port or free_port()
         self.proc = None
+        self.flush = flush_at_commit  # innodb_flush_log_at_trx_commit
         self.env = {"MAILRESPONDER_DB_PASSWORD": PASSWORD}
         atexit.register(self.stop)
 
@@ -76,7 +77,7 @@ class MariaDB:
              "--bind-address=127.0.0.1", "--pid-file=" + os.path.join(self.dir, "mysqld.pid"),
              "--log-error=" + os.path.join(self.dir, "error.log"), "--skip-name-resolve",
              "--innodb-log-file-size=8M", "--innodb-buffer-pool-size=32M",
-             "--max-connections=300", "--innodb-flush-log-at-trx-commit=1",
+             "--max-connections=300", "--innodb-flush-log-at-trx-commit=%d" % self.flush,
              "--init-file=" + os.path.join(self.dir, "init.sql")],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
