@@ -740,6 +740,31 @@ static int my_journal_put(struct st *st, const char *uniq, int part, time_t now,
 		       err);
 }
 
+/* A group commit's rows: one transaction, all or none. */
+static int my_journal_put_rows(struct st *st, const struct st_jrow *rows,
+			       size_t n, struct mr_err *err)
+{
+	static const char what[] = "journal put";
+	struct my_store *my = my_of(st);
+
+	if (my_query(my, "START TRANSACTION", what, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct my_par p[4] = {{rows[i].uniq, 0},
+				      {NULL, rows[i].part},
+				      {NULL, rows[i].ts},
+				      {NULL, 0}};
+
+		if (my_exec(my, MY_JOURNAL_PUT, p, 4, NULL, what, err) < 0) {
+			my_rollback(my);
+			return -1;
+		}
+	}
+	if (mysql_commit(my->db) != 0)
+		return my_fail_db(my, what, err);
+	return 0;
+}
+
 static int my_journal_prune(struct st *st, time_t before, long *n_r,
 			    struct mr_err *err)
 {
@@ -1115,5 +1140,6 @@ const struct st_ops st_mysql_ops = {
 	.adhoc_remove = my_adhoc_remove,
 	.journal_has = my_journal_has,
 	.journal_put = my_journal_put,
+	.journal_put_rows = my_journal_put_rows,
 	.journal_prune = my_journal_prune,
 };

@@ -482,6 +482,38 @@ T_CASE(journal_has_put_prune)
 	free(url);
 }
 
+/* Group commit: rows recorded, seen, then written in one go. */
+T_CASE(journal_batch)
+{
+	char *url = t_url("batch.db");
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+
+	T_OK(st != NULL);
+	st_batch_begin(st);
+	T_INT(st_journal_put(st, "b1", 0, 1000, &err), 0);
+	T_INT(st_journal_put(st, "b1", 1, 1000, &err), 0);
+	T_INT(st_journal_put(st, "b2", 0, 1000, &err), 0);
+	T_INT((int)st_batch_pending(st), 3);
+	T_INT(st_journal_has(st, "b1", 1, &err), 1); /* seen while pending */
+	T_INT(st_batch_commit(st, &err), 0);
+	T_INT((int)st_batch_pending(st), 0);
+	st_close(&st);
+	st = st_open(url, 0, &err);
+	T_INT(st_journal_has(st, "b1", 0, &err), 1);
+	T_INT(st_journal_has(st, "b1", 1, &err), 1);
+	T_INT(st_journal_has(st, "b2", 0, &err), 1);
+	/* an aborted batch writes nothing */
+	st_batch_begin(st);
+	T_INT(st_journal_put(st, "b3", 0, 1000, &err), 0);
+	st_batch_abort(st);
+	T_INT(st_journal_has(st, "b3", 0, &err), 0);
+	T_INT(st_batch_commit(st, &err), 0);
+	T_INT(st_journal_has(st, "b3", 0, &err), 0);
+	st_close(&st);
+	free(url);
+}
+
 /* Every write on a read-only store fails with MR_PERM "read-only". */
 static void t_writes_refused(struct st *st, const char *h)
 {
@@ -1235,6 +1267,7 @@ static void t_generic(void)
 	T_RUN(adhoc_limit_boundary);
 	T_RUN(adhoc_clear_and_remove);
 	T_RUN(journal_has_put_prune);
+	T_RUN(journal_batch);
 	T_RUN(readonly_existing);
 	T_RUN(concurrent_threads_never_exceed);
 	T_RUN(concurrent_processes_never_exceed);
@@ -1269,6 +1302,7 @@ int main(void)
 	T_RUN(adhoc_limit_boundary);
 	T_RUN(adhoc_clear_and_remove);
 	T_RUN(journal_has_put_prune);
+	T_RUN(journal_batch);
 	T_RUN(readonly_missing_creates_nothing);
 	T_RUN(readonly_existing);
 	T_RUN(readonly_without_tables);
