@@ -26,6 +26,7 @@ int cmd_send_direct(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_setup(int argc, char **argv);
 int cmd_dkim_keygen(int argc, char **argv);
+int cmd_expire(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 /* The settings path: the -c argument, else $MAILRESPONDER_SETTINGS, else

@@ -28,6 +28,7 @@ static const struct {
 	{"stats", cmd_stats},
 	{"setup", cmd_setup},
 	{"dkim-keygen", cmd_dkim_keygen},
+	{"expire", cmd_expire},
 	{"help", cmd_help},
 	{"--help", cmd_help},
 	{"-h", cmd_help},

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 
 #include "eng.h"
 #include "event.h"
+#include "expire.h"
 #include "job.h"
 #include "log.h"
 #include "md.h"
@@ -41,6 +43,7 @@
 #define DMN_PAUSE_AFTER 5
 #define DMN_MAX_WAITERS 64
 #define DMN_COMMIT 32 /* most messages per group commit */
+#define DMN_EXPIRE_EVERY_S 3600 /* retention pass, besides one at start */
 
 struct waiter {
 	int fd;
@@ -66,6 +69,10 @@ struct dmn {
 	pthread_cond_t scan_cv;
 	uint64_t scan_req, scan_done, scan_done_seq;
 	int stopping;
+	int expire_due;	   /* a retention pass is wanted (scan_mu) */
+	long keep_handled_s, keep_failed_s; /* its settings (scan_mu) */
+	long expire_ticks; /* seconds since the last one (main thread) */
+	atomic_long expired_handled, expired_failed;
 
 	int scanner_started;
 	pthread_t scanner;
@@ -94,7 +101,38 @@ static void request_scan(struct dmn *d, uint64_t *gen_r)
 	pthread_mutex_unlock(&d->scan_mu);
 }
 
+/* Ask the scanner thread for a retention pass with the current settings
+ * (main thread: d->sn is its snapshot). */
+static void request_expire(struct dmn *d)
+{
+	pthread_mutex_lock(&d->scan_mu);
+	d->expire_due = 1;
+	d->keep_handled_s = d->sn->set->retention.handled_s;
+	d->keep_failed_s = d->sn->set->retention.failed_s;
+	pthread_cond_signal(&d->scan_cv);
+	pthread_mutex_unlock(&d->scan_mu);
+}
+
 /* ---- scanner thread ---- */
+
+/* A retention pass (expire.h), in the scanner thread: never on a worker,
+ * never delaying the watcher. */
+static void expire_pass(struct dmn *d, long handled_s, long failed_s)
+{
+	struct md_expired n = {0, 0};
+	struct mr_err err;
+
+	mr_err_clear(&err);
+	if (exp_run(d->sp, handled_s, failed_s, d->ev, mr_time(), &n, &err) <
+	    0)
+		log_err("expire: %s", err.text);
+	atomic_fetch_add(&d->expired_handled, n.handled);
+	atomic_fetch_add(&d->expired_failed, n.failed);
+	if (n.handled + n.failed > 0)
+		log_info("expire: removed %ld handled and %ld failed "
+			 "request(s)",
+			 n.handled, n.failed);
+}
 
 static void *scanner_main(void *arg)
 {
@@ -104,14 +142,25 @@ static void *scanner_main(void *arg)
 	for (;;) {
 		struct wq_counts c;
 		uint64_t gen;
+		long keep_h, keep_f;
+		int expire;
 
 		pthread_mutex_lock(&d->scan_mu);
-		while (d->scan_req == d->scan_done && !d->stopping)
+		while (d->scan_req == d->scan_done && !d->stopping &&
+		       !d->expire_due)
 			pthread_cond_wait(&d->scan_cv, &d->scan_mu);
 		gen = d->scan_req;
+		expire = d->expire_due;
+		keep_h = d->keep_handled_s;
+		keep_f = d->keep_failed_s;
+		d->expire_due = 0;
 		pthread_mutex_unlock(&d->scan_mu);
 		if (d->stopping)
 			break;
+		if (expire)
+			expire_pass(d, keep_h, keep_f);
+		if (gen == d->scan_done)
+			continue; /* scan_done is only written here */
 		if (!recovered && eng_scan(d->eng, MD_CLAIMED, NULL) == 0)
 			recovered = 1;
 		if (eng_scan(d->eng, MD_NEW, NULL) < 0 && d->stopping)
@@ -344,6 +393,12 @@ static struct json_object *status_json(struct dmn *d)
 	json_object_object_add(o, "deferred",
 			       json_object_new_int64((int64_t)c.deferred));
 	add_counters(d, o);
+	json_object_object_add(
+		o, "expired_handled",
+		json_object_new_int64(atomic_load(&d->expired_handled)));
+	json_object_object_add(
+		o, "expired_failed",
+		json_object_new_int64(atomic_load(&d->expired_failed)));
 	json_object_object_add(o, "paused_s",
 			       json_object_new_int64(c.paused_until > time(NULL)
 							     ? c.paused_until - time(NULL)
@@ -512,6 +567,11 @@ static void on_tick(struct dmn *d)
 	if (read(d->tfd, &n, sizeof(n)) < 0)
 		return; /* spurious wake-up */
 	d->ticks += (long)n;
+	d->expire_ticks += (long)n;
+	if (d->expire_ticks >= DMN_EXPIRE_EVERY_S) {
+		d->expire_ticks = 0;
+		request_expire(d);
+	}
 	(void)wq_release_due(d->q, time(NULL)); /* count not needed */
 	if (d->sn->set->rescan_interval_s > 0 &&
 	    d->ticks >= d->sn->set->rescan_interval_s) {
@@ -672,6 +732,7 @@ int dmn_run(const char *settings_path, struct snap *sn)
 			dmn_free(d); /* else threads may hold it: exit */
 		return 2;
 	}
+	request_expire(d); /* a retention pass at start, then hourly */
 	request_scan(d, NULL);
 	log_info("run: watching %s/new with %ld workers",
 		 md_spool_path(d->sp), eng_workers(d->eng));

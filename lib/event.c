@@ -217,15 +217,13 @@ static void count(struct ev_log *ev, const struct ev_rec *r)
 			 r->outcome ? r->outcome : "(none)");
 }
 
-int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
+static int write_json(struct ev_log *ev, struct json_object *o)
 {
-	struct json_object *o = ev_json(rec);
 	const char *s;
 	size_t len;
 	char *line;
 	int rc = 0;
 
-	count(ev, rec);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						      JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (ev->kind == EV_SYSLOG) {
@@ -255,4 +253,23 @@ int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
 	pthread_mutex_unlock(&ev->fd_mu);
 	free(line);
 	return rc;
+}
+
+int ev_emit(struct ev_log *ev, const struct ev_rec *rec)
+{
+	count(ev, rec);
+	return write_json(ev, ev_json(rec));
+}
+
+int ev_emit_expired(struct ev_log *ev, const char *file, const char *reason)
+{
+	struct json_object *o = json_object_new_object();
+	char ts[40];
+
+	format_ts(ts, sizeof(ts));
+	put_str(o, "ts", ts);
+	put_str(o, "file", file);
+	put_str(o, "outcome", "expired");
+	put_str(o, "reason", reason);
+	return write_json(ev, o);
 }

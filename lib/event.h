@@ -57,6 +57,9 @@ struct met;
 struct ev_log *ev_open(const char *spec, struct mr_err *err);
 void ev_close(struct ev_log **ev);
 int ev_emit(struct ev_log *ev, const struct ev_rec *rec);
+/* A request removed by retention: {"ts","file","outcome":"expired",
+ * "reason"}; not counted as a handled message. 0 or -1 (logged). */
+int ev_emit_expired(struct ev_log *ev, const char *file, const char *reason);
 /* A file log: open the path anew and write there from now on; stderr and
  * syslog: nothing to do. 0, or -1 with err (the old file stays in use). */
 int ev_reopen(struct ev_log *ev, struct mr_err *err);

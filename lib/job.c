@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "dlv.h"
 #include "event.h"
+#include "expire.h"
 #include "fwdcap.h"
 #include "log.h"
 #include "parse.h"
@@ -451,6 +452,7 @@ struct job_held {
 	char *requested;		  /* lower-cased, or NULL */
 	char sender_hash[HASH_SHA256_HEX]; /* "" when none */
 	long long t0;			  /* ms, when handling began */
+	int gone; /* removed at once (retention 0), not renamed */
 };
 
 static void emit(struct job_ctx *ctx, const struct job_held *h)
@@ -536,6 +538,15 @@ static void unsent(struct job_ctx *ctx, enum reason why,
 	}
 }
 
+/* A retention of 0 for the final state: the original is removed instead
+ * of being kept (the unlink is its final state). */
+static int removed_at_once(const struct set *s, enum md_state st)
+{
+	if (st == MD_REPLIED || st == MD_IGNORED)
+		return s->retention.handled_s == 0;
+	return st == MD_FAILED && s->retention.failed_s == 0;
+}
+
 /* Make the batch durable in order: the replies (outbox directory), the
  * journal rows (one transaction), then each message's final rename and
  * one fsync per directory they landed in; only then the events and done
@@ -562,9 +573,13 @@ int job_commit(struct job_ctx *ctx, job_done_fn done, void *arg)
 		struct job_held *h = &ctx->held[i];
 
 		mr_err_clear(&err);
-		h->res.finished = md_finish_nosync(ctx->sp, &h->ent,
-						   h->res.state, &dirs,
-						   &err) == 0;
+		h->gone = removed_at_once(ctx->sn->set, h->res.state);
+		h->res.finished =
+			(h->gone ? md_remove_claimed(ctx->sp, &h->ent, &dirs,
+						     &err)
+				 : md_finish_nosync(ctx->sp, &h->ent,
+						    h->res.state, &dirs,
+						    &err)) == 0;
 		if (!h->res.finished)
 			log_err("finish(%s) failed: %s", h->ent.uniq, err.text);
 	}
@@ -581,6 +596,9 @@ int job_commit(struct job_ctx *ctx, job_done_fn done, void *arg)
 			emit(ctx, h);
 		else
 			rc = -1;
+		if (h->res.finished && h->gone)
+			exp_emit(ctx->ev, h->ent.uniq,
+				 h->res.state == MD_FAILED);
 		if (done)
 			done(arg, &h->ent, &h->res);
 		free(h->requested);

@@ -815,6 +815,11 @@ static const struct key retry_keys[] = {
 	K_INT("max_age_s", retry.max_age_s, 1, SET_SECONDS_MAX),
 };
 
+static const struct key retention_keys[] = {
+	K_INT("handled_s", retention.handled_s, 0, SET_SECONDS_MAX),
+	K_INT("failed_s", retention.failed_s, 0, SET_SECONDS_MAX),
+};
+
 static const struct key top_keys[] = {
 	K("spool", h_path, spool),
 	K("failed_folder", h_folder, failed_folder),
@@ -851,6 +856,7 @@ static const struct key top_keys[] = {
 	K("smtp_user", h_word, smtp_user),
 	K("smtp_password_file", h_path, smtp_password_file),
 	K("smtp_ca_file", h_path, smtp_ca_file),
+	K_OBJ("retention", retention_keys),
 	K_INT("smtp_timeout_s", smtp_timeout_s, 1, SET_SECONDS_MAX),
 	K_INT("smtp_connect_timeout_s", smtp_connect_timeout_s, 1,
 	      SET_SECONDS_MAX),
@@ -983,6 +989,8 @@ static void set_defaults(struct set *s)
 	s->retry.initial_s = 60;
 	s->retry.max_s = 3600;
 	s->retry.max_age_s = 5L * 24 * 3600;
+	s->retention.handled_s = 24L * 3600;
+	s->retention.failed_s = 7L * 24 * 3600;
 	s->smtp_timeout_s = 60;
 	s->smtp_connect_timeout_s = 10;
 	s->max_header_bytes = 1L << 20;

@@ -99,6 +99,11 @@ struct set {
 		long max_s;	/* cap of the exponential delay, default 3600 */
 		long max_age_s; /* then .Failed, default 5 days */
 	} retry;
+	struct {
+		long handled_s; /* replied/ignored originals in cur/, default
+				   1 day; 0 = removed at once */
+		long failed_s;	/* the failure folder, default 7 days */
+	} retention;
 	long smtp_timeout_s;	     /* whole transfer, default 60 */
 	long smtp_connect_timeout_s; /* default 10 */
 	long max_header_bytes;	     /* header block cap, default 1 MiB */

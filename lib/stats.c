@@ -446,6 +446,8 @@ int stats_line(const char *line, size_t len, time_t from, time_t to,
 	    vs[F_TS].esc || !vs[F_OUTCOME].str ||
 	    parse_iso(vs[F_TS].p, vs[F_TS].n, &ts) < 0)
 		return -1;
+	if (vs[F_OUTCOME].n == 7 && memcmp(vs[F_OUTCOME].p, "expired", 7) == 0)
+		return 0; /* retention removed a file: not a handled message */
 	if (ts < from || ts >= to) /* still a record: a bad one is bad */
 		return vs[F_REASON].str && vs[F_MS].p ? 0 : -1;
 	return count_rec(vs, m);

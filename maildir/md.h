@@ -125,6 +125,24 @@ int md_reprocess(struct md_spool *sp, const char *name, time_t newer_than,
 
 int md_counts(struct md_spool *sp, struct md_counts *c, struct mr_err *err);
 
+/* Retention (expire.c): remove handled requests (cur/, flags with S) in
+ * their final state for at least handled_s seconds and failed ones (the
+ * failure folder) for at least failed_s, by inode change time against
+ * now. fn (may be NULL) gets each removed unique name; out the counts. */
+struct md_expired {
+	long handled;
+	long failed;
+};
+typedef void (*md_expired_fn)(const char *uniq, int failed, void *arg);
+int md_expire(struct md_spool *sp, time_t now, long handled_s, long failed_s,
+	      md_expired_fn fn, void *arg, struct md_expired *out,
+	      struct mr_err *err);
+/* A retention of 0: unlink the claimed message instead of renaming it
+ * (the unlink is its final state). As md_finish_nosync: cur/ is added to
+ * *dirs and must be synced with md_sync. */
+int md_remove_claimed(struct md_spool *sp, const struct md_entry *ent,
+		      unsigned *dirs, struct mr_err *err);
+
 /* Directory paths, for inotify and tests. */
 const char *md_new_path(const struct md_spool *sp);
 
