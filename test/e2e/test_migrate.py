@@ -162,7 +162,13 @@ R.eq("hold: the old program got nothing more", piped_count(), 3)
 p = subprocess.run([BIN, "postfix-maps", "-c", env.settings, "--postmap"],
                    capture_output=True, text=True, env=dict(os.environ, MAIL_CONFIG=pf.conf))
 R.check("switch: postfix-maps --postmap", p.returncode == 0, p.stderr)
-postconf("-e", "virtual_alias_domains =", "virtual_alias_maps =",
+# the sample's /etc/postfix/virtual: routes that are not the responder's
+virtual = os.path.join(pf.conf, "virtual")
+with open(virtual, "w") as f:
+    f.write("# postmaster@, abuse@ and admins of the responder domains go here\n")
+p = subprocess.run(["/usr/sbin/postmap", "-c", pf.conf, virtual], capture_output=True, text=True)
+R.check("switch: postmap virtual", p.returncode == 0, p.stderr)
+postconf("-e", "virtual_alias_domains =", "virtual_alias_maps = hash:%s" % virtual,
          "virtual_mailbox_domains = %s/virtual_mailbox_domains" % env.dir,
          "virtual_mailbox_maps = hash:%s/virtual_mailbox_maps" % env.dir,
          "virtual_mailbox_base = /",
