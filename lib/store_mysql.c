@@ -24,6 +24,9 @@
  *              taken in the same order (day row, old row, journal row), so
  *              takers never deadlock each other; a deadlock reported
  *              anyway (Galera certification) re-runs the transaction.
+ *              A group commit's journal rows (st_batch_commit) go in one
+ *              transaction, all or none. Per answered request: 8 round
+ *              trips (lists 1, count 5, journal lookup and write).
  *              A lost connection (restart, failover, wait_timeout, KILL)
  *              fails the call at hand with MR_TEMP and drops the
  *              connection; the next call connects again.
