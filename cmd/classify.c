@@ -57,7 +57,7 @@ int cmd_classify(int argc, char **argv)
 	}
 	if (optind == argc)
 		return cmd_usage("classify", "FILE... expected");
-	sn = cmd_load(cmd_settings(settings), SNAP_READONLY);
+	sn = cmd_load(cmd_settings(settings), SNAP_READONLY | SNAP_NO_SEND);
 	if (sn == NULL)
 		return EXIT_USAGE;
 	mr_err_clear(&err);

@@ -125,9 +125,10 @@ static void res_fail(struct dlv_res *res, enum reason why)
 
 /* ---- transports ---- */
 
-static struct tx *get_tx(struct dlv *d, const struct set *s,
+static struct tx *get_tx(struct dlv *d, const struct snap *sn,
 			 enum rcfg_method method, struct mr_err *err)
 {
+	const struct set *s = sn->set;
 	const char *url = s->transport_override;
 	struct tx *t;
 
@@ -136,7 +137,7 @@ static struct tx *get_tx(struct dlv *d, const struct set *s,
 	for (size_t i = 0; i < d->n_tx; i++)
 		if (strcmp(tx_url(d->tx[i]), url) == 0)
 			return d->tx[i];
-	t = tx_open(url, s, err);
+	t = tx_open(url, sn, err);
 	if (t == NULL)
 		return NULL;
 	tx_defer_sync(t, d->defer);
@@ -203,7 +204,7 @@ void dlv_send(struct dlv *d, const struct snap *sn, const struct rpl_msg *m,
 	iov[n++] = (struct iovec){m->head.data, m->head.len};
 	iov[n++] = (struct iovec){(void *)"\r\n", 2};
 	iov[n++] = (struct iovec){(void *)m->body, m->body_len};
-	t = get_tx(d, sn->set, method, &res->err);
+	t = get_tx(d, sn, method, &res->err);
 	if (t == NULL) {
 		res_fail(res, REASON_TRANSPORT_UNAVAILABLE);
 		goto out;

@@ -73,6 +73,9 @@ static void wk_done(void *arg, const struct md_entry *ent,
 			1);
 	else
 		wq_done(e->q, &h->it, NULL, 0, 0);
+	/* a transport said the whole account is stopped (SES paused) */
+	if (res->finished && res->pause)
+		wq_pause(e->q);
 	if (res->finished && e->cfg.done)
 		e->cfg.done(e->cfg.arg, res, h->it.adopt);
 }

@@ -84,6 +84,10 @@ static const size_t str_fields[] = {
 	OFF(smtp_ca_file),
 	OFF(ses.region),
 	OFF(ses.endpoint),
+	OFF(ses.configuration_set),
+	OFF(aws.credentials_file),
+	OFF(aws.profile),
+	OFF(aws.imds_endpoint),
 	OFF(event_log),
 	OFF(event_key),
 	OFF(hash_key),
@@ -791,6 +795,16 @@ static void h_obj(struct ld *ld, const struct key *k, const char *name,
 static const struct key ses_keys[] = {
 	K("region", h_word, ses.region),
 	K("endpoint", h_endpoint, ses.endpoint),
+	K("configuration_set", h_word, ses.configuration_set),
+	K_INT("max_send_rate", ses.max_send_rate, 0, 100000),
+	K_INT("timeout_s", ses.timeout_s, 1, SET_SECONDS_MAX),
+};
+
+static const struct key aws_keys[] = {
+	K("credentials_file", h_path, aws.credentials_file),
+	K("profile", h_word, aws.profile),
+	K("imds_endpoint", h_endpoint, aws.imds_endpoint),
+	K_INT("imds", aws.imds, 0, 1),
 };
 
 static const struct key dkim_keys[] = {
@@ -830,6 +844,7 @@ static const struct key top_keys[] = {
 	K("transport_override", h_transport, transport_override),
 	K("smtp_url", h_transport, smtp_url),
 	K_OBJ("ses", ses_keys),
+	K_OBJ("aws", aws_keys),
 	K("event_log", h_event_log, event_log),
 	K("event_key", h_path, event_key),
 	K("hash_key", h_path, hash_key),
@@ -966,6 +981,11 @@ static void set_defaults(struct set *s)
 	s->mysql.write_timeout_s = 30;
 	s->smtp_url = xstrdup("smtp://127.0.0.1:2525");
 	s->ses.region = xstrdup("us-east-1");
+	s->ses.max_send_rate = 14;
+	s->ses.timeout_s = 30;
+	s->aws.profile = xstrdup("default");
+	s->aws.imds_endpoint = xstrdup("http://169.254.169.254");
+	s->aws.imds = 1;
 	s->event_log = resolve(s, "events.jsonl");
 	s->event_key = resolve(s, "event.key");
 	s->log_level = xstrdup("info");

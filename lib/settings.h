@@ -57,7 +57,17 @@ struct set {
 	struct {
 		char *region;	/* default "us-east-1" */
 		char *endpoint; /* NULL = AWS default for the region */
+		char *configuration_set; /* NULL = none */
+		long max_send_rate;	 /* messages/s per process; 0 = no
+					    pacing; default 14 */
+		long timeout_s;		 /* whole request, default 30 */
 	} ses;
+	struct {
+		char *credentials_file; /* NULL or resolved path (INI) */
+		char *profile;		/* default "default" */
+		char *imds_endpoint;	/* default "http://169.254.169.254" */
+		long imds;		/* 1: ask instance metadata (default) */
+	} aws;
 	char *event_log; /* "stderr", "syslog" or a resolved path */
 	char *event_key; /* resolved path, default "event.key" */
 	char *hash_key;	 /* NULL or resolved path of the store's HMAC key */

@@ -10,7 +10,10 @@
 #include "log.h"
 #include "rcfg.h"
 #include "reply.h"
+#include "aws.h"
+#include "pace.h"
 #include "settings.h"
+#include "tx.h"
 
 static int load_keys(struct snap *sn, int flags, struct mr_msgs *problems)
 {
@@ -75,6 +78,33 @@ static int load_replies(struct snap *sn, struct mr_msgs *problems)
 	return sn->rpl ? 0 : -1;
 }
 
+/* What the configured transports need from outside (SES: credentials),
+ * checked once so that a missing piece is a configuration error at start,
+ * not a failure of every request. */
+static int preflight(struct snap *sn, struct mr_msgs *problems)
+{
+	const struct set *s = sn->set;
+	int need[2] = {0, 0}; /* RCFG_SMTP, RCFG_SES */
+	struct mr_err err;
+
+	for (size_t i = 0; i < rcfg_count(sn->rcfg); i++)
+		need[rcfg_entry(sn->rcfg, i)->method == RCFG_SES] = 1;
+	for (int m = 0; m < 2; m++) {
+		const char *url = s->transport_override;
+
+		if (!need[m])
+			continue;
+		if (url == NULL)
+			url = m == RCFG_SES ? "ses" : s->smtp_url;
+		mr_err_clear(&err);
+		if (tx_preflight(url, sn, &err) < 0) {
+			mr_msgs_add(problems, "%s", err.text);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct snap *snap_load(const char *settings_path, int flags,
 		       struct mr_msgs *problems)
 {
@@ -86,7 +116,12 @@ struct snap *snap_load(const char *settings_path, int flags,
 		goto fail;
 	if (load_keys(sn, flags, problems) < 0)
 		goto fail;
+	sn->aws = aws_new(sn->set);
+	sn->ses_pace = pace_new(sn->set->ses.max_send_rate);
 	if (!(flags & SNAP_NO_REPLIES) && load_replies(sn, problems) < 0)
+		goto fail;
+	if (!(flags & (SNAP_NO_REPLIES | SNAP_NO_SEND)) &&
+	    preflight(sn, problems) < 0)
 		goto fail;
 	return sn;
 fail:
@@ -116,6 +151,8 @@ void snap_unref(struct snap **snp)
 	set_free(&sn->set);
 	hash_key_free(&sn->store_key);
 	hash_key_free(&sn->event_key);
+	aws_free(&sn->aws);
+	pace_free(&sn->ses_pace);
 	free(sn);
 }
 

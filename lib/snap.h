@@ -20,9 +20,12 @@ struct rcfg;
 struct blob;
 struct rpl_set;
 struct dkim;
+struct aws;
+struct pace;
 
 #define SNAP_READONLY 1	  /* create nothing (no event key file) */
 #define SNAP_NO_REPLIES 2 /* settings and keys only: no responder config */
+#define SNAP_NO_SEND 4	  /* will send nothing: skip the transport checks */
 
 struct snap {
 	struct set *set;
@@ -32,6 +35,8 @@ struct snap {
 	struct dkim *dkim;	/* signing keys, loaded once per snapshot */
 	struct hash_key store_key; /* data NULL: plain SHA-512 (s.7) */
 	struct hash_key event_key; /* data NULL: absent (read-only use) */
+	struct aws *aws;	/* AWS credentials, shared by the workers */
+	struct pace *ses_pace;	/* ses.max_send_rate across the workers */
 	atomic_int refs;
 };
 

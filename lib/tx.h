@@ -1,6 +1,6 @@
 /* tx.h - transports: how a composed message leaves (design.md s.6)
  * SYNOPSIS     char *tx_url_check(const char *url, const char *dir, struct mr_err *);
- *              struct tx *tx_open(const char *url, const struct set *, struct mr_err *);
+ *              struct tx *tx_open(const char *url, const struct snap *, struct mr_err *);
  *              int tx_send(struct tx *, const struct tx_env *, const struct iovec *, int,
  *                          struct tx_why *, struct mr_err *);
  * DESCRIPTION  A transport is picked by its URL scheme; each backend
@@ -30,7 +30,7 @@
 #include "mr.h"
 #include "reason.h"
 
-struct set;
+struct snap;
 struct tx;
 
 struct tx_env {
@@ -50,8 +50,8 @@ struct tx_why {
 };
 
 char *tx_url_check(const char *url, const char *dir, struct mr_err *err);
-int tx_preflight(const char *url, const struct set *s, struct mr_err *err);
-struct tx *tx_open(const char *url, const struct set *s, struct mr_err *err);
+int tx_preflight(const char *url, const struct snap *sn, struct mr_err *err);
+struct tx *tx_open(const char *url, const struct snap *sn, struct mr_err *err);
 int tx_send(struct tx *t, const struct tx_env *env, const struct iovec *iov,
 	    int iovcnt, struct tx_why *why, struct mr_err *err);
 void tx_close(struct tx **t);

@@ -58,6 +58,7 @@
 #include "addr.h"
 #include "log.h"
 #include "settings.h"
+#include "snap.h"
 #include "tx_impl.h"
 
 #define TXS_REPLY_MAX 256
@@ -438,16 +439,16 @@ fail:
 	return NULL;
 }
 
-static struct tx *txs_open_smtp(const char *rest, const struct set *s,
-			   struct mr_err *err)
+static struct tx *txs_open_smtp(const char *rest, const struct snap *sn,
+				struct mr_err *err)
 {
-	return txs_open("smtp://", "smtp", rest, s, err);
+	return txs_open("smtp://", "smtp", rest, sn->set, err);
 }
 
-static struct tx *txs_open_smtps(const char *rest, const struct set *s,
-			    struct mr_err *err)
+static struct tx *txs_open_smtps(const char *rest, const struct snap *sn,
+				 struct mr_err *err)
 {
-	return txs_open("smtps://", "smtps", rest, s, err);
+	return txs_open("smtps://", "smtps", rest, sn->set, err);
 }
 
 /* Sends QUIT on the kept connection and closes it. */

@@ -314,9 +314,19 @@ time_t wq_retry_at(const struct wq *q, int attempts, time_t now)
 	return now + d;
 }
 
+static void pause_now(struct wq *q, const char *why)
+{
+	long d = wq_retry_at(q, q->pause_rounds, 0);
+
+	q->paused_until = time(NULL) + d;
+	q->pause_rounds++;
+	q->temp_in_row = 0;
+	log_warn("%s: pausing work for %ld s", why, d);
+}
+
 static void count_temp(struct wq *q, int temp)
 {
-	long d;
+	char why[64];
 
 	if (!temp) {
 		q->temp_in_row = 0;
@@ -325,12 +335,17 @@ static void count_temp(struct wq *q, int temp)
 	}
 	if (++q->temp_in_row < q->bo.pause_after || q->bo.pause_after <= 0)
 		return;
-	d = wq_retry_at(q, q->pause_rounds, 0);
-	q->paused_until = time(NULL) + d;
-	q->pause_rounds++;
-	q->temp_in_row = 0;
-	log_warn("%d transient failures in a row: pausing work for %ld s",
-		 q->bo.pause_after, d);
+	(void)snprintf(why, sizeof(why), "%d transient failures in a row",
+		       q->bo.pause_after); /* fits */
+	pause_now(q, why);
+}
+
+void wq_pause(struct wq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->paused_until <= time(NULL))
+		pause_now(q, "the sending account is paused");
+	pthread_mutex_unlock(&q->mu);
 }
 
 static void park(struct wq *q, struct ent *e, const char *park_name,

@@ -65,6 +65,9 @@ int wq_trypop(struct wq *q, struct wq_item *it);
  * outcome was a transient failure (drives the global pause). */
 void wq_done(struct wq *q, const struct wq_item *it, const char *park_name,
 	     time_t retry_at, int temp);
+/* Pause every worker now, as after pause_after transient failures in a
+ * row (a transport said the whole account is stopped). */
+void wq_pause(struct wq *q);
 /* When a message that failed attempts times should be tried again. */
 time_t wq_retry_at(const struct wq *q, int attempts, time_t now);
 /* 1 if the name is queued, in flight, or deferred and not yet due: a scan

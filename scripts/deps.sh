@@ -10,7 +10,7 @@ set -eu
 build_pkgs="gcc make pkg-config libc6-dev libetpan-dev libjson-c-dev
 libcurl4-gnutls-dev libssl-dev libmariadb-dev libsqlite3-dev zlib1g-dev"
 test_pkgs="postfix swaks mariadb-server mariadb-client python3 python3-dkim
-python3-nacl libmail-dkim-perl mandoc sqlite3 procps psmisc openssl ca-certificates curl
+python3-nacl python3-botocore libmail-dkim-perl mandoc sqlite3 procps psmisc openssl ca-certificates curl
 python3-prometheus-client logrotate strace sasl2-bin libsasl2-modules"
 
 pkgs=$build_pkgs

@@ -1,0 +1,66 @@
+/* aws.h - AWS credentials and request signing, for SES, S3 and CloudWatch
+ * SYNOPSIS     struct aws *aws_new(const struct set *s);
+ *              int aws_creds_get(struct aws *, time_t now, struct aws_creds *, struct mr_err *);
+ *              int aws_curl_sign(void *curl, const struct aws_creds *, const char *region,
+ *                                const char *service, void *headers, struct mr_err *);
+ * DESCRIPTION  One struct aws per configuration snapshot, shared by every
+ *              worker (thread-safe). Credentials come from the first
+ *              source that has them, as in the AWS SDKs:
+ *                1. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ *                   optional AWS_SESSION_TOKEN (read once, by aws_new);
+ *                2. the INI file aws.credentials_file, section
+ *                   [aws.profile]: aws_access_key_id, aws_secret_access_key,
+ *                   optional aws_session_token; refused when the group or
+ *                   others may read it;
+ *                3. EC2 instance metadata (aws.imds, aws.imds_endpoint),
+ *                   IMDSv2: PUT /latest/api/token, then the role and its
+ *                   credentials with the token header. These expire: they
+ *                   are fetched again AWS_REFRESH_S before Expiration, by
+ *                   the first worker that needs them, once for all.
+ *              aws_creds_get() copies the current credentials out.
+ *              aws_curl_sign() prepares a libcurl easy handle (CURL *)
+ *              for one request to service ("ses", "s3", "monitoring") in
+ *              region: curl's own SigV4 (CURLOPT_AWS_SIGV4), the key pair,
+ *              and for temporary credentials the X-Amz-Security-Token
+ *              header appended to *headers (a struct curl_slist **; the
+ *              caller sets CURLOPT_HTTPHEADER afterwards and frees the
+ *              list). curl signs every header in that list.
+ *              aws_creds_stale() forgets cached instance credentials (the
+ *              service answered ExpiredToken).
+ *              Secrets never reach a log line or an error text.
+ * DIAGNOSTICS  0, or -1 with err: MR_PERM when no source is configured or
+ *              a file is unusable, MR_TEMP when instance metadata did not
+ *              answer.
+ * SEE ALSO     tx_ses.c; components.md s.4b, s.5
+ */
+#ifndef MR_AWS_H
+#define MR_AWS_H
+
+#include <time.h>
+
+#include "mr.h"
+
+#define AWS_REFRESH_S 300 /* instance credentials: refresh this early */
+
+struct set;
+struct aws;
+
+struct aws_creds {
+	char key_id[128];
+	char secret[256];
+	char token[4096];   /* "" when none */
+	time_t expires;	    /* 0: does not expire */
+	const char *source; /* "environment", "credentials file", "imds" */
+};
+
+struct aws *aws_new(const struct set *s);
+void aws_free(struct aws **a);
+int aws_creds_get(struct aws *a, time_t now, struct aws_creds *c,
+		  struct mr_err *err);
+void aws_creds_stale(struct aws *a);
+int aws_curl_sign(void *curl, const struct aws_creds *c, const char *region,
+		  const char *service, void *headers, struct mr_err *err);
+/* Wipe a copy of credentials. */
+void aws_creds_clear(struct aws_creds *c);
+
+#endif
