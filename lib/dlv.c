@@ -214,7 +214,7 @@ void dlv_send(struct dlv *d, const struct snap *sn, const struct rpl_msg *m,
 		res->pause = why.pause;
 		/* a transient failure may have left the handle unusable (a
 		 * dropped connection, a replaced outbox): open it afresh */
-		if (res->err.kind == MR_TEMP)
+		if (res->err.kind == MR_TEMP && !why.keep)
 			drop_tx(d, t);
 	}
 out:

@@ -106,6 +106,7 @@ int tx_send(struct tx *t, const struct tx_env *env, const struct iovec *iov,
 {
 	why->reason = REASON_SEND_FAILED;
 	why->pause = 0;
+	why->keep = 0;
 	return t->ops->send(t, env, iov, iovcnt, why, err);
 }
 

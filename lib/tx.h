@@ -19,7 +19,10 @@
  *              MR_PERM (this message can never be sent), and why->reason
  *              the word for the event log (default send-failed);
  *              why->pause asks the caller to stop every worker for a while
- *              (the sending account itself is paused). Error texts never
+ *              (the sending account itself is paused); after a temporary
+ *              failure the caller opens the transport afresh unless
+ *              why->keep (the server answered: the connection is fine).
+ *              Error texts never
  *              contain the recipient's address.
  */
 #ifndef MR_TX_H
@@ -47,6 +50,7 @@ struct tx_env {
 struct tx_why {
 	enum reason reason;
 	int pause; /* pause all sending: the account is stopped */
+	int keep;  /* the handle is fine after this failure: keep it */
 };
 
 char *tx_url_check(const char *url, const char *dir, struct mr_err *err);

@@ -397,6 +397,7 @@ static int txa_send(struct tx *h, const struct tx_env *env,
 			rc = 0;
 		else
 			txa_refused(t, http, why, err);
+		why->keep = 1; /* SES answered: the connection is fine */
 	}
 	aws_creds_clear(&c);
 	buf_reset(&t->body);

@@ -16,7 +16,8 @@ OUT/conns        one line per TCP connection accepted
 OUT/requests     one JSON line per AWS request: t, key, service, action,
                  status, code
 OUT/msgs/N.eml   the raw bytes of each accepted SendRawEmail, N.json beside
-                 it: Source, Destinations, ConfigurationSetName, t, key
+                 it: Source, Destinations, ConfigurationSetName, key, t
+                 (stored), t_arrived (the request's first byte was read)
 OUT/issued.json  credentials handed out by the IMDS stand-in
 
 Scripted SES answers, by the first recipient's local part prefix:
@@ -34,6 +35,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -128,7 +130,7 @@ SCRIPT = [
 ]
 
 
-def ses_send_raw(form, key):
+def ses_send_raw(form, key, t_arrived):
     dests = [v[0] for k, v in sorted(form.items()) if k.startswith("Destinations.member.")]
     rcpt = dests[0] if dests else ""
     local = rcpt.split("@")[0].lower()
@@ -150,7 +152,7 @@ def ses_send_raw(form, key):
         f.write(raw)
     meta = {"Source": form.get("Source", [""])[0], "Destinations": dests,
             "ConfigurationSetName": form.get("ConfigurationSetName", [None])[0],
-            "t": time.time(), "key": key}
+            "t": time.time(), "t_arrived": t_arrived, "key": key}
     with open(os.path.join(d, "%06d.%d.json" % (n, os.getpid())), "w") as f:
         json.dump(meta, f)
     mid = "0100%s-000000" % uuid.uuid4().hex
@@ -160,10 +162,10 @@ def ses_send_raw(form, key):
     return 200, x, None
 
 
-def ses(form, key):
+def ses(form, key, t_arrived):
     action = form.get("Action", [""])[0]
     if action == "SendRawEmail":
-        return ses_send_raw(form, key)
+        return ses_send_raw(form, key, t_arrived)
     return ses_error("InvalidAction", "Unknown action %s" % action)
 
 
@@ -205,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
             STATE["inflight"] -= 1
 
     def handle_any(self, method):
+        self.t_arrived = time.time()
         body = self.body()
         if not self.enter():
             self.reply(503, "stopping", "text/plain", close=True)
@@ -257,7 +260,7 @@ class Handler(BaseHTTPRequestHandler):
         if svc is None:
             return ses_error("InvalidAction", "service %s not handled" % a["service"])
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        return svc(form, a["key"])
+        return svc(form, a["key"], self.t_arrived)
 
     # ---- IMDSv2 ----
     def imds(self, method):
@@ -332,6 +335,8 @@ class Server(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         append("conns", "%f" % time.time())
+        # answer at once: no Nagle delay against the client's delayed ACK
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().process_request(request, client_address)
 
 

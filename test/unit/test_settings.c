@@ -130,6 +130,13 @@ T_CASE(set_defaults)
 	T_STR(s->smtp_url, "smtp://127.0.0.1:2525");
 	T_STR(s->ses.region, "us-east-1");
 	T_OK(s->ses.endpoint == NULL);
+	T_OK(s->ses.configuration_set == NULL);
+	T_INT(s->ses.max_send_rate, 14);
+	T_INT(s->ses.timeout_s, 30);
+	T_OK(s->aws.credentials_file == NULL);
+	T_STR(s->aws.profile, "default");
+	T_INT(s->aws.imds, 1);
+	T_STR(s->aws.imds_endpoint, "http://169.254.169.254");
 	T_STR(s->event_log, p = in_dir("events.jsonl"));
 	free(p);
 	T_STR(s->event_key, p = in_dir("event.key"));
@@ -203,7 +210,11 @@ static const char full_set[] =
 	"  \"transport_override\": \"maildir:outbox\",\n"
 	"  \"smtp_url\": \"smtps://mail.example.org:465\",\n"
 	"  \"ses\": {\"region\": \"eu-west-1\",\n"
-	"          \"endpoint\": \"http://127.0.0.1:4579\"},\n"
+	"          \"endpoint\": \"http://127.0.0.1:4579\",\n"
+	"          \"configuration_set\": \"replies\", \"max_send_rate\": 50,\n"
+	"          \"timeout_s\": 5},\n"
+	"  \"aws\": {\"credentials_file\": \"keys/aws\", \"profile\": \"mr\",\n"
+	"          \"imds\": 0, \"imds_endpoint\": \"http://127.0.0.1:9\"},\n"
 	"  \"event_log\": \"syslog\",\n"
 	"  \"event_key\": \"keys/event.key\",\n"
 	"  \"hash_key\": \"keys/hash.key\",\n"
@@ -256,6 +267,14 @@ T_CASE(set_every_key)
 	T_STR(s->smtp_url, "smtps://mail.example.org:465");
 	T_STR(s->ses.region, "eu-west-1");
 	T_STR(s->ses.endpoint, "http://127.0.0.1:4579");
+	T_STR(s->ses.configuration_set, "replies");
+	T_INT(s->ses.max_send_rate, 50);
+	T_INT(s->ses.timeout_s, 5);
+	T_STR(s->aws.credentials_file, p = in_dir("keys/aws"));
+	free(p);
+	T_STR(s->aws.profile, "mr");
+	T_INT(s->aws.imds, 0);
+	T_STR(s->aws.imds_endpoint, "http://127.0.0.1:9");
 	T_STR(s->event_log, "syslog");
 	T_STR(s->event_key, p = in_dir("keys/event.key"));
 	free(p);
@@ -483,6 +502,13 @@ T_CASE(set_wrong_types)
 	      "daily_limit: expected an integer >= 0");
 	T_ONE("{" MIN_SET ", \"daily_limit\": 2.5}",
 	      "daily_limit: expected an integer >= 0");
+	T_ONE("{" MIN_SET ", \"ses\": {\"max_send_rate\": -5}}",
+	      "ses.max_send_rate: expected an integer >= 0 and <= 100000");
+	T_ONE("{" MIN_SET ", \"aws\": {\"imds\": 2}}",
+	      "aws.imds: expected an integer >= 0 and <= 1");
+	T_ONE("{" MIN_SET ", \"aws\": {\"imds_endpoint\": \"ftp://x\"}}",
+	      "aws.imds_endpoint: expected null or an http:// or https:// "
+	      "URL, got \"ftp://x\"");
 	T_ONE("{" MIN_SET ", \"dkim\": {\"selector\": 5}}",
 	      "dkim.selector: expected a string");
 	T_ONE("{" MIN_SET ", \"dkim\": []}", "dkim: expected an object");
