@@ -103,6 +103,7 @@ class Env:
             "dkim_policy": "reject-fail",
             "authserv_id": "mx.responder.test",
             "log_level": "info",
+            "aws": {"imds": 0},  # tests never ask 169.254.169.254
         }
         if settings:
             s.update(settings)

@@ -77,8 +77,11 @@ R.check("sample names /etc/mailresponder/dkim-rsa.key", '"/etc/mailresponder/dki
 with open(os.path.join(sdir, "settings.json"), "w") as f:
     f.write(sample.replace('"/var/lib/mailresponder/attachments"', '"att"')
             .replace('"/etc/mailresponder/dkim-rsa.key"', '"dkim.key"'))
+# the sample has an SES entry: credentials from the environment (and
+# never the instance metadata address from a test)
+aws_env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIASAMPLE", AWS_SECRET_ACCESS_KEY="sample")
 p = subprocess.run([BIN, "config-check", "-c", os.path.join(sdir, "settings.json")],
-                   capture_output=True, text=True)
+                   capture_output=True, text=True, env=aws_env)
 R.check("config-check on the samples", p.returncode == 0, p.stdout + p.stderr)
 p = subprocess.run([BIN, "config-check", "-c", os.path.join(ROOT, "config", "demo", "settings.json")],
                    capture_output=True, text=True)
