@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "aws.h"
 #include "blob.h"
 #include "dkim.h"
 #include "hash.h"
@@ -57,15 +58,16 @@ static void check_store(const struct set *s, struct mr_msgs *problems)
 /* Whether url can send from this host: the transport's own preflight
  * (outside needs, such as credentials), then - except for maildir:, whose
  * open creates folders - a probe open, which refuses what is not built. */
-static int tx_usable(const char *url, const struct set *s, struct mr_err *err)
+static int tx_usable(const char *url, const struct tx_deps *d,
+		     struct mr_err *err)
 {
 	struct tx *t;
 
-	if (tx_preflight(url, s, err) < 0)
+	if (tx_preflight(url, d, err) < 0)
 		return -1;
 	if (strncmp(url, "maildir:", 8) == 0)
 		return 0;
-	t = tx_open(url, s, err);
+	t = tx_open(url, d, err);
 	if (t == NULL)
 		return -1;
 	tx_close(&t);
@@ -76,6 +78,7 @@ static int tx_usable(const char *url, const struct set *s, struct mr_err *err)
 static void check_transports(const struct set *s, const struct rcfg *c,
 			     struct mr_msgs *problems)
 {
+	struct tx_deps deps = {s, aws_new(s), NULL};
 	struct mr_err err;
 
 	for (size_t i = 0; i < rcfg_count(c); i++) {
@@ -85,13 +88,14 @@ static void check_transports(const struct set *s, const struct rcfg *c,
 		if (url == NULL)
 			url = e->method == RCFG_SMTP ? s->smtp_url : "ses";
 		mr_err_clear(&err);
-		if (tx_usable(url, s, &err) < 0)
+		if (tx_usable(url, &deps, &err) < 0)
 			mr_msgs_add(problems,
 				    "entry %zu (%s): send_method %s: %s",
 				    e->index, e->email_addr,
 				    e->method == RCFG_SMTP ? "SMTP" : "SES",
 				    err.text);
 	}
+	aws_free(&deps.aws);
 }
 
 static int has_attachments(const struct rcfg *c)

@@ -129,6 +129,7 @@ static struct tx *get_tx(struct dlv *d, const struct snap *sn,
 			 enum rcfg_method method, struct mr_err *err)
 {
 	const struct set *s = sn->set;
+	struct tx_deps deps = {s, sn->aws, sn->ses_pace};
 	const char *url = s->transport_override;
 	struct tx *t;
 
@@ -137,7 +138,7 @@ static struct tx *get_tx(struct dlv *d, const struct snap *sn,
 	for (size_t i = 0; i < d->n_tx; i++)
 		if (strcmp(tx_url(d->tx[i]), url) == 0)
 			return d->tx[i];
-	t = tx_open(url, sn, err);
+	t = tx_open(url, &deps, err);
 	if (t == NULL)
 		return NULL;
 	tx_defer_sync(t, d->defer);

@@ -84,6 +84,7 @@ static int load_replies(struct snap *sn, struct mr_msgs *problems)
 static int preflight(struct snap *sn, struct mr_msgs *problems)
 {
 	const struct set *s = sn->set;
+	struct tx_deps deps = {s, sn->aws, sn->ses_pace};
 	int need[2] = {0, 0}; /* RCFG_SMTP, RCFG_SES */
 	struct mr_err err;
 
@@ -97,7 +98,7 @@ static int preflight(struct snap *sn, struct mr_msgs *problems)
 		if (url == NULL)
 			url = m == RCFG_SES ? "ses" : s->smtp_url;
 		mr_err_clear(&err);
-		if (tx_preflight(url, sn, &err) < 0) {
+		if (tx_preflight(url, &deps, &err) < 0) {
 			mr_msgs_add(problems, "%s", err.text);
 			return -1;
 		}

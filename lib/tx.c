@@ -70,7 +70,8 @@ char *tx_url_check(const char *url, const char *dir, struct mr_err *err)
 	return norm;
 }
 
-int tx_preflight(const char *url, const struct snap *sn, struct mr_err *err)
+int tx_preflight(const char *url, const struct tx_deps *d,
+		 struct mr_err *err)
 {
 	const char *rest;
 	const struct tx_ops *ops = find(url, &rest);
@@ -79,10 +80,11 @@ int tx_preflight(const char *url, const struct snap *sn, struct mr_err *err)
 		unsupported(url, err);
 		return -1;
 	}
-	return ops->preflight ? ops->preflight(rest, sn, err) : 0;
+	return ops->preflight ? ops->preflight(rest, d, err) : 0;
 }
 
-struct tx *tx_open(const char *url, const struct snap *sn, struct mr_err *err)
+struct tx *tx_open(const char *url, const struct tx_deps *d,
+		   struct mr_err *err)
 {
 	const char *rest;
 	const struct tx_ops *ops = find(url, &rest);
@@ -92,7 +94,7 @@ struct tx *tx_open(const char *url, const struct snap *sn, struct mr_err *err)
 		unsupported(url, err);
 		return NULL;
 	}
-	t = ops->open(rest, sn, err);
+	t = ops->open(rest, d, err);
 	if (t == NULL)
 		return NULL;
 	t->ops = ops;

@@ -1,6 +1,6 @@
 /* tx.h - transports: how a composed message leaves (design.md s.6)
  * SYNOPSIS     char *tx_url_check(const char *url, const char *dir, struct mr_err *);
- *              struct tx *tx_open(const char *url, const struct snap *, struct mr_err *);
+ *              struct tx *tx_open(const char *url, const struct tx_deps *, struct mr_err *);
  *              int tx_send(struct tx *, const struct tx_env *, const struct iovec *, int,
  *                          struct tx_why *, struct mr_err *);
  * DESCRIPTION  A transport is picked by its URL scheme; each backend
@@ -33,7 +33,9 @@
 #include "mr.h"
 #include "reason.h"
 
-struct snap;
+struct set;
+struct aws;
+struct pace;
 struct tx;
 
 struct tx_env {
@@ -54,8 +56,19 @@ struct tx_why {
 };
 
 char *tx_url_check(const char *url, const char *dir, struct mr_err *err);
-int tx_preflight(const char *url, const struct snap *sn, struct mr_err *err);
-struct tx *tx_open(const char *url, const struct snap *sn, struct mr_err *err);
+/* What a transport needs: the settings, and what the workers of a process
+ * share (owned by the configuration snapshot, which outlives every
+ * transport handle opened with it). */
+struct tx_deps {
+	const struct set *set;
+	struct aws *aws;	/* AWS credentials (SES); may be NULL */
+	struct pace *ses_pace;	/* ses.max_send_rate; NULL: no pacing */
+};
+
+int tx_preflight(const char *url, const struct tx_deps *d,
+		 struct mr_err *err);
+struct tx *tx_open(const char *url, const struct tx_deps *d,
+		   struct mr_err *err);
 int tx_send(struct tx *t, const struct tx_env *env, const struct iovec *iov,
 	    int iovcnt, struct tx_why *why, struct mr_err *err);
 void tx_close(struct tx **t);

@@ -31,9 +31,9 @@ struct tx {
 struct tx_ops {
 	const char *scheme; /* "maildir:", "smtp://", "ses" */
 	char *(*check)(const char *rest, const char *dir, struct mr_err *err);
-	int (*preflight)(const char *rest, const struct snap *sn,
+	int (*preflight)(const char *rest, const struct tx_deps *d,
 			 struct mr_err *err);
-	struct tx *(*open)(const char *rest, const struct snap *sn,
+	struct tx *(*open)(const char *rest, const struct tx_deps *d,
 			   struct mr_err *err);
 	int (*send)(struct tx *t, const struct tx_env *env,
 		    const struct iovec *iov, int iovcnt, struct tx_why *why,

@@ -94,13 +94,13 @@ static char *txm_check(const char *path, const char *dir, struct mr_err *err)
 	return xasprintf("%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", path);
 }
 
-static struct tx *txm_open(const char *path, const struct snap *sn,
+static struct tx *txm_open(const char *path, const struct tx_deps *d,
 			   struct mr_err *err)
 {
 	struct txm *m;
 	int dfd, cur;
 
-	(void)sn; /* no settings needed */
+	(void)d; /* no settings needed */
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 		mr_err_sys(err, MR_TEMP, errno, "mkdir(%s)", path);
 		return NULL;

@@ -13,8 +13,9 @@
  *              connection alive between sends. Before each call the
  *              worker waits for its slot under ses.max_send_rate
  *              (pace.h), shared by every worker of the process.
- *              The handle borrows the snapshot's aws and pace objects: it
- *              is closed before the snapshot is released (dlv_reset).
+ *              The handle borrows the aws and pace objects of its
+ *              tx_deps (the snapshot's): it is closed before the snapshot
+ *              is released (dlv_reset).
  *              Never CURLOPT_VERBOSE: it would print the request.
  * DIAGNOSTICS  SES error codes (the <Code> of the ErrorResponse):
  *              MessageRejected -> MR_PERM ses-rejected; InvalidParameterValue
@@ -45,7 +46,6 @@
 #include "log.h"
 #include "pace.h"
 #include "settings.h"
-#include "snap.h"
 #include "tx_impl.h"
 
 #define TXA_RESP_MAX ((size_t)64 * 1024)
@@ -76,14 +76,18 @@ static char *txa_check(const char *rest, const char *dir, struct mr_err *err)
 }
 
 /* An SES entry without credentials is a configuration error at start. */
-static int txa_preflight(const char *rest, const struct snap *sn,
+static int txa_preflight(const char *rest, const struct tx_deps *d,
 			 struct mr_err *err)
 {
 	struct aws_creds c;
 	int r;
 
 	(void)rest;
-	r = aws_creds_get(sn->aws, time(NULL), &c, err);
+	if (d->aws == NULL) {
+		mr_err_set(err, MR_PERM, "ses: no AWS credentials module");
+		return -1;
+	}
+	r = aws_creds_get(d->aws, time(NULL), &c, err);
 	aws_creds_clear(&c);
 	if (r < 0) {
 		char t[sizeof(err->text)];
@@ -152,16 +156,21 @@ static void txa_close(struct tx *h)
 	free(t);
 }
 
-static struct tx *txa_open(const char *rest, const struct snap *sn,
+static struct tx *txa_open(const char *rest, const struct tx_deps *d,
 			   struct mr_err *err)
 {
-	const struct set *s = sn->set;
-	struct txa *t = xcalloc(1, sizeof(*t));
+	const struct set *s = d->set;
+	struct txa *t;
 	CURLcode rc;
 
 	(void)rest; /* checked: empty */
-	t->aws = sn->aws;
-	t->pace = sn->ses_pace;
+	if (d->aws == NULL) {
+		mr_err_set(err, MR_PERM, "ses: no AWS credentials module");
+		return NULL;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->aws = d->aws;
+	t->pace = d->ses_pace;
 	t->region = xstrdup(s->ses.region);
 	t->source = xstrdup(s->complaints_address ? s->complaints_address
 						  : s->from_addr);
@@ -392,7 +401,12 @@ static int txa_send(struct tx *h, const struct tx_env *env,
 	txa_form(t, env->rcpt, iov, iovcnt);
 	pace_wait(t->pace);
 	if (txa_perform(t, &c, err) == 0) {
+		curl_off_t us = 0;
+
 		(void)curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &http);
+		(void)curl_easy_getinfo(t->curl, CURLINFO_TOTAL_TIME_T, &us);
+		log_debug("ses: SendRawEmail HTTP %ld in %ld us", http,
+			  (long)us);
 		if (http == 200)
 			rc = 0;
 		else

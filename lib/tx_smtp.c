@@ -58,7 +58,6 @@
 #include "addr.h"
 #include "log.h"
 #include "settings.h"
-#include "snap.h"
 #include "tx_impl.h"
 
 #define TXS_REPLY_MAX 256
@@ -365,18 +364,18 @@ static int txs_preflight(const char *scheme, const struct set *s,
 	return r;
 }
 
-static int txs_preflight_smtp(const char *rest, const struct set *s,
+static int txs_preflight_smtp(const char *rest, const struct tx_deps *d,
 			      struct mr_err *err)
 {
 	(void)rest; /* the settings decide */
-	return txs_preflight("smtp://", s, err);
+	return txs_preflight("smtp://", d->set, err);
 }
 
-static int txs_preflight_smtps(const char *rest, const struct set *s,
+static int txs_preflight_smtps(const char *rest, const struct tx_deps *d,
 			       struct mr_err *err)
 {
 	(void)rest; /* the settings decide */
-	return txs_preflight("smtps://", s, err);
+	return txs_preflight("smtps://", d->set, err);
 }
 
 /* Settings check: the same rules as txs_url, without the settings. */
@@ -439,16 +438,16 @@ fail:
 	return NULL;
 }
 
-static struct tx *txs_open_smtp(const char *rest, const struct snap *sn,
+static struct tx *txs_open_smtp(const char *rest, const struct tx_deps *d,
 				struct mr_err *err)
 {
-	return txs_open("smtp://", "smtp", rest, sn->set, err);
+	return txs_open("smtp://", "smtp", rest, d->set, err);
 }
 
-static struct tx *txs_open_smtps(const char *rest, const struct snap *sn,
+static struct tx *txs_open_smtps(const char *rest, const struct tx_deps *d,
 				 struct mr_err *err)
 {
-	return txs_open("smtps://", "smtps", rest, sn->set, err);
+	return txs_open("smtps://", "smtps", rest, d->set, err);
 }
 
 /* Sends QUIT on the kept connection and closes it. */

@@ -376,9 +376,12 @@ def t_figures():
     stub = new_stub("stub-f")
     workers = 2
     env = Env(responses=[entry("get@responder.test", "hi", "SES")],
-              settings=ses_settings(stub, workers=workers))
+              settings=ses_settings(stub, workers=workers, log_level="debug"))
     names = stage(env, 500, "f")
     ok, t, rc = daemon_run(env, names, 120)
+    with open(os.path.join(env.dir, "daemon.log")) as f:
+        calls = [int(m) / 1000.0 for m in re.findall(r"ses: SendRawEmail HTTP 200 in (\d+) us", f.read())]
+    R.eq("f: one timed SES call per request in the debug log", len(calls), 500)
     R.check("f: 500 requests replied through SES", ok, states(env, names))
     st = stub.stats()
     R.eq("f: SES calls per request", st["requests"] / 500.0, 1.0)
@@ -394,6 +397,11 @@ def t_figures():
     served = [m["t"] - m["t_arrived"] for _, m in stub.msgs()]
     print("# f: the stand-in's own time per call (signature check, store) p50 %.1f ms"
           % (1000 * statistics.median(served)))
+    if calls:
+        calls.sort()
+        print("# f: SES call time seen by the workers (curl total, pacing off): p50 %.2f ms, "
+              "p90 %.2f ms, max %.2f ms" % (calls[len(calls) // 2], calls[len(calls) * 9 // 10],
+                                             calls[-1]))
     # the same through a maildir: override on tmpfs (fsync costs nothing
     # there): what sending through SES adds to a request
     shm = tempfile.mkdtemp(prefix="mr-ses-", dir="/dev/shm") \
@@ -405,8 +413,9 @@ def t_figures():
     ok, t2, rc = daemon_run(env, names, 120)
     ms2 = [e["ms"] for e in env.events_list() if e["file"] in set(names)]
     print("# f: same 500 with a maildir: override on tmpfs: %.2f s (%.0f requests/s); event ms "
-          "p50 %.1f; SES p50 added per request: %.1f ms; wall time added per request: %.2f ms"
-          % (t2, 500 / t2, statistics.median(ms2), statistics.median(ms) - statistics.median(ms2),
+          "p50 %.1f (SES run: %.1f; a batch's requests end together at its commit, so the "
+          "batch's SES calls add to each); wall time added per request by SES: %.2f ms"
+          % (t2, 500 / t2, statistics.median(ms2), statistics.median(ms),
              1000 * (t - t2) / 500))
     close_env(env)
     shutil.rmtree(shm, ignore_errors=True)
@@ -463,9 +472,12 @@ def t_rate():
           % (rate, worst, ts[-1] - ts[0] if ts else 0))
     R.check("h: overall rate <= 50/s (%.2f)" % rate, 0 < rate <= 50.5)
     # evenly spaced sends put 51 in a window that starts on a send; the
-    # stand-in timestamps a request when its thread gets to it, which on a
-    # shared 2-core machine can lag by tens of ms: 2 more are allowed
-    R.check("h: at most 53 in any 1 s window (%d)" % worst, 0 < worst <= 53)
+    # stand-in timestamps a request when its thread gets to it, and the
+    # sending worker itself may be scheduled late: on a
+    # shared 2-core machine can lag by tens of ms: up to 4 more (80 ms of
+    # lag at 50/s) are allowed; the 5 s windows and the overall rate bound
+    # the pacing itself
+    R.check("h: at most 55 in any 1 s window (%d)" % worst, 0 < worst <= 55)
     worst5 = max(sum(1 for u in ts[i:] if u < t0 + 5.0) for i, t0 in enumerate(ts)) if ts else 0
     R.check("h: at most 253 in any 5 s window (%d)" % worst5, 0 < worst5 <= 253)
     stub.stop()
