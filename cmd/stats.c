@@ -147,7 +147,7 @@ int cmd_stats(int argc, char **argv)
 	if (parse_opts(argc, argv, &o) != 0)
 		return EXIT_USAGE;
 	/* the responder config tells our own addresses from others */
-	sn = cmd_load(cmd_settings(o.settings), SNAP_READONLY);
+	sn = cmd_load(cmd_settings(o.settings), SNAP_READONLY | SNAP_NO_SEND);
 	if (sn == NULL)
 		return EXIT_USAGE;
 	if (strcmp(sn->set->event_log, "stderr") == 0 ||

@@ -25,7 +25,7 @@ struct pace;
 
 #define SNAP_READONLY 1	  /* create nothing (no event key file) */
 #define SNAP_NO_REPLIES 2 /* settings and keys only: no responder config */
-#define SNAP_NO_SEND 4	  /* will send nothing: skip the transport checks */
+#define SNAP_NO_SEND 4	  /* sends no replies: skip the transports' start checks */
 
 struct snap {
 	struct set *set;
