@@ -78,30 +78,30 @@ static int load_replies(struct snap *sn, struct mr_msgs *problems)
 	return sn->rpl ? 0 : -1;
 }
 
-/* What the configured transports need from outside (SES: credentials),
- * checked once so that a missing piece is a configuration error at start,
- * not a failure of every request. */
+/* Amazon SES needs AWS credentials from outside: with an SES entry (or
+ * an override of "ses") and no credentials, every request would fail,
+ * so it is a configuration error at start. (The SMTP transport's outside
+ * needs, its password file, are checked when it is opened, and retried;
+ * config-check reports them all.) */
 static int preflight(struct snap *sn, struct mr_msgs *problems)
 {
 	const struct set *s = sn->set;
 	struct tx_deps deps = {s, sn->aws, sn->ses_pace};
-	int need[2] = {0, 0}; /* RCFG_SMTP, RCFG_SES */
+	const char *ov = s->transport_override;
+	int ses = 0;
 	struct mr_err err;
 
 	for (size_t i = 0; i < rcfg_count(sn->rcfg); i++)
-		need[rcfg_entry(sn->rcfg, i)->method == RCFG_SES] = 1;
-	for (int m = 0; m < 2; m++) {
-		const char *url = s->transport_override;
-
-		if (!need[m])
-			continue;
-		if (url == NULL)
-			url = m == RCFG_SES ? "ses" : s->smtp_url;
-		mr_err_clear(&err);
-		if (tx_preflight(url, &deps, &err) < 0) {
-			mr_msgs_add(problems, "%s", err.text);
-			return -1;
-		}
+		if (rcfg_entry(sn->rcfg, i)->method == RCFG_SES)
+			ses = 1;
+	if (ov != NULL)
+		ses = strcmp(ov, "ses") == 0 && rcfg_count(sn->rcfg) > 0;
+	if (!ses)
+		return 0;
+	mr_err_clear(&err);
+	if (tx_preflight("ses", &deps, &err) < 0) {
+		mr_msgs_add(problems, "%s", err.text);
+		return -1;
 	}
 	return 0;
 }
