@@ -22,8 +22,8 @@
 struct dlv {
 	struct tx *tx[DLV_MAX_TX];
 	size_t n_tx;
-	int defer;	/* dlv_defer(): group commit */
-	int sync_lost;	/* a transport closed whose sync failed */
+	int defer;     /* dlv_defer(): group commit */
+	int sync_lost; /* a transport closed whose sync failed */
 	struct mr_err sync_err;
 	atomic_llong sign_us;
 };

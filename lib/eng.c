@@ -113,6 +113,7 @@ static void wk_take(struct wk_batch *b, const struct wq_item *it)
 
 	h->it = *it;
 	h->now = mr_time();
+	memset(&ent, 0, sizeof(ent));
 	mr_err_clear(&err);
 	c = it->adopt ? md_adopt(e->cfg.sp, it->name, &ent, &err)
 		      : md_claim(e->cfg.sp, it->name, &ent, &err);
@@ -142,6 +143,7 @@ static void *wk_main(void *arg)
 			     0, 0};
 	struct wq_item it;
 
+	memset(&it, 0, sizeof(it));
 	for (;;) {
 		int r = wq_trypop(e->q, &it);
 

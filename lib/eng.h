@@ -45,12 +45,12 @@ struct eng_cfg {
 	struct snap *sn;
 	struct md_spool *sp;
 	struct ev_log *ev;
-	long workers;	      /* <= 0: one per core */
+	long workers; /* <= 0: one per core */
 	size_t queue_cap;
-	size_t batch;	      /* most messages per group commit */
+	size_t batch; /* most messages per group commit */
 	struct wq_backoff bo;
-	int no_retry;	      /* a retried message is not offered again */
-	eng_done_fn done;     /* may be NULL */
+	int no_retry;     /* a retried message is not offered again */
+	eng_done_fn done; /* may be NULL */
 	void *arg;
 };
 

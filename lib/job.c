@@ -1,7 +1,10 @@
 /* job.c - one message through the pipeline (job.h)
  * DESCRIPTION  Sending, signing and the journal are dlv.c's; this module
  *              decides, collects the per-entry results into one final
- *              state and writes the event.
+ *              state and writes the event. job_add holds each handled
+ *              message in the context's batch (struct job_held) with what
+ *              its event needs; job_commit makes the batch durable and
+ *              only then finishes and reports it (group commit).
  * SEE ALSO     design.md s.3, s.4, s.6, s.8
  */
 #include "job.h"
@@ -449,9 +452,9 @@ static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
 struct job_held {
 	struct md_entry ent;
 	struct job_result res;
-	char *requested;		  /* lower-cased, or NULL */
+	char *requested;                   /* lower-cased, or NULL */
 	char sender_hash[HASH_SHA256_HEX]; /* "" when none */
-	long long t0;			  /* ms, when handling began */
+	long long t0;                      /* ms, when handling began */
 	int gone; /* removed at once (retention 0), not renamed */
 };
 

@@ -112,7 +112,8 @@ void st_close(struct st **st)
 	if (st == NULL || *st == NULL)
 		return;
 	if ((*st)->n_pend > 0)
-		log_err("store: %zu journal rows of an unfinished batch dropped",
+		log_err("store: %zu journal rows of an unfinished batch "
+			"dropped",
 			(*st)->n_pend);
 	st_pend_clear(*st);
 	free((*st)->pend);

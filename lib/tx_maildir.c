@@ -173,7 +173,8 @@ static int txm_write(struct txm *m, const char *name, const char *rp,
 	v[0].iov_base = (void *)rp;
 	v[0].iov_len = strlen(rp);
 	memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*v));
-	if (write_all(fd, v, iovcnt + 1) < 0 || (fd_r == NULL && fsync(fd) < 0)) {
+	if (write_all(fd, v, iovcnt + 1) < 0 ||
+	    (fd_r == NULL && fsync(fd) < 0)) {
 		mr_err_sys(err, MR_TEMP, errno, "outbox: write(tmp/%s)", name);
 		(void)close(fd); /* already failing */
 		goto out;
@@ -294,8 +295,8 @@ static int txm_sync(struct tx *h, struct mr_err *err)
 }
 
 /* Group commit: keep the open file for txm_sync. */
-static void txm_hold(struct txm *m, int fd, const char *name,
-		     const char *final, int keyed)
+static void txm_hold(struct txm *m, int fd, const char *name, const char *final,
+		     int keyed)
 {
 	struct txm_pend *p;
 
@@ -306,7 +307,7 @@ static void txm_hold(struct txm *m, int fd, const char *name,
 	p = &m->pend[m->n_pend++];
 	p->fd = fd;
 	p->keyed = keyed;
-	(void)snprintf(p->name, sizeof(p->name), "%s", name);	/* fits */
+	(void)snprintf(p->name, sizeof(p->name), "%s", name);    /* fits */
 	(void)snprintf(p->final, sizeof(p->final), "%s", final); /* fits */
 }
 

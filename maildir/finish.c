@@ -8,7 +8,9 @@
  *              replied cur/UNIQ:2,RS, ignored cur/UNIQ:2,S, failed
  *              <failed>/new/UNIQ, retry new/UNIQ (flags in ASCII order),
  *              then fsyncs the directory it landed in: the state is
- *              durable when md_finish returns. No rename replaces a file:
+ *              durable when md_finish returns. md_finish_nosync leaves
+ *              the fsync to md_sync, so that a group commit syncs each
+ *              directory once for many messages. No rename replaces a file:
  *              if the target name is taken, the message gets a fresh
  *              unique name (logged). Any entry type moves (a symlink moves
  *              as a link, never followed).
