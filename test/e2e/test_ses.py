@@ -9,7 +9,8 @@ b) SES entry then SMTP entry, SES rejects the address: the SMTP reply still
    goes out, the request ends replied, the event shows both results, the
    rejection text is redacted.
 c) Each SES error class leads to its outcome; a wrong secret is refused by
-   the stand-in (aws-credentials, retry).
+   the stand-in (aws-credentials, retry); TLS failure and a refused
+   connection are retried.
 d) Credentials: none at all -> configuration error (config-check, drain);
    a group-readable credentials file is refused naming it; a 0600 file
    with a profile works; IMDS only (empty environment) with a refresh
@@ -104,6 +105,15 @@ def ses_settings(stub, **kw):
          "retry": {"initial_s": 1, "max_s": 2, "max_age_s": 3600}}
     s.update(kw)
     return s
+
+
+def free_port():
+    import socket
+    so = socket.socket()
+    so.bind(("127.0.0.1", 0))
+    port = so.getsockname()[1]
+    so.close()
+    return port
 
 
 def event_of(env, name):
@@ -259,6 +269,25 @@ def t_error_classes():
          ("new", "aws-credentials"))
     R.check("c: the stand-in said SignatureDoesNotMatch",
             stub.stats()["codes"].get("SignatureDoesNotMatch", 0) >= 1, stub.stats())
+    # TLS fails (https:// to a server that speaks plain HTTP): retry
+    with open(env.settings) as f:
+        s = json.loads(f.read().split("\n", 1)[1])
+    s["ses"]["endpoint"] = stub.url().replace("http://", "https://")
+    with open(env.settings, "w") as f:
+        json.dump(s, f)
+    n = env.deliver(msg(frm="fine-10@sender.test", msgid="c10@sender.test"))
+    rc, out, err = run(env, "drain")
+    ev = event_of(env, n)
+    R.eq("c: TLS failure -> retry ses-unavailable", (env.state_of(n), ev.get("reason")),
+         ("new", "ses-unavailable"))
+    # connection refused: retry
+    s["ses"]["endpoint"] = "http://127.0.0.1:%d/" % free_port()
+    with open(env.settings, "w") as f:
+        json.dump(s, f)
+    rc, out, err = run(env, "drain")
+    ev = event_of(env, n)
+    R.eq("c: connection refused -> retry ses-unavailable", (env.state_of(n), ev.get("reason")),
+         ("new", "ses-unavailable"))
     stub.stop()
     close_env(env)
 
@@ -450,8 +479,11 @@ def t_outage():
     R.check("g: the outage sent requests to retry (%d retry events)" % len(retries), len(retries) > 0)
     R.check("g: 0 lost: every request has a final replied event",
             {e["file"] for e in env.events_list() if e["outcome"] == "replied"} == set(names))
-    print("# g: %d requests in %.1f s including the 20 s outage; %d retry events; %d connections"
-          % (len(names), t, len(retries), stub.stats()["connections"]))
+    st = stub.stats()
+    print("# g: %d requests in %.1f s including the 20 s outage; %d retry events; %d SES calls "
+          "(%d refused with 503 while stopping); %d connections"
+          % (len(names), t, len(retries), st["requests"], st["status"].get("503", 0),
+             st["connections"]))
     stub.stop()
     close_env(env)
 
