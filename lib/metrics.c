@@ -50,6 +50,7 @@ struct met_data {
 	struct met_addr addrs[MET_MAX_ADDRS];
 	size_t n_addrs;
 	short ahash[MET_AHASH];
+	struct met_interval iv;
 };
 
 struct met {
@@ -188,6 +189,14 @@ static void data_add(struct met_data *d, int o, const struct met_rec *r)
 	if (ms > d->max_ms)
 		d->max_ms = ms;
 	d->hist[bucket_of(ms)]++;
+	d->iv.n[o]++;
+	d->iv.replies += r->replies;
+	if (d->iv.ms_n == 0 || ms < d->iv.ms_min)
+		d->iv.ms_min = ms;
+	if (ms > d->iv.ms_max)
+		d->iv.ms_max = ms;
+	d->iv.ms_n++;
+	d->iv.ms_sum += ms;
 	reason_slot(d, o, r->reason ? r->reason : "")->n++;
 	a = addr_slot(d, r->requested ? r->requested : "(none)");
 	a->c.n[o]++;
@@ -214,6 +223,14 @@ struct met *met_copy(struct met *m)
 	c->d = m->d;
 	pthread_mutex_unlock(&m->mu);
 	return c;
+}
+
+void met_interval_take(struct met *m, struct met_interval *iv)
+{
+	pthread_mutex_lock(&m->mu);
+	*iv = m->d.iv;
+	memset(&m->d.iv, 0, sizeof(m->d.iv));
+	pthread_mutex_unlock(&m->mu);
 }
 
 long met_handled(struct met *m)

@@ -84,6 +84,19 @@ struct met_addr_counts {
 int met_addr_at(const struct met *m, size_t i, const char **addr_r,
 		struct met_addr_counts *c_r);
 
+/* What was counted since the previous met_interval_take (CloudWatch
+ * statistic sets): taking it starts the next interval. */
+struct met_interval {
+	long n[MET_N_OUTCOMES];
+	long replies;
+	long ms_n;   /* events */
+	long long ms_sum;
+	long ms_min; /* 0 when ms_n is 0 */
+	long ms_max;
+};
+
+void met_interval_take(struct met *m, struct met_interval *iv);
+
 /* Events with ms <= limit_ms (Prometheus buckets; exact below 1024 ms). */
 long met_count_le(const struct met *m, long limit_ms);
 

@@ -88,6 +88,9 @@ static const size_t str_fields[] = {
 	OFF(aws.credentials_file),
 	OFF(aws.profile),
 	OFF(aws.imds_endpoint),
+	OFF(metrics.namespace_),
+	OFF(metrics.region),
+	OFF(metrics.endpoint),
 	OFF(event_log),
 	OFF(event_key),
 	OFF(hash_key),
@@ -108,6 +111,7 @@ static const size_t str_fields[] = {
 static const size_t strv_fields[] = {
 	OFF(admin_addresses), OFF(own_addresses),    OFF(exempt_domains),
 	OFF(blocked_domains), OFF(provider_domains), OFF(stats_addresses),
+	OFF(metrics.dim_names), OFF(metrics.dim_values),
 };
 
 static char **str_at(struct set *s, size_t off)
@@ -779,6 +783,107 @@ static void h_obj(struct ld *ld, const struct key *k, const char *name,
 	walk(ld, v, k->sub, k->n_sub, name);
 }
 
+/* ---- metrics (CloudWatch) ---- */
+
+/* CloudWatch names: 1 to 255 printable ASCII characters. */
+static int cw_name_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return 0;
+	return 1;
+}
+
+static void h_namespace(struct ld *ld, const struct key *k, const char *name,
+			struct json_object *v)
+{
+	const char *p = want_str(ld, name, v, STR_NULL | STR_SPACE);
+
+	if (p == NULL)
+		return;
+	if (!cw_name_ok(p) || has_prefix(p, "AWS/"))
+		bad_value(ld, name,
+			  "1 to 255 printable ASCII characters, not starting "
+			  "with AWS/",
+			  p);
+	else
+		put(ld, k, xstrdup(p));
+}
+
+/* {"Name": "Value", ...}: names and values kept as written. */
+static void h_dims(struct ld *ld, const struct key *k, const char *name,
+		   struct json_object *v)
+{
+	struct set_strv *nv = &ld->s->metrics.dim_names;
+	struct set_strv *vv = &ld->s->metrics.dim_values;
+	size_t n;
+
+	(void)k; /* two fields, named here */
+	if (!json_object_is_type(v, json_type_object)) {
+		mr_msgs_add(ld->pr, "%s: expected an object of dimension "
+				    "names and values",
+			    name);
+		return;
+	}
+	n = (size_t)json_object_object_length(v);
+	if (n > 28) {
+		mr_msgs_add(ld->pr, "%s: at most 28 dimensions", name);
+		return;
+	}
+	strv_free(nv);
+	strv_free(vv);
+	nv->v = xcalloc(n + 1, sizeof(char *));
+	vv->v = xcalloc(n + 1, sizeof(char *));
+	json_object_object_foreach(v, dk, dv)
+	{
+		const char *val = json_object_get_string(dv);
+
+		if (!cw_name_ok(dk) || !json_object_is_type(dv, json_type_string) ||
+		    !cw_name_ok(val)) {
+			mr_msgs_add(ld->pr,
+				    "%s: %s: expected a name and a string "
+				    "value of 1 to 255 printable ASCII "
+				    "characters",
+				    name, dk);
+			continue;
+		}
+		nv->v[nv->n++] = xstrdup(dk);
+		vv->v[vv->n++] = xstrdup(val);
+	}
+}
+
+static void h_instdims(struct ld *ld, const struct key *k, const char *name,
+		       struct json_object *v)
+{
+	char en[SET_NAME_MAX];
+	size_t n;
+
+	(void)k; /* two fields, named here */
+	if (!json_object_is_type(v, json_type_array)) {
+		mr_msgs_add(ld->pr, "%s: expected a list", name);
+		return;
+	}
+	ld->s->metrics.instance_id = ld->s->metrics.asg_name = 0;
+	n = json_object_array_length(v);
+	for (size_t i = 0; i < n; i++) {
+		const char *e = elem_name(en, sizeof(en), name, i);
+		const char *p =
+			want_str(ld, e, json_object_array_get_idx(v, i), 0);
+
+		if (p != NULL && strcmp(p, "InstanceId") == 0)
+			ld->s->metrics.instance_id = 1;
+		else if (p != NULL && strcmp(p, "AutoScalingGroupName") == 0)
+			ld->s->metrics.asg_name = 1;
+		else if (p != NULL)
+			bad_value(ld, e, "InstanceId or AutoScalingGroupName",
+				  p);
+	}
+}
+
 #define K(n, fn, f)                                                            \
 	{                                                                      \
 		n, fn, OFF(f), 0, 0, NULL, 0                                   \
@@ -834,6 +939,19 @@ static const struct key retention_keys[] = {
 	K_INT("failed_s", retention.failed_s, 0, SET_SECONDS_MAX),
 };
 
+static const struct key metrics_keys[] = {
+	K("cloudwatch", h_bool, metrics.cloudwatch),
+	K_INT("interval_s", metrics.interval_s, 1, 86400),
+	K("namespace", h_namespace, metrics.namespace_),
+	K("region", h_word, metrics.region),
+	K("endpoint", h_endpoint, metrics.endpoint),
+	K("dimensions", h_dims, metrics.dim_names),
+	K("instance_dimensions", h_instdims, metrics.instance_id),
+	K("legacy_names", h_bool, metrics.legacy_names),
+	K_INT("timeout_s", metrics.timeout_s, 1, 600),
+	K_INT("retries", metrics.retries, 0, 10),
+};
+
 static const struct key top_keys[] = {
 	K("spool", h_path, spool),
 	K("failed_folder", h_folder, failed_folder),
@@ -879,6 +997,7 @@ static const struct key top_keys[] = {
 	K_INT("max_forward_bytes", max_forward_bytes, 0, SET_BYTES_MAX),
 	K_INT("rescan_interval_s", rescan_interval_s, 0, SET_SECONDS_MAX),
 	K_INT("shutdown_timeout_s", shutdown_timeout_s, 1, SET_SECONDS_MAX),
+	K_OBJ("metrics", metrics_keys),
 };
 
 /* Levenshtein distance of two short strings (SIZE_MAX if too long). */
@@ -1017,6 +1136,11 @@ static void set_defaults(struct set *s)
 	s->max_forward_bytes = 10L << 20;
 	s->rescan_interval_s = 60;
 	s->shutdown_timeout_s = 30;
+	s->metrics.interval_s = 60;
+	s->metrics.namespace_ = xstrdup("Psiphon/MailResponder");
+	s->metrics.legacy_names = 1;
+	s->metrics.timeout_s = 10;
+	s->metrics.retries = 2;
 }
 
 /* A required key's problem, unless its handler already reported one: a

@@ -123,6 +123,21 @@ struct set {
 				    0 = none */
 	long shutdown_timeout_s; /* wait for messages in flight on SIGTERM,
 				    default 30 */
+	struct {
+		long cloudwatch;  /* PutMetricData, default 0 (off) */
+		long interval_s;  /* one call per interval, default 60 */
+		char *namespace_; /* default "Psiphon/MailResponder" */
+		char *region;	  /* NULL: ses.region */
+		char *endpoint;	  /* NULL: https://monitoring.REGION.amazonaws.com */
+		struct set_strv dim_names;  /* fixed dimensions, as written */
+		struct set_strv dim_values;
+		int instance_id; /* add InstanceId from instance metadata */
+		int asg_name;	 /* add AutoScalingGroupName (metadata tags) */
+		long legacy_names; /* also response_sent, processing_time;
+				     default 1 */
+		long timeout_s;	  /* per call, default 10 */
+		long retries;	  /* after a failed call, default 2 */
+	} metrics;
 };
 
 struct set *set_load(const char *path, struct mr_msgs *problems);
