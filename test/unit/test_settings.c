@@ -607,6 +607,55 @@ T_CASE(set_bad_addresses)
 	      "own_addresses[0]: must not be empty");
 }
 
+T_CASE(set_metrics)
+{
+	struct mr_msgs m = {NULL, 0};
+	struct set *s = load("{" MIN_SET ", \"metrics\": {\"cloudwatch\": true, "
+			     "\"interval_s\": 30, \"namespace\": \"Acme/MR\", "
+			     "\"dimensions\": {\"AutoScalingGroupName\": "
+			     "\"Fleet-1\", \"Stage\": \"prod\"}, "
+			     "\"instance_dimensions\": [\"InstanceId\"], "
+			     "\"legacy_names\": false, \"retries\": 0}}",
+			     &m);
+
+	T_OK(s != NULL);
+	if (s != NULL) {
+		T_INT(s->metrics.cloudwatch, 1);
+		T_INT(s->metrics.interval_s, 30);
+		T_STR(s->metrics.namespace_, "Acme/MR");
+		T_INT((long)s->metrics.dim_names.n, 2);
+		T_STR(s->metrics.dim_names.v[0], "AutoScalingGroupName");
+		T_STR(s->metrics.dim_values.v[0], "Fleet-1");
+		T_INT(s->metrics.instance_id, 1);
+		T_INT(s->metrics.asg_name, 0);
+		T_INT(s->metrics.legacy_names, 0);
+		T_INT(s->metrics.retries, 0);
+		T_INT(s->metrics.timeout_s, 10);
+	}
+	set_free(&s);
+	mr_msgs_free(&m);
+	s = load("{" MIN_SET "}", &m);
+	T_OK(s != NULL && s->metrics.cloudwatch == 0 &&
+	     s->metrics.interval_s == 60 && s->metrics.legacy_names == 1 &&
+	     strcmp(s->metrics.namespace_, "Psiphon/MailResponder") == 0);
+	set_free(&s);
+	mr_msgs_free(&m);
+	T_ONE("{" MIN_SET ", \"metrics\": {\"cloudwatch\": 1}}",
+	      "metrics.cloudwatch: expected true or false");
+	T_ONE("{" MIN_SET ", \"metrics\": {\"namespace\": \"AWS/EC2\"}}",
+	      "metrics.namespace: expected 1 to 255 printable ASCII "
+	      "characters, not starting with AWS/, got \"AWS/EC2\"");
+	T_ONE("{" MIN_SET ", \"metrics\": {\"instance_dimensions\": "
+	      "[\"Region\"]}}",
+	      "metrics.instance_dimensions[0]: expected InstanceId or "
+	      "AutoScalingGroupName, got \"Region\"");
+	T_ONE("{" MIN_SET ", \"metrics\": {\"dimensions\": {\"A\": 1}}}",
+	      "metrics.dimensions: A: expected a name and a string value of "
+	      "1 to 255 printable ASCII characters");
+	T_ONE("{" MIN_SET ", \"metrics\": {\"interval_s\": 0}}",
+	      "metrics.interval_s: expected an integer > 0 and <= 86400");
+}
+
 T_CASE(set_renames)
 {
 	T_ONE("{" MIN_SET ", \"provider_renames\": [[\"exe\", \"\"]]}",
@@ -1170,6 +1219,7 @@ int main(void)
 	T_RUN(set_wrong_types);
 	T_RUN(set_bad_values);
 	T_RUN(set_bad_addresses);
+	T_RUN(set_metrics);
 	T_RUN(set_renames);
 	T_RUN(set_required);
 	T_RUN(set_all_problems);
