@@ -67,7 +67,9 @@ LOGROTATE = shutil.which("logrotate") or (
 def lr_conf(env, pid):
     """The shipped sample for this test's event log; only the owner of
     created files and the way to reach the daemon differ."""
-    text = open(SAMPLE).read().replace("/var/log/mailresponder/events.jsonl", env.events)
+    text, n = re.subn(r"(?m)^/\S+ \{$", env.events + " {", open(SAMPLE).read())
+    if n != 1:  # never let logrotate act on a system path
+        raise RuntimeError("the logrotate sample must name one log path")
     text = re.sub(r"create 0600 \S+ \S+", "create 0600", text)
     text = re.sub(r"(?m)^\s*systemctl reload .*$", "\t\tkill -HUP %d" % pid, text)
     conf = os.path.join(env.dir, "logrotate.conf")
