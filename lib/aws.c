@@ -285,6 +285,52 @@ static int imds_parse(const char *doc, struct aws_creds *c,
 	return rc;
 }
 
+int aws_imds_get(struct aws *a, const char *path, char **out_r,
+		 struct mr_err *err)
+{
+	CURL *h;
+	struct imds_req r;
+	char *url, *hdr = NULL;
+	int rc = -1;
+
+	*out_r = NULL;
+	if (a->imds == NULL) {
+		mr_err_set(err, MR_PERM, "instance metadata is off (aws.imds)");
+		return -1;
+	}
+	h = curl_easy_init();
+	if (h == NULL) {
+		mr_err_set(err, MR_TEMP, "instance metadata: curl_easy_init");
+		return -1;
+	}
+	buf_init(&r.body);
+	url = xasprintf("%s/latest/api/token", a->imds);
+	if (imds_call(h, &r, url, 1,
+		      "X-aws-ec2-metadata-token-ttl-seconds: 60", err) == 200 &&
+	    r.body.len > 0) {
+		hdr = xasprintf("X-aws-ec2-metadata-token: %s", r.body.data);
+		free(url);
+		url = xasprintf("%s%s", a->imds, path);
+		if (imds_call(h, &r, url, 0, hdr, err) == 200 &&
+		    r.body.len > 0) {
+			r.body.data[strcspn(r.body.data, "\r\n")] = 0;
+			*out_r = xstrdup(r.body.data);
+			rc = 0;
+		} else if (err->kind == MR_OK) {
+			mr_err_set(err, MR_TEMP, "instance metadata: %s: no "
+						 "answer",
+				   path);
+		}
+	} else if (err->kind == MR_OK) {
+		mr_err_set(err, MR_TEMP, "instance metadata: no token");
+	}
+	buf_free(&r.body);
+	free(url);
+	free(hdr);
+	curl_easy_cleanup(h);
+	return rc;
+}
+
 static int from_imds(struct aws *a, struct aws_creds *c, struct mr_err *err)
 {
 	CURL *h = curl_easy_init();

@@ -60,6 +60,11 @@ int aws_creds_get(struct aws *a, time_t now, struct aws_creds *c,
 void aws_creds_stale(struct aws *a);
 int aws_curl_sign(void *curl, const struct aws_creds *c, const char *region,
 		  const char *service, void *headers, struct mr_err *err);
+/* One instance metadata item (IMDSv2), e.g. "/latest/meta-data/instance-id":
+ * *out_r is the caller's (first line). 0, or -1 with err (MR_PERM when
+ * instance metadata is off in the settings). */
+int aws_imds_get(struct aws *a, const char *path, char **out_r,
+		 struct mr_err *err);
 /* Wipe a copy of credentials. */
 void aws_creds_clear(struct aws_creds *c);
 

@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "eng.h"
+#include "cw.h"
 #include "event.h"
 #include "expire.h"
 #include "job.h"
@@ -59,6 +60,7 @@ struct dmn {
 
 	struct md_spool *sp;
 	struct ev_log *ev;
+	struct cw *cw; /* CloudWatch metrics, or NULL */
 	struct eng *eng;
 	struct wq *q; /* the engine's */
 	struct md_watch *w;
@@ -338,6 +340,46 @@ static void add_counters(struct dmn *d, struct json_object *o)
 	met_free(&m);
 }
 
+/* What became of the CloudWatch batches. */
+static void add_cloudwatch(struct dmn *d, struct json_object *o)
+{
+	struct json_object *c;
+	struct cw_stats st;
+
+	if (d->cw == NULL)
+		return;
+	cw_stats(d->cw, &st);
+	c = json_object_new_object();
+	json_object_object_add(c, "calls", json_object_new_int64(st.calls));
+	json_object_object_add(c, "failed", json_object_new_int64(st.failed));
+	json_object_object_add(c, "dropped",
+			       json_object_new_int64(st.dropped));
+	json_object_object_add(o, "cloudwatch", c);
+}
+
+static void prom_cloudwatch(struct dmn *d, struct mr_buf *b)
+{
+	struct cw_stats st;
+
+	if (d->cw == NULL)
+		return;
+	cw_stats(d->cw, &st);
+	buf_printf(b,
+		   "# HELP mailresponder_cloudwatch_calls_total PutMetricData "
+		   "calls accepted.\n"
+		   "# TYPE mailresponder_cloudwatch_calls_total counter\n"
+		   "mailresponder_cloudwatch_calls_total %ld\n"
+		   "# HELP mailresponder_cloudwatch_failed_total PutMetricData "
+		   "calls that failed, retries included.\n"
+		   "# TYPE mailresponder_cloudwatch_failed_total counter\n"
+		   "mailresponder_cloudwatch_failed_total %ld\n"
+		   "# HELP mailresponder_cloudwatch_dropped_total Metric "
+		   "batches given up after the retries.\n"
+		   "# TYPE mailresponder_cloudwatch_dropped_total counter\n"
+		   "mailresponder_cloudwatch_dropped_total %ld\n",
+		   st.calls, st.failed, st.dropped);
+}
+
 /* Prometheus text: the counters and the queue's gauges. */
 static void send_prometheus(struct dmn *d, int fd)
 {
@@ -363,6 +405,7 @@ static void send_prometheus(struct dmn *d, int fd)
 		   "mailresponder_uptime_seconds %lld\n",
 		   c.queued, c.in_flight, c.deferred,
 		   (long long)(time(NULL) - d->started));
+	prom_cloudwatch(d, &b);
 	send_close(fd, b.data, b.len);
 	buf_free(&b);
 	met_free(&m);
@@ -393,6 +436,7 @@ static struct json_object *status_json(struct dmn *d)
 	json_object_object_add(o, "deferred",
 			       json_object_new_int64((int64_t)c.deferred));
 	add_counters(d, o);
+	add_cloudwatch(d, o);
 	json_object_object_add(
 		o, "expired_handled",
 		json_object_new_int64(atomic_load(&d->expired_handled)));
@@ -648,6 +692,7 @@ static void stop(struct dmn *d)
 	}
 	pthread_join(d->scanner, NULL);
 	d->scanner_started = 0;
+	cw_stop(&d->cw); /* the last batch, once, no retries */
 	log_info("stopped after %ld messages", met_handled(ev_metrics(d->ev)));
 }
 
@@ -656,6 +701,7 @@ static void dmn_free(struct dmn *d)
 {
 	int fds[] = {d->sfd, d->tfd, d->efd, d->lfd};
 
+	cw_stop(&d->cw);
 	eng_free(&d->eng);
 	md_watch_close(&d->w);
 	ev_close(&d->ev);
@@ -700,6 +746,9 @@ static int setup(struct dmn *d, struct mr_err *err)
 	/* the watch first, then the first scan: nothing slips between */
 	d->w = md_watch_open(d->sp, err);
 	if (d->w == NULL || open_fds(d, err) < 0 || listen_socket(d) < 0)
+		return -1;
+	if (s->metrics.cloudwatch &&
+	    (d->cw = cw_start(d->sn, ev_metrics(d->ev), d->sp, err)) == NULL)
 		return -1;
 	return start_workers(d, err);
 }

@@ -172,7 +172,46 @@ def ses(form, key, t_arrived):
     return ses_error("InvalidAction", "Unknown action %s" % action)
 
 
-SERVICES = {"ses": ses}  # "s3", "monitoring": to be added
+CW_NS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+
+
+def cw_error(code, msg, status=400):
+    x = ('<ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>%s</Code>'
+         '<Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>'
+         % (CW_NS, code, msg, uuid.uuid4()))
+    return status, x, code
+
+
+def monitoring(form, key, t_arrived=None):
+    """CloudWatch PutMetricData (query API): checks the shape AWS checks
+    (namespace, names, units, a Value or a complete statistic set) and
+    stores each call's parameters, one JSON line in OUT/metrics."""
+    f = {k: v[0] for k, v in form.items()}
+    if f.get("Action") != "PutMetricData":
+        return cw_error("InvalidAction", "Unknown action %s" % f.get("Action"))
+    if not f.get("Namespace") or f["Namespace"].startswith("AWS/"):
+        return cw_error("InvalidParameterValue", "bad Namespace")
+    units = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Count", "Percent", "None"}
+    n = 0
+    while "MetricData.member.%d.MetricName" % (n + 1) in f:
+        n += 1
+        m = "MetricData.member.%d." % n
+        if f.get(m + "Unit", "None") not in units:
+            return cw_error("InvalidParameterValue", "bad Unit")
+        stat = [f.get(m + "StatisticValues." + k) for k in ("SampleCount", "Sum", "Minimum", "Maximum")]
+        if (m + "Value" in f) == any(x is not None for x in stat) or \
+                (any(x is not None for x in stat) and not all(x is not None for x in stat)):
+            return cw_error("InvalidParameterCombination", "Value or a whole StatisticValues")
+    if n == 0 or n > 1000:
+        return cw_error("InvalidParameterValue", "1 to 1000 MetricData members")
+    f["_t"] = time.time()
+    f["_key"] = key
+    append("metrics", json.dumps(f))
+    return 200, ('<PutMetricDataResponse xmlns="%s"><ResponseMetadata><RequestId>%s'
+                 '</RequestId></ResponseMetadata></PutMetricDataResponse>' % (CW_NS, uuid.uuid4())), None
+
+
+SERVICES = {"ses": ses, "monitoring": monitoring}  # "s3", "monitoring": to be added
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -287,6 +326,10 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, "mr-role", "text/plain")
         elif self.path == base + "mr-role":
             self.reply(200, json.dumps(self.issue()), "text/plain")
+        elif self.path == "/latest/meta-data/instance-id":
+            self.reply(200, "i-0123456789abcdef0", "text/plain")
+        elif self.path == "/latest/meta-data/tags/instance/aws:autoscaling:groupName":
+            self.reply(200, "mr-asg-from-tags", "text/plain")
         else:
             self.reply(404, "", "text/plain")
 
