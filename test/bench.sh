@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 b=${1:-build}
 MR_BIN="$PWD/$b/mailresponder" /usr/bin/python3 test/bench.py
 MR_BIN="$PWD/$b/mailresponder" /usr/bin/python3 test/bench_stats.py
+MR_BIN="$PWD/$b/mailresponder" /usr/bin/python3 test/bench_cloudwatch.py
 MR_BIN="$PWD/$b/mailresponder" /usr/bin/python3 test/bench_postfix.py 2>&1 |
 	grep -v 'overriding earlier entry'
 
