@@ -36,6 +36,7 @@
 #include "log.h"
 #include "md.h"
 #include "metrics.h"
+#include "priv.h"
 #include "settings.h"
 #include "snap.h"
 #include "wq.h"
@@ -733,10 +734,30 @@ static int lock_spool(struct dmn *d)
 	return -1;
 }
 
-static int setup(struct dmn *d, struct mr_err *err)
+/* What needs root is open: switch to the service user, and check that
+ * it can still work in the spool. */
+static int drop_privileges(struct dmn *d, const struct priv *p,
+			   struct mr_err *err)
 {
 	const struct set *s = d->sn->set;
 
+	if (priv_drop(p, err) < 0)
+		return -1;
+	if (p->drop && access(s->spool, R_OK | W_OK | X_OK) < 0) {
+		mr_err_sys(err, MR_PERM, errno,
+			   "spool: %s is not usable by %s", s->spool, p->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int setup(struct dmn *d, struct mr_err *err)
+{
+	const struct set *s = d->sn->set;
+	struct priv p;
+
+	if (priv_resolve(s, &p, err) < 0 || priv_check_keys(s, &p, err) < 0)
+		return -1;
 	d->sp = md_spool_open(s->spool, s->failed_folder, err);
 	if (d->sp == NULL || lock_spool(d) < 0)
 		return -1;
@@ -745,7 +766,8 @@ static int setup(struct dmn *d, struct mr_err *err)
 		return -1;
 	/* the watch first, then the first scan: nothing slips between */
 	d->w = md_watch_open(d->sp, err);
-	if (d->w == NULL || open_fds(d, err) < 0 || listen_socket(d) < 0)
+	if (d->w == NULL || open_fds(d, err) < 0 || listen_socket(d) < 0 ||
+	    drop_privileges(d, &p, err) < 0)
 		return -1;
 	if (s->metrics.cloudwatch &&
 	    (d->cw = cw_start(d->sn, ev_metrics(d->ev), d->sp, err)) == NULL)

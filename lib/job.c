@@ -417,16 +417,36 @@ static void decide(struct job_ctx *ctx, const struct md_entry *ent,
  * parse, or a read error. */
 static enum reason read_reason(const struct mr_err *err)
 {
+	static const enum reason limits[] = {
+		REASON_HEADERS_TOO_LARGE, REASON_TOO_MANY_HEADERS,
+		REASON_HEADER_LINE_TOO_LONG, REASON_MIME_TOO_DEEP,
+		REASON_MIME_TOO_MANY_PARTS,
+	};
+
 	if (err->kind != MR_PERM)
 		return REASON_READ_ERROR;
-	if (strcmp(err->text, "headers-too-large") == 0)
-		return REASON_HEADERS_TOO_LARGE;
+	for (size_t i = 0; i < sizeof(limits) / sizeof(*limits); i++)
+		if (strcmp(err->text, reason_word(limits[i])) == 0)
+			return limits[i];
 	return REASON_UNPARSABLE;
+}
+
+/* The parser's limits from the settings (limits.*). */
+static void set_limits(const struct set *s, struct prs_limits *lim)
+{
+	lim->max_header_bytes = (size_t)s->max_header_bytes;
+	lim->max_headers = (size_t)s->limits.max_headers;
+	lim->max_line = (size_t)s->limits.max_header_line;
+	lim->mime_bytes = (size_t)s->limits.mime_bytes;
+	lim->mime_depth = (size_t)s->limits.mime_depth;
+	lim->mime_parts = (size_t)s->limits.mime_parts;
 }
 
 static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
 		    time_t now, struct prs_msg **msg, struct job_result *res)
 {
+	long long t0 = mr_now_ms();
+	struct prs_limits lim;
 	struct mr_err err;
 	int fd, r;
 
@@ -439,10 +459,19 @@ static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
 			 &err);
 		return -1;
 	}
-	r = prs_read(fd, (size_t)ctx->sn->set->max_header_bytes, msg, &err);
+	set_limits(ctx->sn->set, &lim);
+	r = prs_read_limits(fd, &lim, msg, &err);
 	(void)close(fd); /* read-only */
 	if (r < 0) {
 		res_fail(ctx, ent, now, res, read_reason(&err), &err);
+		return -1;
+	}
+	/* a backstop: parsing is linear, but a request that took this long
+	 * is not worth a reply that may be late anyway */
+	if (mr_now_ms() - t0 > ctx->sn->set->limits.message_time_ms) {
+		prs_free(msg);
+		mr_err_set(&err, MR_PERM, "time-limit");
+		res_fail(ctx, ent, now, res, REASON_TIME_LIMIT, &err);
 		return -1;
 	}
 	return 0;
@@ -705,6 +734,7 @@ int job_send_direct(struct job_ctx *ctx, const char *to,
 static int classify_read(const struct snap *sn, const char *path,
 			 struct prs_msg **msg, struct mr_err *err)
 {
+	struct prs_limits lim;
 	struct stat st;
 	int fd, r;
 
@@ -721,7 +751,8 @@ static int classify_read(const struct snap *sn, const char *path,
 		mr_err_sys(err, MR_PERM, errno, "open(%s)", path);
 		return -1;
 	}
-	r = prs_read(fd, (size_t)sn->set->max_header_bytes, msg, err);
+	set_limits(sn->set, &lim);
+	r = prs_read_limits(fd, &lim, msg, err);
 	(void)close(fd); /* read-only */
 	return r;
 }

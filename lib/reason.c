@@ -23,6 +23,11 @@ static const char *const words[REASON_N] = {
 	[REASON_AWS_CREDENTIALS] = "aws-credentials",
 	[REASON_RETRY_EXPIRED] = "retry-expired",
 	[REASON_UNREADABLE] = "unreadable",
+	[REASON_TOO_MANY_HEADERS] = "too-many-headers",
+	[REASON_HEADER_LINE_TOO_LONG] = "header-line-too-long",
+	[REASON_MIME_TOO_DEEP] = "mime-too-deep",
+	[REASON_MIME_TOO_MANY_PARTS] = "mime-too-many-parts",
+	[REASON_TIME_LIMIT] = "time-limit",
 };
 
 const char *reason_word(enum reason r)

@@ -29,6 +29,11 @@ enum reason {
 	REASON_AWS_CREDENTIALS,	   /* no usable AWS credentials */
 	REASON_RETRY_EXPIRED,	   /* transient failures for too long */
 	REASON_UNREADABLE,	   /* classify: the file cannot be read */
+	REASON_TOO_MANY_HEADERS,   /* over limits.max_headers */
+	REASON_HEADER_LINE_TOO_LONG, /* over limits.max_header_line */
+	REASON_MIME_TOO_DEEP,	   /* over limits.mime_depth */
+	REASON_MIME_TOO_MANY_PARTS, /* over limits.mime_parts */
+	REASON_TIME_LIMIT,	   /* over limits.message_time_ms */
 	REASON_N
 };
 

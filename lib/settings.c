@@ -80,6 +80,7 @@ static const size_t str_fields[] = {
 	OFF(transport_override),
 	OFF(smtp_url),
 	OFF(smtp_user),
+	OFF(user),
 	OFF(smtp_password_file),
 	OFF(smtp_ca_file),
 	OFF(ses.region),
@@ -952,6 +953,16 @@ static const struct key metrics_keys[] = {
 	K_INT("retries", metrics.retries, 0, 10),
 };
 
+static const struct key limits_keys[] = {
+	K_INT("max_headers", limits.max_headers, 10, 1000000),
+	K_INT("max_header_line", limits.max_header_line, 78, SET_BYTES_MAX),
+	K_INT("mime_bytes", limits.mime_bytes, 0, SET_BYTES_MAX),
+	K_INT("mime_depth", limits.mime_depth, 2, 1000),
+	K_INT("mime_parts", limits.mime_parts, 2, 100000),
+	K_INT("message_time_ms", limits.message_time_ms, 1,
+	      SET_SECONDS_MAX * 1000),
+};
+
 static const struct key top_keys[] = {
 	K("spool", h_path, spool),
 	K("failed_folder", h_folder, failed_folder),
@@ -990,6 +1001,8 @@ static const struct key top_keys[] = {
 	K("smtp_password_file", h_path, smtp_password_file),
 	K("smtp_ca_file", h_path, smtp_ca_file),
 	K_OBJ("retention", retention_keys),
+	K_OBJ("limits", limits_keys),
+	K("user", h_word, user),
 	K_INT("smtp_timeout_s", smtp_timeout_s, 1, SET_SECONDS_MAX),
 	K_INT("smtp_connect_timeout_s", smtp_connect_timeout_s, 1,
 	      SET_SECONDS_MAX),
@@ -1128,6 +1141,12 @@ static void set_defaults(struct set *s)
 	s->retry.initial_s = 60;
 	s->retry.max_s = 3600;
 	s->retry.max_age_s = 5L * 24 * 3600;
+	s->limits.max_headers = 1000;
+	s->limits.max_header_line = 8192;
+	s->limits.mime_bytes = 1L << 20;
+	s->limits.mime_depth = 16;
+	s->limits.mime_parts = 200;
+	s->limits.message_time_ms = 10000;
 	s->retention.handled_s = 24L * 3600;
 	s->retention.failed_s = 7L * 24 * 3600;
 	s->smtp_timeout_s = 60;

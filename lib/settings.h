@@ -114,6 +114,18 @@ struct set {
 				   1 day; 0 = removed at once */
 		long failed_s;	/* the failure folder, default 7 days */
 	} retention;
+	char *user; /* the service user run drops to when started as root;
+		       NULL: refuse to run as root; "root": stay root */
+	struct {
+		long max_headers;    /* header fields, default 1000 */
+		long max_header_line; /* bytes of one header line, 8192 */
+		long mime_bytes;     /* multipart messages scanned up to this
+					size for report detection, 1 MiB */
+		long mime_depth;     /* MIME nesting, default 16 */
+		long mime_parts;     /* MIME parts, default 200 */
+		long message_time_ms; /* reading and parsing one request,
+					 default 10000 */
+	} limits;
 	long smtp_timeout_s;	     /* whole transfer, default 60 */
 	long smtp_connect_timeout_s; /* default 10 */
 	long max_header_bytes;	     /* header block cap, default 1 MiB */

@@ -105,6 +105,10 @@ class Env:
             "log_level": "info",
             "aws": {"imds": 0},  # tests never ask 169.254.169.254
         }
+        if os.geteuid() == 0:
+            # run refuses root without a service user; tests run as root
+            # on purpose (see test_privileges.py for the real drop)
+            s["user"] = "root"
         if settings:
             s.update(settings)
         self.settings = os.path.join(self.dir, "settings.json")
