@@ -354,7 +354,7 @@ static void pick_requested(struct prs_msg *m)
 void prs_limits_default(struct prs_limits *lim)
 {
 	lim->max_header_bytes = (size_t)1 << 20;
-	lim->max_headers = 1000;
+	lim->max_headers = 20000;
 	lim->max_line = 8192;
 	lim->mime_bytes = (size_t)1 << 20;
 	lim->mime_depth = 16;

@@ -41,14 +41,13 @@ int priv_resolve(const struct set *s, struct priv *p, struct mr_err *err)
 			return 0;
 		if (lookup(s->user, p, err) < 0)
 			return -1;
-		if (p->uid != geteuid()) {
-			mr_err_set(err, MR_PERM,
-				   "user: started as uid %u, not as %s (uid "
-				   "%u); start as root or as %s",
-				   (unsigned)geteuid(), s->user,
-				   (unsigned)p->uid, s->user);
-			return -1;
-		}
+		if (p->uid != geteuid())
+			log_warn("user: started as uid %u, not as %s (uid %u): "
+				 "running as uid %u",
+				 (unsigned)geteuid(), s->user, (unsigned)p->uid,
+				 (unsigned)geteuid());
+		p->uid = geteuid();
+		p->gid = getegid();
 		return 0;
 	}
 	if (s->user == NULL) {

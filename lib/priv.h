@@ -7,8 +7,8 @@
  *              log) and then drops to that user for good (groups, gid,
  *              uid; a later setuid(0) must fail). Without "user" it
  *              refuses to start as root; "user": "root" keeps root on
- *              purpose. Not started as root, "user" is only checked
- *              against the current user. Key files (dkim.rsa_key,
+ *              purpose. Not started as root, a "user" other than the
+ *              current one is only warned about. Key files (dkim.rsa_key,
  *              dkim.ed25519_key, event_key, hash_key) must be owned by
  *              root or by the user the daemon runs as; their modes are
  *              checked where they are loaded (dkim.c, hash.c).

@@ -1141,7 +1141,7 @@ static void set_defaults(struct set *s)
 	s->retry.initial_s = 60;
 	s->retry.max_s = 3600;
 	s->retry.max_age_s = 5L * 24 * 3600;
-	s->limits.max_headers = 1000;
+	s->limits.max_headers = 20000;
 	s->limits.max_header_line = 8192;
 	s->limits.mime_bytes = 1L << 20;
 	s->limits.mime_depth = 16;

@@ -117,7 +117,7 @@ struct set {
 	char *user; /* the service user run drops to when started as root;
 		       NULL: refuse to run as root; "root": stay root */
 	struct {
-		long max_headers;    /* header fields, default 1000 */
+		long max_headers;    /* header fields, default 20000 */
 		long max_header_line; /* bytes of one header line, 8192 */
 		long mime_bytes;     /* multipart messages scanned up to this
 					size for report detection, 1 MiB */

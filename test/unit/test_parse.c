@@ -1118,6 +1118,7 @@ T_CASE(limits_headers)
 	char *s = many_headers(10000, &len), *l;
 
 	prs_limits_default(&lim);
+	lim.max_headers = 1000;
 	T_INT(read_lim(s, len, &lim, &m, &err), -1);
 	T_INT(err.kind, MR_PERM);
 	T_STR(err.text, "too-many-headers");
