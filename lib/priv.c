@@ -37,17 +37,16 @@ int priv_resolve(const struct set *s, struct priv *p, struct mr_err *err)
 	p->uid = geteuid();
 	p->gid = getegid();
 	if (geteuid() != 0) {
-		if (s->user == NULL)
-			return 0;
-		if (lookup(s->user, p, err) < 0)
-			return -1;
-		if (p->uid != geteuid())
-			log_warn("user: started as uid %u, not as %s (uid %u): "
-				 "running as uid %u",
-				 (unsigned)geteuid(), s->user, (unsigned)p->uid,
+		struct priv want;
+		struct mr_err e2;
+
+		/* not root: nothing to switch; a different user is noted */
+		if (s->user != NULL && (lookup(s->user, &want, &e2) < 0 ||
+					want.uid != geteuid()))
+			log_warn("user: started as uid %u, not as %s: running "
+				 "as uid %u",
+				 (unsigned)geteuid(), s->user,
 				 (unsigned)geteuid());
-		p->uid = geteuid();
-		p->gid = getegid();
 		return 0;
 	}
 	if (s->user == NULL) {
