@@ -116,7 +116,11 @@ static int domain_literal_valid(const char *d)
 	for (; d[i] != 0 && d[i] != ']'; i++) {
 		unsigned char c = (unsigned char)d[i];
 
-		if (c <= ' ' || c >= 0x7F || c == '[' || c == '\\')
+		/* an address literal (RFC 5321 4.1.3): IPv4, "IPv6:..." or
+		 * "tag:..."; nothing that could close or open a bracket,
+		 * quote or list in a header we write it into */
+		if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+		    !(c >= 'A' && c <= 'Z') && c != '.' && c != ':' && c != '-')
 			return 0;
 	}
 	return i > 1 && d[i] == ']' && d[i + 1] == 0;
