@@ -45,7 +45,10 @@
 #include "addr.h"
 #include "cmd.h"
 #include "log.h"
+#include "aws.h"
 #include "rcfg.h"
+#include "s3.h"
+#include "snap.h"
 #include "settings.h"
 
 #define PM_CMD "postfix-maps"
@@ -141,11 +144,16 @@ static int pm_load(const char *settings, struct pm *pm)
 	int lvl;
 
 	pm->set = set_load(settings, &problems);
-	if (pm->set && strncmp(pm->set->responder_config, "s3://", 5) == 0)
-		mr_msgs_add(&problems, "responder_config: s3:// sources are "
-				       "not supported by this build");
-	else if (pm->set)
+	if (pm->set && strncmp(pm->set->responder_config, "s3://", 5) == 0) {
+		struct aws *aws = aws_new(pm->set);
+		struct s3 *s3 = s3_new(pm->set, aws, S3_READONLY);
+
+		pm->rcfg = snap_rcfg_load(pm->set, s3, &problems);
+		s3_free(&s3);
+		aws_free(&aws);
+	} else if (pm->set) {
 		pm->rcfg = rcfg_load_file(pm->set->responder_config, &problems);
+	}
 	for (size_t i = 0; i < problems.n; i++)
 		fprintf(stderr, "%s: %s\n", settings, problems.v[i]);
 	mr_msgs_free(&problems);

@@ -1,8 +1,9 @@
-/* blob.c - blob_*: attachment bytes from a local directory (blob.h)
+/* blob.c - blob_*: attachment bytes from a local directory or S3 (blob.h)
  * SYNOPSIS     struct blob *blob_open(const char *dir, struct mr_err *err);
  *              int blob_get(struct blob *b, const char *bucket,
  *                           const char *key, char **data_r, size_t *len_r,
  *                           struct mr_err *err);
+ *              struct blob *blob_open_s3(struct s3 *s3);
  *              void blob_close(struct blob **b);
  * DESCRIPTION  The local source maps bucket/key to <dir>/<bucket>/<key>.
  *              Only the directory path is kept, so a directory replaced
@@ -13,6 +14,8 @@
  *              (a symlink there is refused) and must be a regular file of
  *              at most BLOB_MAX bytes. O_NONBLOCK keeps a FIFO planted in
  *              the tree from blocking the caller.
+ *              The S3 source (blob_open_s3) reads bucket/key through
+ *              the S3 cache (s3.h); it does not own the client.
  * DIAGNOSTICS  blob_open: NULL with err (MR_PERM) when dir is not a
  *              directory. blob_get: 0, or -1 with err naming bucket/key:
  *              MR_PERM for a missing, refused or oversized object, MR_TEMP
@@ -28,11 +31,62 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "s3.h"
+
 #define BLOB_MAX ((size_t)64 << 20) /* per object */
 
-struct blob {
-	char *dir;
+/* An attachment source: its get and close. */
+struct blob_ops {
+	int (*get)(struct blob *b, const char *bucket, const char *key,
+		   char **data_r, size_t *len_r, struct mr_err *err);
+	void (*close)(struct blob *b);
 };
+
+struct blob {
+	const struct blob_ops *ops;
+	char *dir;     /* local */
+	struct s3 *s3; /* S3: not owned */
+};
+
+static int dir_get(struct blob *b, const char *bucket, const char *key,
+		   char **data_r, size_t *len_r, struct mr_err *err);
+
+static void dir_close(struct blob *b)
+{
+	free(b->dir);
+}
+
+static const struct blob_ops dir_ops = {dir_get, dir_close};
+
+static int s3_blob_get(struct blob *b, const char *bucket, const char *key,
+		       char **data_r, size_t *len_r, struct mr_err *err)
+{
+	return s3_get(b->s3, bucket, key, data_r, len_r, err);
+}
+
+static void s3_blob_close(struct blob *b)
+{
+	(void)b; /* the S3 client belongs to the caller */
+}
+
+static const struct blob_ops s3_ops = {s3_blob_get, s3_blob_close};
+
+struct blob *blob_open_s3(struct s3 *s3)
+{
+	struct blob *b = xcalloc(1, sizeof(*b));
+
+	b->ops = &s3_ops;
+	b->s3 = s3;
+	return b;
+}
+
+int blob_get(struct blob *b, const char *bucket, const char *key, char **data_r,
+	     size_t *len_r, struct mr_err *err)
+{
+	*data_r = NULL;
+	*len_r = 0;
+	return b->ops->get(b, bucket, key, data_r, len_r, err);
+}
 
 struct blob *blob_open(const char *spec, struct mr_err *err)
 {
@@ -52,7 +106,8 @@ struct blob *blob_open(const char *spec, struct mr_err *err)
 			   spec);
 		return NULL;
 	}
-	b = xmalloc(sizeof(*b));
+	b = xcalloc(1, sizeof(*b));
+	b->ops = &dir_ops;
 	b->dir = xstrdup(spec);
 	return b;
 }
@@ -61,7 +116,7 @@ void blob_close(struct blob **b)
 {
 	if (b == NULL || *b == NULL)
 		return;
-	free((*b)->dir);
+	(*b)->ops->close(*b);
 	free(*b);
 	*b = NULL;
 }
@@ -147,15 +202,13 @@ static int read_all(int fd, size_t size, char **data_r, size_t *len_r,
 	return 0;
 }
 
-int blob_get(struct blob *b, const char *bucket, const char *key, char **data_r,
-	     size_t *len_r, struct mr_err *err)
+static int dir_get(struct blob *b, const char *bucket, const char *key,
+		   char **data_r, size_t *len_r, struct mr_err *err)
 {
 	struct stat st;
 	char *path;
 	int fd, rc = -1;
 
-	*data_r = NULL;
-	*len_r = 0;
 	if (!name_ok(bucket) || !name_ok(key)) {
 		mr_err_set(err, MR_PERM, "blob %s/%s: name refused",
 			   bucket ? bucket : "(null)", key ? key : "(null)");

@@ -17,6 +17,8 @@
 #include "hash.h"
 #include "rcfg.h"
 #include "reply.h"
+#include "s3.h"
+#include "snap.h"
 #include "settings.h"
 #include "store.h"
 #include "tx.h"
@@ -114,19 +116,23 @@ static void check_replies(const struct set *s, struct mr_msgs *problems,
 	struct blob *b;
 	struct mr_err err;
 	struct rcfg *c;
+	struct aws *aws = NULL;
+	struct s3 *s3 = NULL;
 
-	if (strncmp(s->responder_config, "s3://", 5) == 0) {
-		mr_msgs_add(problems, "responder_config: s3:// sources are not "
-				      "supported by this build");
-		return;
+	if (snap_uses_s3(s)) {
+		aws = aws_new(s);
+		s3 = s3_new(s, aws, S3_READONLY);
 	}
-	c = rcfg_load_file(s->responder_config, problems);
+	c = snap_rcfg_load(s, s3, problems);
 	if (c == NULL)
-		return;
+		goto out;
 	*entries_r = rcfg_count(c);
 	*addresses_r = rcfg_addresses(c, &addrs);
 	mr_err_clear(&err);
-	b = blob_open(s->attachments_dir, &err);
+	if (s->s3.attachments)
+		b = blob_open_s3(s3);
+	else
+		b = blob_open(s->attachments_dir, &err);
 	if (b == NULL && has_attachments(c))
 		mr_msgs_add(problems, "attachments_dir: %s", err.text);
 	rs = rpl_set_build(s, c, b, problems);
@@ -134,6 +140,9 @@ static void check_replies(const struct set *s, struct mr_msgs *problems,
 	check_transports(s, c, problems);
 	blob_close(&b);
 	rcfg_free(&c);
+out:
+	s3_free(&s3);
+	aws_free(&aws);
 }
 
 size_t chk_config(const char *settings, struct mr_msgs *problems,

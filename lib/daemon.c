@@ -37,6 +37,7 @@
 #include "md.h"
 #include "metrics.h"
 #include "priv.h"
+#include "s3.h"
 #include "settings.h"
 #include "snap.h"
 #include "wq.h"
@@ -79,6 +80,20 @@ struct dmn {
 
 	int scanner_started;
 	pthread_t scanner;
+
+	/* configuration reloads and S3 refreshes: built on their own thread
+	 * (S3 may be slow), swapped in by the main thread */
+	pthread_mutex_t ref_mu;
+	pthread_cond_t ref_cv;
+	int ref_hup;	      /* SIGHUP: reload now */
+	int ref_stop;
+	long ref_period_s;    /* S3 refresh period; 0: SIGHUP only */
+	struct snap *ref_new; /* built, not yet swapped in */
+	char ref_error[512];  /* the last rejection's first problem */
+	time_t ref_error_t;
+	int refresher_started;
+	pthread_t refresher;
+	atomic_long cfg_rejected, cfg_swaps, s3_requests;
 
 	time_t started;
 	long ticks;
@@ -422,6 +437,26 @@ static void add_times(struct dmn *d, struct json_object *o)
 	json_object_object_add(o, "sign_us", json_object_new_int64(sum.sign_us));
 }
 
+/* Reloads and refreshes: swaps, rejections, the last rejection. */
+static void add_config(struct dmn *d, struct json_object *o)
+{
+	json_object_object_add(o, "config_swaps",
+			       json_object_new_int64(atomic_load(&d->cfg_swaps)));
+	json_object_object_add(
+		o, "config_rejected",
+		json_object_new_int64(atomic_load(&d->cfg_rejected)));
+	json_object_object_add(o, "s3_requests",
+			       json_object_new_int64(atomic_load(&d->s3_requests)));
+	pthread_mutex_lock(&d->ref_mu);
+	if (d->ref_error[0]) {
+		json_object_object_add(o, "config_error",
+				       json_object_new_string(d->ref_error));
+		json_object_object_add(o, "config_error_at",
+				       json_object_new_int64(d->ref_error_t));
+	}
+	pthread_mutex_unlock(&d->ref_mu);
+}
+
 static struct json_object *status_json(struct dmn *d)
 {
 	struct json_object *o = json_object_new_object();
@@ -449,6 +484,7 @@ static struct json_object *status_json(struct dmn *d)
 							     ? c.paused_until - time(NULL)
 							     : 0));
 	add_times(d, o);
+	add_config(d, o);
 	json_object_object_add(o, "uptime_s",
 			       json_object_new_int64(time(NULL) - d->started));
 	return o;
@@ -540,22 +576,136 @@ static void on_name(const char *name, void *arg)
 		request_scan(d, NULL);
 }
 
-static void reload(struct dmn *d)
+/* The refresh period of a snapshot: S3 sources only. */
+static long refresh_period(const struct snap *sn)
+{
+	return snap_uses_s3(sn->set) ? sn->set->s3.refresh_s : 0;
+}
+
+static void count_s3(struct dmn *d, struct snap *sn)
+{
+	struct s3_counts c;
+
+	if (sn->s3 == NULL)
+		return;
+	s3_counts(sn->s3, &c);
+	atomic_fetch_add(&d->s3_requests, c.requests);
+}
+
+/* Build a new snapshot (refresher thread). A timed refresh that found
+ * nothing new in S3 keeps the current one. */
+static void refresh(struct dmn *d, int hup)
 {
 	struct mr_msgs problems = {NULL, 0};
+	struct s3_counts c;
+	struct snap *sn;
+	const char *what = hup ? "reload" : "refresh";
+
+	memset(&c, 0, sizeof(c));
+	sn = snap_load(d->settings_path, 0, &problems);
+	for (size_t i = 0; i < problems.n; i++)
+		log_err("%s: %s: %s", what, d->settings_path, problems.v[i]);
+	if (sn == NULL) {
+		atomic_fetch_add(&d->cfg_rejected, 1);
+		pthread_mutex_lock(&d->ref_mu);
+		snprintf(d->ref_error, sizeof(d->ref_error), "%s",
+			 problems.n ? problems.v[0] : "unknown");
+		d->ref_error_t = time(NULL);
+		pthread_mutex_unlock(&d->ref_mu);
+		mr_msgs_free(&problems);
+		log_err("%s failed; keeping the current configuration", what);
+		if (hup)
+			sd_notify_msg("READY=1");
+		return;
+	}
+	mr_msgs_free(&problems);
+	count_s3(d, sn);
+	if (sn->s3)
+		s3_counts(sn->s3, &c);
+	if (!hup && c.fetched == 0) {
+		log_debug("refresh: nothing changed in S3");
+		snap_unref(&sn);
+		return;
+	}
+	pthread_mutex_lock(&d->ref_mu);
+	snap_unref(&d->ref_new); /* an older one never swapped in */
+	d->ref_new = sn;
+	pthread_mutex_unlock(&d->ref_mu);
+	poke(d);
+}
+
+static void *refresher_main(void *arg)
+{
+	struct dmn *d = arg;
+	struct timespec dl;
+
+	pthread_mutex_lock(&d->ref_mu);
+	for (;;) {
+		int hup, timed_out = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec += d->ref_period_s;
+		while (!d->ref_stop && !d->ref_hup && !timed_out) {
+			if (d->ref_period_s > 0)
+				timed_out = pthread_cond_timedwait(
+						    &d->ref_cv, &d->ref_mu,
+						    &dl) == ETIMEDOUT;
+			else
+				pthread_cond_wait(&d->ref_cv, &d->ref_mu);
+		}
+		if (d->ref_stop)
+			break;
+		hup = d->ref_hup;
+		d->ref_hup = 0;
+		pthread_mutex_unlock(&d->ref_mu);
+		refresh(d, hup);
+		pthread_mutex_lock(&d->ref_mu);
+	}
+	pthread_mutex_unlock(&d->ref_mu);
+	return NULL;
+}
+
+static int start_refresher(struct dmn *d, struct mr_err *err)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->ref_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	d->ref_period_s = refresh_period(d->sn);
+	if (pthread_create(&d->refresher, NULL, refresher_main, d) != 0) {
+		mr_err_set(err, MR_PERM, "pthread_create failed");
+		return -1;
+	}
+	d->refresher_started = 1;
+	return 0;
+}
+
+static void request_reload(struct dmn *d)
+{
+	sd_notify_msg("RELOADING=1");
+	pthread_mutex_lock(&d->ref_mu);
+	d->ref_hup = 1;
+	pthread_cond_signal(&d->ref_cv);
+	pthread_mutex_unlock(&d->ref_mu);
+}
+
+/* Swap in a snapshot the refresher built (main thread): workers take it
+ * with their next message. */
+static void swap_in(struct dmn *d)
+{
 	struct snap *sn, *old;
 	struct wq_backoff bo;
 
-	sd_notify_msg("RELOADING=1");
-	sn = snap_load(d->settings_path, 0, &problems);
-	for (size_t i = 0; i < problems.n; i++)
-		log_err("reload: %s: %s", d->settings_path, problems.v[i]);
-	mr_msgs_free(&problems);
-	if (sn == NULL) {
-		log_err("reload failed; keeping the current configuration");
-		sd_notify_msg("READY=1");
+	pthread_mutex_lock(&d->ref_mu);
+	sn = d->ref_new;
+	d->ref_new = NULL;
+	if (sn)
+		d->ref_period_s = refresh_period(sn);
+	pthread_mutex_unlock(&d->ref_mu);
+	if (sn == NULL)
 		return;
-	}
 	if (strcmp(sn->set->spool, d->sn->set->spool) != 0 ||
 	    strcmp(sn->set->event_log, d->sn->set->event_log) != 0)
 		log_warn("reload: spool and event_log changes need a restart");
@@ -566,6 +716,7 @@ static void reload(struct dmn *d)
 	old = d->sn;
 	d->sn = sn;
 	snap_unref(&old);
+	atomic_fetch_add(&d->cfg_swaps, 1);
 	log_info("reloaded %s", d->settings_path);
 	sd_notify_msg("READY=1");
 }
@@ -595,7 +746,7 @@ static int on_signal(struct dmn *d)
 			break;
 		case SIGHUP:
 			reopen_events(d);
-			reload(d);
+			request_reload(d);
 			break;
 		case SIGUSR1:
 			request_scan(d, NULL);
@@ -661,11 +812,26 @@ static int loop(struct dmn *d)
 		}
 		if (p[2].revents & POLLIN)
 			on_tick(d);
-		if ((p[3].revents & POLLIN) && read(d->efd, &n, sizeof(n)) > 0)
+		if ((p[3].revents & POLLIN) && read(d->efd, &n, sizeof(n)) > 0) {
+			swap_in(d);
 			check_waiters(d);
+		}
 		if (np == 5 && (p[4].revents & POLLIN))
 			accept_clients(d);
 	}
+}
+
+static void stop_refresher(struct dmn *d)
+{
+	if (!d->refresher_started)
+		return;
+	pthread_mutex_lock(&d->ref_mu);
+	d->ref_stop = 1;
+	pthread_cond_signal(&d->ref_cv);
+	pthread_mutex_unlock(&d->ref_mu);
+	s3_abort(); /* a transfer in progress ends now */
+	pthread_join(d->refresher, NULL);
+	d->refresher_started = 0;
 }
 
 static void stop(struct dmn *d)
@@ -694,6 +860,7 @@ static void stop(struct dmn *d)
 	pthread_join(d->scanner, NULL);
 	d->scanner_started = 0;
 	cw_stop(&d->cw); /* the last batch, once, no retries */
+	stop_refresher(d);
 	log_info("stopped after %ld messages", met_handled(ev_metrics(d->ev)));
 }
 
@@ -708,11 +875,14 @@ static void dmn_free(struct dmn *d)
 	ev_close(&d->ev);
 	md_spool_close(&d->sp);
 	snap_unref(&d->sn);
+	snap_unref(&d->ref_new);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			(void)close(fds[i]); /* no data behind these */
 	pthread_mutex_destroy(&d->scan_mu);
 	pthread_cond_destroy(&d->scan_cv);
+	pthread_mutex_destroy(&d->ref_mu);
+	pthread_cond_destroy(&d->ref_cv);
 	free(d);
 }
 
@@ -772,7 +942,9 @@ static int setup(struct dmn *d, struct mr_err *err)
 	if (s->metrics.cloudwatch &&
 	    (d->cw = cw_start(d->sn, ev_metrics(d->ev), d->sp, err)) == NULL)
 		return -1;
-	return start_workers(d, err);
+	if (start_workers(d, err) < 0)
+		return -1;
+	return start_refresher(d, err);
 }
 
 int dmn_run(const char *settings_path, struct snap *sn)
@@ -795,6 +967,7 @@ int dmn_run(const char *settings_path, struct snap *sn)
 	d->lfd = d->sfd = d->tfd = d->efd = -1;
 	pthread_mutex_init(&d->scan_mu, NULL);
 	pthread_cond_init(&d->scan_cv, NULL);
+	pthread_mutex_init(&d->ref_mu, NULL);
 	mr_err_clear(&err);
 	if (setup(d, &err) < 0) {
 		if (err.text[0])
@@ -803,6 +976,7 @@ int dmn_run(const char *settings_path, struct snap *sn)
 			dmn_free(d); /* else threads may hold it: exit */
 		return 2;
 	}
+	count_s3(d, d->sn);
 	request_expire(d); /* a retention pass at start, then hourly */
 	request_scan(d, NULL);
 	log_info("run: watching %s/new with %ld workers",

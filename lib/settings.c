@@ -92,6 +92,9 @@ static const size_t str_fields[] = {
 	OFF(metrics.namespace_),
 	OFF(metrics.region),
 	OFF(metrics.endpoint),
+	OFF(s3.region),
+	OFF(s3.endpoint),
+	OFF(s3.cache_dir),
 	OFF(event_log),
 	OFF(event_key),
 	OFF(hash_key),
@@ -913,6 +916,15 @@ static const struct key aws_keys[] = {
 	K_INT("imds", aws.imds, 0, 1),
 };
 
+static const struct key s3_keys[] = {
+	K("region", h_word, s3.region),
+	K("endpoint", h_endpoint, s3.endpoint),
+	K("cache_dir", h_path, s3.cache_dir),
+	K("attachments", h_bool, s3.attachments),
+	K_INT("refresh_s", s3.refresh_s, 0, SET_SECONDS_MAX),
+	K_INT("timeout_s", s3.timeout_s, 1, SET_SECONDS_MAX),
+};
+
 static const struct key dkim_keys[] = {
 	K("domain", h_domain, dkim.domain),
 	K("selector", h_selector, dkim.selector),
@@ -974,6 +986,7 @@ static const struct key top_keys[] = {
 	K("smtp_url", h_transport, smtp_url),
 	K_OBJ("ses", ses_keys),
 	K_OBJ("aws", aws_keys),
+	K_OBJ("s3", s3_keys),
 	K("event_log", h_event_log, event_log),
 	K("event_key", h_path, event_key),
 	K("hash_key", h_path, hash_key),
@@ -1118,6 +1131,9 @@ static void set_defaults(struct set *s)
 	s->aws.profile = xstrdup("default");
 	s->aws.imds_endpoint = xstrdup("http://169.254.169.254");
 	s->aws.imds = 1;
+	s->s3.cache_dir = resolve(s, "s3cache");
+	s->s3.refresh_s = 300;
+	s->s3.timeout_s = 30;
 	s->event_log = resolve(s, "events.jsonl");
 	s->event_key = resolve(s, "event.key");
 	s->log_level = xstrdup("info");
@@ -1210,6 +1226,8 @@ static void finish(struct ld *ld, struct json_object *root)
 		s->dkim.ed25519_selector = xstrdup(s->dkim.selector);
 	if (s->authserv_id == NULL)
 		s->authserv_id = xstrdup(mr_hostname());
+	if (s->s3.region == NULL)
+		s->s3.region = xstrdup(s->ses.region);
 	smtp_auth_check(ld);
 	if (s->retry.initial_s > s->retry.max_s)
 		mr_msgs_add(ld->pr,

@@ -68,6 +68,15 @@ struct set {
 		char *imds_endpoint;	/* default "http://169.254.169.254" */
 		long imds;		/* 1: ask instance metadata (default) */
 	} aws;
+	struct {
+		char *region;	 /* default: ses.region */
+		char *endpoint;	 /* NULL = https://s3.<region>.amazonaws.com */
+		char *cache_dir; /* resolved path, default "s3cache" */
+		long attachments; /* 1: [bucket, key] read from S3, default 0 */
+		long refresh_s;	  /* refresh period, default 300; 0 = SIGHUP
+				     only */
+		long timeout_s;	  /* whole request, default 30 */
+	} s3;
 	char *event_log; /* "stderr", "syslog" or a resolved path */
 	char *event_key; /* resolved path, default "event.key" */
 	char *hash_key;	 /* NULL or resolved path of the store's HMAC key */

@@ -12,6 +12,7 @@
 #include "reply.h"
 #include "aws.h"
 #include "pace.h"
+#include "s3.h"
 #include "settings.h"
 #include "tx.h"
 
@@ -54,22 +55,63 @@ static int has_attachments(const struct rcfg *c)
 	return 0;
 }
 
-static int load_replies(struct snap *sn, struct mr_msgs *problems)
+int snap_uses_s3(const struct set *s)
+{
+	return strncmp(s->responder_config, "s3://", 5) == 0 ||
+	       s->s3.attachments;
+}
+
+struct rcfg *snap_rcfg_load(const struct set *s, struct s3 *s3,
+			    struct mr_msgs *problems)
+{
+	const char *src = s->responder_config;
+	char *bucket, *key, *data;
+	struct rcfg *c = NULL;
+	struct mr_err err;
+	size_t len, n0 = problems->n;
+
+	if (strncmp(src, "s3://", 5) != 0)
+		return rcfg_load_file(src, problems);
+	if (s3 == NULL || s3_url_split(src, &bucket, &key) < 0) {
+		mr_msgs_add(problems, "responder_config: %s: not usable", src);
+		return NULL;
+	}
+	mr_err_clear(&err);
+	if (s3_get(s3, bucket, key, &data, &len, &err) < 0) {
+		mr_msgs_add(problems, "responder_config: %s", err.text);
+	} else {
+		c = rcfg_parse(data, len, problems);
+		/* name the source in front of the parser's entry/field */
+		for (size_t i = n0; i < problems->n; i++) {
+			char *t = xasprintf("responder_config %s: %s", src,
+					    problems->v[i]);
+
+			free(problems->v[i]);
+			problems->v[i] = t;
+		}
+		free(data);
+	}
+	free(bucket);
+	free(key);
+	return c;
+}
+
+static int load_replies(struct snap *sn, int flags, struct mr_msgs *problems)
 {
 	const struct set *s = sn->set;
 	struct mr_err err;
 
-	if (strncmp(s->responder_config, "s3://", 5) == 0) {
-		mr_msgs_add(problems,
-			    "responder_config: s3:// sources are not "
-			    "supported by this build");
-		return -1;
-	}
-	sn->rcfg = rcfg_load_file(s->responder_config, problems);
+	if (snap_uses_s3(s))
+		sn->s3 = s3_new(s, sn->aws,
+				flags & SNAP_READONLY ? S3_READONLY : 0);
+	sn->rcfg = snap_rcfg_load(s, sn->s3, problems);
 	if (sn->rcfg == NULL)
 		return -1;
 	mr_err_clear(&err);
-	sn->blob = blob_open(s->attachments_dir, &err);
+	if (s->s3.attachments)
+		sn->blob = blob_open_s3(sn->s3);
+	else
+		sn->blob = blob_open(s->attachments_dir, &err);
 	if (sn->blob == NULL && has_attachments(sn->rcfg)) {
 		mr_msgs_add(problems, "attachments_dir: %s", err.text);
 		return -1;
@@ -109,7 +151,17 @@ static int preflight(struct snap *sn, struct mr_msgs *problems)
 struct snap *snap_load(const char *settings_path, int flags,
 		       struct mr_msgs *problems)
 {
+	return snap_load_ex(settings_path, flags, problems, NULL);
+}
+
+struct snap *snap_load_ex(const char *settings_path, int flags,
+			  struct mr_msgs *problems, int *unreachable_r)
+{
 	struct snap *sn = xcalloc(1, sizeof(*sn));
+	struct s3_counts c;
+
+	if (unreachable_r)
+		*unreachable_r = 0;
 
 	atomic_init(&sn->refs, 1);
 	sn->set = set_load(settings_path, problems);
@@ -119,13 +171,17 @@ struct snap *snap_load(const char *settings_path, int flags,
 		goto fail;
 	sn->aws = aws_new(sn->set);
 	sn->ses_pace = pace_new(sn->set->ses.max_send_rate);
-	if (!(flags & SNAP_NO_REPLIES) && load_replies(sn, problems) < 0)
+	if (!(flags & SNAP_NO_REPLIES) && load_replies(sn, flags, problems) < 0)
 		goto fail;
 	if (!(flags & (SNAP_NO_REPLIES | SNAP_NO_SEND)) &&
 	    preflight(sn, problems) < 0)
 		goto fail;
 	return sn;
 fail:
+	if (sn->s3 && unreachable_r) {
+		s3_counts(sn->s3, &c);
+		*unreachable_r = c.unreachable > 0;
+	}
 	snap_unref(&sn);
 	return NULL;
 }
@@ -148,6 +204,7 @@ void snap_unref(struct snap **snp)
 	rpl_set_free(&sn->rpl);
 	dkim_free(&sn->dkim);
 	blob_close(&sn->blob);
+	s3_free(&sn->s3);
 	rcfg_free(&sn->rcfg);
 	set_free(&sn->set);
 	hash_key_free(&sn->store_key);

@@ -22,8 +22,10 @@ struct rpl_set;
 struct dkim;
 struct aws;
 struct pace;
+struct s3;
 
-#define SNAP_READONLY 1	  /* create nothing (no event key file) */
+#define SNAP_READONLY 1	  /* create nothing (no event key file, no
+			     S3 cache file) */
 #define SNAP_NO_REPLIES 2 /* settings and keys only: no responder config */
 #define SNAP_NO_SEND 4	  /* sends no replies: skip the transports' start checks */
 
@@ -31,6 +33,7 @@ struct snap {
 	struct set *set;
 	struct rcfg *rcfg;	/* NULL with SNAP_NO_REPLIES */
 	struct blob *blob;	/* attachment source */
+	struct s3 *s3;		/* S3 client and cache, NULL when unused */
 	struct rpl_set *rpl;	/* prebuilt bodies */
 	struct dkim *dkim;	/* signing keys, loaded once per snapshot */
 	struct hash_key store_key; /* data NULL: plain SHA-512 (s.7) */
@@ -42,7 +45,18 @@ struct snap {
 
 struct snap *snap_load(const char *settings_path, int flags,
 		       struct mr_msgs *problems);
+/* As snap_load; *unreachable_r set to 1 when it failed because S3 could
+ * not be reached and there was no cached copy (a runtime failure, not a
+ * configuration error). */
+struct snap *snap_load_ex(const char *settings_path, int flags,
+			  struct mr_msgs *problems, int *unreachable_r);
 struct snap *snap_ref(struct snap *sn);
+/* The responder config named by the settings: a local file, or
+ * "s3://bucket/key" read through s3 (NULL: a problem says so). */
+struct rcfg *snap_rcfg_load(const struct set *s, struct s3 *s3,
+			    struct mr_msgs *problems);
+/* 1 when the settings read anything from S3. */
+int snap_uses_s3(const struct set *s);
 void snap_unref(struct snap **sn);
 
 /* Keyed hash of a sender for logs and events (HMAC-SHA-256 hex with the
