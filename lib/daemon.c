@@ -641,12 +641,14 @@ static void *refresher_main(void *arg)
 
 	pthread_mutex_lock(&d->ref_mu);
 	for (;;) {
+		long per = d->ref_period_s;
 		int hup, timed_out = 0;
 
 		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += d->ref_period_s;
-		while (!d->ref_stop && !d->ref_hup && !timed_out) {
-			if (d->ref_period_s > 0)
+		dl.tv_sec += per;
+		while (!d->ref_stop && !d->ref_hup && !timed_out &&
+		       d->ref_period_s == per) {
+			if (per > 0)
 				timed_out = pthread_cond_timedwait(
 						    &d->ref_cv, &d->ref_mu,
 						    &dl) == ETIMEDOUT;
@@ -655,6 +657,8 @@ static void *refresher_main(void *arg)
 		}
 		if (d->ref_stop)
 			break;
+		if (!d->ref_hup && !timed_out)
+			continue; /* a new period: start counting again */
 		hup = d->ref_hup;
 		d->ref_hup = 0;
 		pthread_mutex_unlock(&d->ref_mu);
@@ -701,8 +705,10 @@ static void swap_in(struct dmn *d)
 	pthread_mutex_lock(&d->ref_mu);
 	sn = d->ref_new;
 	d->ref_new = NULL;
-	if (sn)
+	if (sn && refresh_period(sn) != d->ref_period_s) {
 		d->ref_period_s = refresh_period(sn);
+		pthread_cond_signal(&d->ref_cv);
+	}
 	pthread_mutex_unlock(&d->ref_mu);
 	if (sn == NULL)
 		return;

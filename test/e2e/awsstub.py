@@ -1,4 +1,4 @@
-"""A local stand-in for AWS services (SES query API now; the service is
+"""A local stand-in for AWS services (SES query API, S3 GET; the service is
 taken from each request's credential scope, so S3 and CloudWatch handlers
 can be added beside it) plus the EC2 instance metadata service (IMDSv2).
 
@@ -28,10 +28,15 @@ Scripted SES answers, by the first recipient's local part prefix:
   paused*   400 AccountSendingPausedException
   fail500*  500 InternalFailure
   slow*     no answer for 30 s (client timeouts)
+S3: GET /bucket/key of objects put with Stub.s3_put, ETag = quoted MD5,
+If-None-Match -> 304 without a body, 404 NoSuchKey/NoSuchBucket; signed
+with S3's rules (S3SigV4Auth, x-amz-content-sha256). OUT/s3_hang present:
+S3 requests are accepted and not answered.
 Control (unsigned): GET /__stub/stats.
 """
 import argparse
 import base64
+import hashlib
 import json
 import os
 import signal
@@ -211,7 +216,46 @@ def monitoring(form, key, t_arrived=None):
                  '</RequestId></ResponseMetadata></PutMetricDataResponse>' % (CW_NS, uuid.uuid4())), None
 
 
-SERVICES = {"ses": ses, "monitoring": monitoring}  # "s3", "monitoring": to be added
+# ---- S3 (GET of objects the test put with Stub.s3_put) ----
+# OUT/s3/<bucket>/<key> holds the bytes; ETag = quoted MD5 hex, as S3 gives
+# for a single-part upload. OUT/s3_hang present: S3 requests are accepted
+# and never answered (until the file goes or the stand-in stops).
+
+
+def s3_error(status, code, msg):
+    x = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code>'
+         '<Message>%s</Message><RequestId>%s</RequestId></Error>'
+         % (code, msg, uuid.uuid4()))
+    return status, x, code
+
+
+def s3_get(method, path, headers):
+    hang = os.path.join(ARGS.dir, "s3_hang")
+    t0 = time.time()
+    while os.path.exists(hang) and not STATE["stopping"] and time.time() - t0 < 120:
+        time.sleep(0.05)
+    if method != "GET":
+        return s3_error(405, "MethodNotAllowed", "only GET is served")
+    parts = urllib.parse.unquote(path.split("?")[0]).lstrip("/").split("/", 1)
+    if len(parts) != 2 or not parts[1]:
+        return s3_error(400, "InvalidRequest", "path-style /bucket/key expected")
+    root = os.path.join(ARGS.dir, "s3")
+    bdir = os.path.join(root, parts[0])
+    if not os.path.isdir(bdir):
+        return s3_error(404, "NoSuchBucket", "The specified bucket does not exist")
+    p = os.path.normpath(os.path.join(bdir, parts[1]))
+    if not p.startswith(bdir + "/") or not os.path.isfile(p):
+        return s3_error(404, "NoSuchKey", "The specified key does not exist.")
+    with open(p, "rb") as f:
+        data = f.read()
+    etag = '"%s"' % hashlib.md5(data).hexdigest()
+    if headers.get("If-None-Match") == etag:
+        return 304, b"", None, {"ETag": etag}
+    return 200, data, None, {"ETag": etag}
+
+
+
+SERVICES = {"ses": ses, "monitoring": monitoring}  # S3: s3_get
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -221,10 +265,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def reply(self, status, body, ctype="text/xml", close=False):
+    def reply(self, status, body, ctype="text/xml", close=False, extra=None):
         data = body.encode() if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         if close:
             self.send_header("Connection", "close")
@@ -273,15 +319,25 @@ class Handler(BaseHTTPRequestHandler):
     def do_PUT(self):
         self.handle_any("PUT")
 
+    def do_HEAD(self):
+        self.handle_any("HEAD")
+
     # ---- AWS ----
     def aws(self, method, body):
         a = parse_auth(self.headers.get("Authorization"))
         key = a["key"] if a else None
-        status, x, code = self.aws_checked(method, body, a)
-        append("requests", json.dumps({"t": time.time(), "key": key,
-                                       "service": a and a["service"],
-                                       "status": status, "code": code}))
-        self.reply(status, x)
+        res = self.aws_checked(method, body, a)
+        status, x, code = res[:3]
+        rec = {"t": time.time(), "key": key, "service": a and a["service"],
+               "status": status, "code": code}
+        if a and a["service"] == "s3":
+            rec.update({"path": self.path, "bytes": len(x),
+                        "if_none_match": self.headers.get("If-None-Match")})
+        append("requests", json.dumps(rec))
+        if len(res) > 3:
+            self.reply(status, x, "application/octet-stream", extra=res[3])
+        else:
+            self.reply(status, x)
 
     def aws_checked(self, method, body, a):
         if a is None:
@@ -298,6 +354,8 @@ class Handler(BaseHTTPRequestHandler):
         if not verify(method, self.path, self.headers, body, a, cred):
             return ses_error("SignatureDoesNotMatch",
                              "The request signature we calculated does not match the signature you provided.", 403)
+        if a["service"] == "s3":
+            return s3_get(method, self.path, self.headers)
         svc = SERVICES.get(a["service"])
         if svc is None:
             return ses_error("InvalidAction", "service %s not handled" % a["service"])
@@ -378,6 +436,12 @@ def stats(d):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # a client that gave up (timeout) while we answered: not an error
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
     def process_request(self, request, client_address):
         append("conns", "%f" % time.time())
@@ -462,6 +526,27 @@ class Stub:
 
     def stats(self):
         return stats(self.dir)
+
+    def s3_put(self, bucket, key, data):
+        """Store an object (atomically: a GET sees the old or the new)."""
+        p = os.path.join(self.dir, "s3", bucket, key)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p + ".tmp", "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.rename(p + ".tmp", p)
+
+    def s3_delete(self, bucket, key):
+        os.unlink(os.path.join(self.dir, "s3", bucket, key))
+
+    def s3_hang(self, on):
+        p = os.path.join(self.dir, "s3_hang")
+        if on:
+            open(p, "w").close()
+        elif os.path.exists(p):
+            os.unlink(p)
+
+    def s3_requests(self):
+        return [r for r in self.requests() if r.get("service") == "s3"]
 
     def requests(self):
         p = os.path.join(self.dir, "requests")
