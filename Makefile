@@ -101,6 +101,7 @@ demo: deps
 	./scripts/demo.sh $(BIN)
 
 check: test-deps
+	$(MAKE) lint
 	$(MAKE) tests
 	$(MAKE) $(ASAN_FLAGS) tests
 	./test/run.sh build build-asan
@@ -137,8 +138,13 @@ install: $(BIN)
 		config/mailresponder.logrotate \
 		$(DESTDIR)$(PREFIX)/share/mailresponder/
 
+# make lint: layout (.clang-format) of every C file, and cppcheck
+LINT_SRC := $(LIB_SRC) $(CMD_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
+	$(wildcard lib/*.h maildir/*.h test/unit/*.h test/fuzz/*.h \
+	test/fuzz/replay.c test/tools/*.c)
+
 lint:
-	clang-format --dry-run --Werror $(LIB_SRC) $(CMD_SRC) lib/*.h maildir/*.h
+	clang-format --dry-run --Werror $(LINT_SRC)
 	cppcheck --std=c11 --enable=warning,portability,performance \
 		--inline-suppr --error-exitcode=1 -q -D_GNU_SOURCE -Ilib \
 		-Imaildir lib maildir cmd

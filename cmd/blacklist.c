@@ -184,8 +184,8 @@ static int bl_clear(struct bl *b)
 	long pruned = 0;
 
 	if (st_adhoc_clear(b->st, mr_time(), &err) < 0 ||
-	    st_journal_prune(b->st, mr_time() - JOURNAL_KEEP_S, &pruned,
-			     &err) < 0)
+	    st_journal_prune(b->st, mr_time() - JOURNAL_KEEP_S, &pruned, &err) <
+		    0)
 		return bl_fail("clear-adhoc", &err);
 	printf("daily counts of past days cleared; %ld old journal rows "
 	       "pruned\n",

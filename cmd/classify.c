@@ -23,10 +23,9 @@ static void print_verdict(const char *file, const struct job_verdict *v)
 	json_object_object_add(o, "outcome",
 			       json_object_new_string(v->outcome));
 	json_object_object_add(o, "reason", json_object_new_string(v->reason));
-	json_object_object_add(o, "requested",
-			       v->requested[0]
-				       ? json_object_new_string(v->requested)
-				       : NULL);
+	json_object_object_add(
+		o, "requested",
+		v->requested[0] ? json_object_new_string(v->requested) : NULL);
 	json_object_object_add(o, "sender_hash",
 			       v->sender_hash[0]
 				       ? json_object_new_string(v->sender_hash)

@@ -23,6 +23,7 @@ static long parse_age(const char *s)
 		char unit;
 		long mul;
 	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+
 	char num[32];
 	size_t n = strlen(s);
 	long v, mul = 1;

@@ -24,8 +24,9 @@ static struct snap *run_load(const char *settings, int *unreachable_r)
 		fprintf(stderr, "%s: %s\n", settings, problems.v[i]);
 	mr_msgs_free(&problems);
 	if (*unreachable_r)
-		fprintf(stderr, "%s: S3 could not be reached and nothing is "
-				"cached yet: not starting\n",
+		fprintf(stderr,
+			"%s: S3 could not be reached and nothing is "
+			"cached yet: not starting\n",
 			settings);
 	if (sn == NULL)
 		return NULL;

@@ -38,8 +38,8 @@ static void print_daemon(struct md_spool *sp)
 		return;
 	}
 	printf("daemon: running, pid %ld\n", (long)pid);
-	if (dmn_request(md_spool_path(sp), "status", 2000, out,
-			sizeof(out)) == 0)
+	if (dmn_request(md_spool_path(sp), "status", 2000, out, sizeof(out)) ==
+	    0)
 		printf("daemon counters: %s", out);
 }
 
@@ -140,7 +140,8 @@ int cmd_status(int argc, char **argv)
 	printf("new: %ld\nclaimed: %ld\nfailed: %ld\n", c.n_new, c.n_claimed,
 	       c.n_failed);
 	if (c.oldest_new > 0)
-		printf("oldest new: %ld s\n", (long)(time(NULL) - c.oldest_new));
+		printf("oldest new: %ld s\n",
+		       (long)(time(NULL) - c.oldest_new));
 	else
 		printf("oldest new: -\n");
 	print_forwards(sn);

@@ -28,7 +28,7 @@
 
 struct aws {
 	pthread_mutex_t mu;
-	struct aws_creds env;	/* key_id "" when not set */
+	struct aws_creds env;   /* key_id "" when not set */
 	struct aws_creds cache; /* file or IMDS; key_id "" when empty */
 	char *file;
 	char *profile;
@@ -257,8 +257,7 @@ static time_t parse_iso(const char *s)
 }
 
 /* The credentials JSON document into c. */
-static int imds_parse(const char *doc, struct aws_creds *c,
-		      struct mr_err *err)
+static int imds_parse(const char *doc, struct aws_creds *c, struct mr_err *err)
 {
 	struct json_object *o = json_tokener_parse(doc), *v;
 	static const char *const names[] = {"AccessKeyId", "SecretAccessKey",
@@ -305,8 +304,8 @@ int aws_imds_get(struct aws *a, const char *path, char **out_r,
 	}
 	buf_init(&r.body);
 	url = xasprintf("%s/latest/api/token", a->imds);
-	if (imds_call(h, &r, url, 1,
-		      "X-aws-ec2-metadata-token-ttl-seconds: 60", err) == 200 &&
+	if (imds_call(h, &r, url, 1, "X-aws-ec2-metadata-token-ttl-seconds: 60",
+		      err) == 200 &&
 	    r.body.len > 0) {
 		hdr = xasprintf("X-aws-ec2-metadata-token: %s", r.body.data);
 		free(url);
@@ -317,8 +316,9 @@ int aws_imds_get(struct aws *a, const char *path, char **out_r,
 			*out_r = xstrdup(r.body.data);
 			rc = 0;
 		} else if (err->kind == MR_OK) {
-			mr_err_set(err, MR_TEMP, "instance metadata: %s: no "
-						 "answer",
+			mr_err_set(err, MR_TEMP,
+				   "instance metadata: %s: no "
+				   "answer",
 				   path);
 		}
 	} else if (err->kind == MR_OK) {

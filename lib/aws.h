@@ -49,7 +49,7 @@ struct aws_creds {
 	char key_id[128];
 	char secret[256];
 	char token[4096];   /* "" when none */
-	time_t expires;	    /* 0: does not expire */
+	time_t expires;     /* 0: does not expire */
 	const char *source; /* "environment", "credentials file", "imds" */
 };
 

@@ -24,7 +24,7 @@ struct blob *blob_open(const char *spec, struct mr_err *err);
 struct blob *blob_open_s3(struct s3 *s3);
 void blob_close(struct blob **b);
 /* *data_r is malloc'd with two NUL bytes after *len_r bytes. */
-int blob_get(struct blob *b, const char *bucket, const char *key,
-	     char **data_r, size_t *len_r, struct mr_err *err);
+int blob_get(struct blob *b, const char *bucket, const char *key, char **data_r,
+	     size_t *len_r, struct mr_err *err);
 
 #endif

@@ -45,14 +45,14 @@
 #define DMN_QUEUE 4096
 #define DMN_PAUSE_AFTER 5
 #define DMN_MAX_WAITERS 64
-#define DMN_COMMIT 32 /* most messages per group commit */
+#define DMN_COMMIT 32           /* most messages per group commit */
 #define DMN_EXPIRE_EVERY_S 3600 /* retention pass, besides one at start */
 
 struct waiter {
 	int fd;
-	uint64_t gen;	     /* scan generation requested */
-	uint64_t target;     /* last queued seq when that scan ended */
-	long handled0;	     /* handled count at the request */
+	uint64_t gen;    /* scan generation requested */
+	uint64_t target; /* last queued seq when that scan ended */
+	long handled0;   /* handled count at the request */
 	int have_target;
 };
 
@@ -73,7 +73,7 @@ struct dmn {
 	pthread_cond_t scan_cv;
 	uint64_t scan_req, scan_done, scan_done_seq;
 	int stopping;
-	int expire_due;	   /* a retention pass is wanted (scan_mu) */
+	int expire_due; /* a retention pass is wanted (scan_mu) */
 	long keep_handled_s, keep_failed_s; /* its settings (scan_mu) */
 	long expire_ticks; /* seconds since the last one (main thread) */
 	atomic_long expired_handled, expired_failed;
@@ -85,7 +85,7 @@ struct dmn {
 	 * (S3 may be slow), swapped in by the main thread */
 	pthread_mutex_t ref_mu;
 	pthread_cond_t ref_cv;
-	int ref_hup;	      /* SIGHUP: reload now */
+	int ref_hup; /* SIGHUP: reload now */
 	int ref_stop;
 	long ref_period_s;    /* S3 refresh period; 0: SIGHUP only */
 	struct snap *ref_new; /* built, not yet swapped in */
@@ -141,8 +141,7 @@ static void expire_pass(struct dmn *d, long handled_s, long failed_s)
 	struct mr_err err;
 
 	mr_err_clear(&err);
-	if (exp_run(d->sp, handled_s, failed_s, d->ev, mr_time(), &n, &err) <
-	    0)
+	if (exp_run(d->sp, handled_s, failed_s, d->ev, mr_time(), &n, &err) < 0)
 		log_err("expire: %s", err.text);
 	atomic_fetch_add(&d->expired_handled, n.handled);
 	atomic_fetch_add(&d->expired_failed, n.failed);
@@ -201,7 +200,7 @@ static void on_done(void *arg, const struct job_result *r, int adopted)
 {
 	struct dmn *d = arg;
 
-	(void)r;	/* counted where the event is written */
+	(void)r;       /* counted where the event is written */
 	(void)adopted; /* likewise */
 	poke(d);
 }
@@ -244,8 +243,7 @@ static int listen_socket(struct dmn *d)
 	}
 	memcpy(sa.sun_path, d->sock_path, (size_t)n + 1);
 	(void)unlink(d->sock_path); /* stale: we own the spool lock */
-	d->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
+	d->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (d->lfd < 0 || bind(d->lfd, (void *)&sa, sizeof(sa)) < 0 ||
 	    chmod(d->sock_path, 0600) < 0 || listen(d->lfd, 16) < 0) {
 		log_err("control socket %s: %s", d->sock_path,
@@ -301,8 +299,7 @@ static void sd_notify_msg(const char *msg)
 	if (fd < 0)
 		return;
 	if (sendto(fd, msg, strlen(msg), 0, (void *)&sa,
-		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) <
-	    0)
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
 		log_warn("sd_notify: %s", log_strerror(errno));
 	(void)close(fd); /* datagram sent or not: nothing to flush */
 }
@@ -348,8 +345,15 @@ static void add_counters(struct dmn *d, struct json_object *o)
 	struct json_object *c = json_tokener_parse(js);
 
 	if (c != NULL) {
-		json_object_object_foreach(c, k, v)
-			json_object_object_add(o, k, json_object_get(v));
+		struct json_object_iterator it = json_object_iter_begin(c);
+		struct json_object_iterator end = json_object_iter_end(c);
+
+		for (; !json_object_iter_equal(&it, &end);
+		     json_object_iter_next(&it))
+			json_object_object_add(
+				o, json_object_iter_peek_name(&it),
+				json_object_get(
+					json_object_iter_peek_value(&it)));
 		json_object_put(c);
 	}
 	free(js);
@@ -368,8 +372,7 @@ static void add_cloudwatch(struct dmn *d, struct json_object *o)
 	c = json_object_new_object();
 	json_object_object_add(c, "calls", json_object_new_int64(st.calls));
 	json_object_object_add(c, "failed", json_object_new_int64(st.failed));
-	json_object_object_add(c, "dropped",
-			       json_object_new_int64(st.dropped));
+	json_object_object_add(c, "dropped", json_object_new_int64(st.dropped));
 	json_object_object_add(o, "cloudwatch", c);
 }
 
@@ -433,20 +436,24 @@ static void add_times(struct dmn *d, struct json_object *o)
 	struct job_times sum;
 
 	eng_times(d->eng, &sum);
-	json_object_object_add(o, "busy_us", json_object_new_int64(sum.busy_us));
-	json_object_object_add(o, "sign_us", json_object_new_int64(sum.sign_us));
+	json_object_object_add(o, "busy_us",
+			       json_object_new_int64(sum.busy_us));
+	json_object_object_add(o, "sign_us",
+			       json_object_new_int64(sum.sign_us));
 }
 
 /* Reloads and refreshes: swaps, rejections, the last rejection. */
 static void add_config(struct dmn *d, struct json_object *o)
 {
-	json_object_object_add(o, "config_swaps",
-			       json_object_new_int64(atomic_load(&d->cfg_swaps)));
+	json_object_object_add(
+		o, "config_swaps",
+		json_object_new_int64(atomic_load(&d->cfg_swaps)));
 	json_object_object_add(
 		o, "config_rejected",
 		json_object_new_int64(atomic_load(&d->cfg_rejected)));
-	json_object_object_add(o, "s3_requests",
-			       json_object_new_int64(atomic_load(&d->s3_requests)));
+	json_object_object_add(
+		o, "s3_requests",
+		json_object_new_int64(atomic_load(&d->s3_requests)));
 	pthread_mutex_lock(&d->ref_mu);
 	if (d->ref_error[0]) {
 		json_object_object_add(o, "config_error",
@@ -466,7 +473,8 @@ static struct json_object *status_json(struct dmn *d)
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	json_object_object_add(o, "workers",
 			       json_object_new_int64(eng_workers(d->eng)));
-	json_object_object_add(o, "queued", json_object_new_int64((int64_t)c.queued));
+	json_object_object_add(o, "queued",
+			       json_object_new_int64((int64_t)c.queued));
 	json_object_object_add(o, "in_flight",
 			       json_object_new_int64((int64_t)c.in_flight));
 	json_object_object_add(o, "deferred",
@@ -479,10 +487,11 @@ static struct json_object *status_json(struct dmn *d)
 	json_object_object_add(
 		o, "expired_failed",
 		json_object_new_int64(atomic_load(&d->expired_failed)));
-	json_object_object_add(o, "paused_s",
-			       json_object_new_int64(c.paused_until > time(NULL)
-							     ? c.paused_until - time(NULL)
-							     : 0));
+	json_object_object_add(
+		o, "paused_s",
+		json_object_new_int64(c.paused_until > time(NULL)
+					      ? c.paused_until - time(NULL)
+					      : 0));
 	add_times(d, o);
 	add_config(d, o);
 	json_object_object_add(o, "uptime_s",
@@ -513,11 +522,13 @@ static void check_waiters(struct dmn *d)
 		}
 		wq_counts(d->q, &c);
 		o = json_object_new_object();
-		json_object_object_add(o, "handled",
-				       json_object_new_int64(met_handled(ev_metrics(d->ev)) -
-							     w->handled0));
-		json_object_object_add(o, "deferred",
-				       json_object_new_int64((int64_t)c.deferred));
+		json_object_object_add(
+			o, "handled",
+			json_object_new_int64(met_handled(ev_metrics(d->ev)) -
+					      w->handled0));
+		json_object_object_add(
+			o, "deferred",
+			json_object_new_int64((int64_t)c.deferred));
 		reply_close(w->fd, o);
 		*w = d->waiters[--d->n_waiters];
 	}
@@ -530,7 +541,8 @@ static void serve_client(struct dmn *d, int fd)
 	struct pollfd p = {fd, POLLIN, 0};
 
 	/* a local client sends its one short line at once */
-	if (poll(&p, 1, 1000) <= 0 || (n = read(fd, line, sizeof(line) - 1)) <= 0) {
+	if (poll(&p, 1, 1000) <= 0 ||
+	    (n = read(fd, line, sizeof(line) - 1)) <= 0) {
 		(void)close(fd); /* nothing asked */
 		return;
 	}
@@ -818,7 +830,8 @@ static int loop(struct dmn *d)
 		}
 		if (p[2].revents & POLLIN)
 			on_tick(d);
-		if ((p[3].revents & POLLIN) && read(d->efd, &n, sizeof(n)) > 0) {
+		if ((p[3].revents & POLLIN) &&
+		    read(d->efd, &n, sizeof(n)) > 0) {
 			swap_in(d);
 			check_waiters(d);
 		}
@@ -903,8 +916,8 @@ static int lock_spool(struct dmn *d)
 	if (r > 0)
 		return 0;
 	if (r == 0 && md_lock_owner(d->sp, &pid, &err) > 0)
-		log_err("spool %s is owned by process %ld", md_spool_path(d->sp),
-			(long)pid);
+		log_err("spool %s is owned by process %ld",
+			md_spool_path(d->sp), (long)pid);
 	else
 		log_err("spool lock: %s", err.text[0] ? err.text : "busy");
 	return -1;
@@ -920,8 +933,8 @@ static int drop_privileges(struct dmn *d, const struct priv *p,
 	if (priv_drop(p, err) < 0)
 		return -1;
 	if (p->drop && access(s->spool, R_OK | W_OK | X_OK) < 0) {
-		mr_err_sys(err, MR_PERM, errno,
-			   "spool: %s is not usable by %s", s->spool, p->name);
+		mr_err_sys(err, MR_PERM, errno, "spool: %s is not usable by %s",
+			   s->spool, p->name);
 		return -1;
 	}
 	return 0;
@@ -985,8 +998,8 @@ int dmn_run(const char *settings_path, struct snap *sn)
 	count_s3(d, d->sn);
 	request_expire(d); /* a retention pass at start, then hourly */
 	request_scan(d, NULL);
-	log_info("run: watching %s/new with %ld workers",
-		 md_spool_path(d->sp), eng_workers(d->eng));
+	log_info("run: watching %s/new with %ld workers", md_spool_path(d->sp),
+		 eng_workers(d->eng));
 	sd_notify_msg("READY=1");
 	rc = loop(d);
 	stop(d);
@@ -996,8 +1009,8 @@ int dmn_run(const char *settings_path, struct snap *sn)
 
 /* ---- client ---- */
 
-int dmn_request(const char *spool, const char *req, long timeout_ms,
-		char *out, size_t n)
+int dmn_request(const char *spool, const char *req, long timeout_ms, char *out,
+		size_t n)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct pollfd p;

@@ -40,7 +40,7 @@ int dmn_run(const char *settings_path, struct snap *sn);
 /* Client side, for drain and status: send one request line to the daemon
  * of the spool and read one answer line into out (NUL-terminated). 0 ok,
  * -1 (no daemon socket, or no answer within timeout_ms). */
-int dmn_request(const char *spool, const char *req, long timeout_ms,
-		char *out, size_t n);
+int dmn_request(const char *spool, const char *req, long timeout_ms, char *out,
+		size_t n);
 
 #endif

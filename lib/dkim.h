@@ -72,8 +72,8 @@ size_t dkim_check(const struct set *s, struct mr_msgs *problems,
 /* The DNS TXT record for the public half of the key in path, as
  * "v=DKIM1; k=rsa; p=<base64>" (or k=ed25519), checked like dkim_load;
  * setting names the key in messages ("rsa_key"). NULL with err. */
-char *dkim_record_dup(const char *setting, const char *path,
-		      enum dkim_alg alg, struct mr_err *err);
+char *dkim_record_dup(const char *setting, const char *path, enum dkim_alg alg,
+		      struct mr_err *err);
 
 /* A zone-file line publishing record at SELECTOR._domainkey.DOMAIN:
  * 'SEL._domainkey.DOM. IN TXT ( "..." "..." )', the record cut into

@@ -52,7 +52,7 @@ enum dlv_r {
 struct dlv_res {
 	enum dlv_r r;
 	enum reason reason; /* DLV_TEMP, DLV_PERM */
-	int pause;	    /* the transport asked for a global pause */
+	int pause;          /* the transport asked for a global pause */
 	struct mr_err err;  /* DLV_TEMP, DLV_PERM; not redacted */
 };
 

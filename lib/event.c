@@ -208,9 +208,9 @@ static int failed_entries(const struct ev_rec *r)
 
 static void count(struct ev_log *ev, const struct ev_rec *r)
 {
-	struct met_rec m = {r->outcome,	       r->reason,   r->requested,
-			    r->ms,	       r->replies,  r->forwarded,
-			    failed_entries(r), r->forward_held};
+	struct met_rec m = {
+		r->outcome, r->reason,    r->requested,      r->ms,
+		r->replies, r->forwarded, failed_entries(r), r->forward_held};
 
 	if (met_add(ev->met, &m) < 0)
 		log_warn("event of %s: unknown outcome %s", r->file,
@@ -224,8 +224,8 @@ static int write_json(struct ev_log *ev, struct json_object *o)
 	char *line;
 	int rc = 0;
 
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (ev->kind == EV_SYSLOG) {
 		syslog(LOG_LOCAL1 | LOG_INFO, "%s", s);
 		json_object_put(o);

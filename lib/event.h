@@ -31,25 +31,25 @@ struct ev_log;
 
 /* One config entry's result. */
 struct ev_entry {
-	int i;		    /* config entry index */
-	const char *r;	    /* sent | journal | retry | failed */
+	int i;              /* config entry index */
+	const char *r;      /* sent | journal | retry | failed */
 	const char *reason; /* failure word, or NULL */
 };
 
 struct ev_rec {
-	const char *file;	 /* unique name */
-	const char *outcome;	 /* replied | ignored | failed | retry */
-	const char *reason;	 /* policy word or failure reason */
-	const char *requested;	 /* our address, or NULL */
-	const char *sender_hash; /* keyed hash, or NULL */
-	long ms;		 /* processing time */
-	int replies;		 /* replies sent to the requester */
-	int forwarded;		 /* admin forwards sent */
-	const char *error;	 /* redacted error text, or NULL */
+	const char *file;               /* unique name */
+	const char *outcome;            /* replied | ignored | failed | retry */
+	const char *reason;             /* policy word or failure reason */
+	const char *requested;          /* our address, or NULL */
+	const char *sender_hash;        /* keyed hash, or NULL */
+	long ms;                        /* processing time */
+	int replies;                    /* replies sent to the requester */
+	int forwarded;                  /* admin forwards sent */
+	const char *error;              /* redacted error text, or NULL */
 	const struct ev_entry *entries; /* NULL: no "entries" field */
 	size_t n_entries;
 	const char *forward_reason; /* reason of a wanted forward, or NULL */
-	int forward_held; /* the hourly cap held that forward back */
+	int forward_held;           /* the hourly cap held that forward back */
 };
 
 struct met;

@@ -267,8 +267,16 @@ static int forward(struct job_ctx *ctx, const struct md_entry *ent,
 		   struct job_result *res)
 {
 	const struct set *s = ctx->sn->set;
-	struct rpl_fwd f = {NULL, s->admin_subject_tag, why, msg->requested,
-			    msg->subject, ent->uniq, NULL, 0, 0, now};
+	struct rpl_fwd f = {NULL,
+			    s->admin_subject_tag,
+			    why,
+			    msg->requested,
+			    msg->subject,
+			    ent->uniq,
+			    NULL,
+			    0,
+			    0,
+			    now};
 	struct dlv_res d = {.r = DLV_SENT};
 	char *orig = NULL;
 	int allowed;
@@ -404,8 +412,8 @@ static void decide(struct job_ctx *ctx, const struct md_entry *ent,
 				      res); /* sets res on failure */
 		return;
 	}
-	if (v.forward && forward(ctx, ent, msg, pol_reason_word(v.fwd_reason),
-				 now, res) < 0)
+	if (v.forward &&
+	    forward(ctx, ent, msg, pol_reason_word(v.fwd_reason), now, res) < 0)
 		return;
 	if (v.outcome == POL_OUT_FAIL)
 		res_set(res, MD_FAILED, "failed", pol_reason_word(v.reason));
@@ -418,7 +426,7 @@ static void decide(struct job_ctx *ctx, const struct md_entry *ent,
 static enum reason read_reason(const struct mr_err *err)
 {
 	static const enum reason limits[] = {
-		REASON_HEADERS_TOO_LARGE, REASON_TOO_MANY_HEADERS,
+		REASON_HEADERS_TOO_LARGE,    REASON_TOO_MANY_HEADERS,
 		REASON_HEADER_LINE_TOO_LONG, REASON_MIME_TOO_DEEP,
 		REASON_MIME_TOO_MANY_PARTS,
 	};
@@ -442,8 +450,8 @@ static void set_limits(const struct set *s, struct prs_limits *lim)
 	lim->mime_parts = (size_t)s->limits.mime_parts;
 }
 
-static int read_msg(struct job_ctx *ctx, const struct md_entry *ent,
-		    time_t now, struct prs_msg **msg, struct job_result *res)
+static int read_msg(struct job_ctx *ctx, const struct md_entry *ent, time_t now,
+		    struct prs_msg **msg, struct job_result *res)
 {
 	long long t0 = mr_now_ms();
 	struct prs_limits lim;
@@ -502,8 +510,8 @@ static void emit(struct job_ctx *ctx, const struct job_held *h)
 		.error = res->error[0] ? res->error : NULL,
 		.entries = res->n_entries ? res->entries : NULL,
 		.n_entries = res->n_entries,
-		.forward_reason = res->forward_reason[0] ? res->forward_reason
-							: NULL,
+		.forward_reason =
+			res->forward_reason[0] ? res->forward_reason : NULL,
 		.forward_held = res->forward_held,
 	};
 
@@ -665,9 +673,19 @@ static void direct_event(struct job_ctx *ctx, const char *to,
 			 long long t0, int sent, const struct mr_err *err)
 {
 	char red[256] = "", sh[HASH_SHA256_HEX];
-	struct ev_rec r = {"send-direct", err ? "failed" : "replied",
-			   reason, requested, NULL, (long)(mr_now_ms() - t0),
-			   sent, 0, NULL, NULL, 0, NULL, 0};
+	struct ev_rec r = {"send-direct",
+			   err ? "failed" : "replied",
+			   reason,
+			   requested,
+			   NULL,
+			   (long)(mr_now_ms() - t0),
+			   sent,
+			   0,
+			   NULL,
+			   NULL,
+			   0,
+			   NULL,
+			   0};
 
 	snap_sender_hash(ctx->sn, to, sh);
 	r.sender_hash = sh[0] ? sh : NULL;
@@ -677,9 +695,9 @@ static void direct_event(struct job_ctx *ctx, const char *to,
 	(void)ev_emit(ctx->ev, &r); /* logs its own errors */
 }
 
-int job_send_direct(struct job_ctx *ctx, const char *to,
-		    const char *requested, const char *subject, time_t now,
-		    int *sent_r, struct mr_err *err)
+int job_send_direct(struct job_ctx *ctx, const char *to, const char *requested,
+		    const char *subject, time_t now, int *sent_r,
+		    struct mr_err *err)
 {
 	const struct rcfg *c = ctx->sn->rcfg;
 	size_t n = rcfg_lookup(c, requested, NULL, 0);
@@ -703,12 +721,12 @@ int job_send_direct(struct job_ctx *ctx, const char *to,
 		struct rpl_msg m;
 
 		mr_err_clear(&d.err);
-		if (rpl_compose(ctx->sn->rpl, es[i]->index, &req, &m,
-				&d.err) < 0) {
+		if (rpl_compose(ctx->sn->rpl, es[i]->index, &req, &m, &d.err) <
+		    0) {
 			d.reason = REASON_COMPOSE_ERROR;
 		} else {
-			dlv_send(ctx->dlv, ctx->sn, &m, es[i]->method, to,
-				 NULL, now, &d);
+			dlv_send(ctx->dlv, ctx->sn, &m, es[i]->method, to, NULL,
+				 now, &d);
 			rpl_msg_free(&m);
 			if (d.r == DLV_SENT) {
 				(*sent_r)++;

@@ -39,14 +39,14 @@ struct job_result {
 	char reason[64];
 	int replies;
 	int forwarded;
-	int pause;	 /* a transport asked to pause all sending */
-	char error[256]; /* redacted */
+	int pause;        /* a transport asked to pause all sending */
+	char error[256];  /* redacted */
 	size_t n_entries; /* results in entries (0: no reply attempted) */
 	struct ev_entry entries[JOB_ENTRIES_MAX];
-	time_t now;	  /* when it was handled */
-	int finished;	  /* the final rename happened (job_commit) */
+	time_t now;              /* when it was handled */
+	int finished;            /* the final rename happened (job_commit) */
 	char forward_reason[32]; /* "" when no forward was wanted */
-	int forward_held;	 /* the hourly cap held the forward back */
+	int forward_held;        /* the hourly cap held the forward back */
 };
 
 /* Time this context spent handling messages and, within that, signing
@@ -93,9 +93,9 @@ int job_commit(struct job_ctx *ctx, job_done_fn done, void *arg);
  * operator's deliberate act). One event with file "send-direct".
  * Every entry is tried. *sent_r = replies sent. 0, or -1 with err (the
  * first failure) when an entry failed. */
-int job_send_direct(struct job_ctx *ctx, const char *to,
-		    const char *requested, const char *subject, time_t now,
-		    int *sent_r, struct mr_err *err);
+int job_send_direct(struct job_ctx *ctx, const char *to, const char *requested,
+		    const char *subject, time_t now, int *sent_r,
+		    struct mr_err *err);
 
 /* classify: the verdict for a file, changing nothing. st may be NULL or a
  * read-only store. */

@@ -32,8 +32,8 @@ static void syntax_problem(struct mr_msgs *pr, const char *name,
 
 /* The one JSON value filling data[0..len): json-c's comments are allowed,
  * anything but whitespace after the value is not. NULL after a problem. */
-struct json_object *jsn_parse(const char *data, size_t len,
-				      const char *name, struct mr_msgs *pr)
+struct json_object *jsn_parse(const char *data, size_t len, const char *name,
+			      struct mr_msgs *pr)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *o;

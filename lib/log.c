@@ -45,8 +45,7 @@ int log_level_parse(const char *s)
 
 static void log_v(enum log_level lvl, const char *fmt, va_list ap)
 {
-	static const char *const tag[] = {"error", "warning", "info",
-					  "debug"};
+	static const char *const tag[] = {"error", "warning", "info", "debug"};
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char msg[2048];
 	char line[2200];

@@ -89,7 +89,7 @@ int met_addr_at(const struct met *m, size_t i, const char **addr_r,
 struct met_interval {
 	long n[MET_N_OUTCOMES];
 	long replies;
-	long ms_n;   /* events */
+	long ms_n; /* events */
 	long long ms_sum;
 	long ms_min; /* 0 when ms_n is 0 */
 	long ms_max;

@@ -438,9 +438,10 @@ static size_t count_containers(const char *buf, size_t len)
 		char c = buf[i];
 
 		if ((c == 'm' || c == 'M') &&
-		    ((len - i >= 10 && strncasecmp(buf + i, "multipart/", 10) ==
-						 0) ||
-		     (len - i >= 8 && strncasecmp(buf + i, "message/", 8) == 0)))
+		    ((len - i >= 10 &&
+		      strncasecmp(buf + i, "multipart/", 10) == 0) ||
+		     (len - i >= 8 &&
+		      strncasecmp(buf + i, "message/", 8) == 0)))
 			n++;
 	}
 	return n;
@@ -477,7 +478,8 @@ static void mime_walk(struct prs_msg *m, const struct mailmime *mm,
 		m->has_rfc822 = 1;
 	switch (mm->mm_type) {
 	case MAILMIME_MULTIPLE:
-		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list);
+		for (clistiter *it =
+			     clist_begin(mm->mm_data.mm_multipart.mm_mp_list);
 		     it != NULL; it = clist_next(it))
 			mime_walk(m, clist_content(it), depth + 1);
 		break;
@@ -550,9 +552,8 @@ static int scan_mime(struct prs_msg *m, const char *buf, size_t len,
 	return 0;
 }
 
-int prs_parse_limits(const char *buf, size_t len,
-		     const struct prs_limits *lim, struct prs_msg **msg_r,
-		     struct mr_err *err)
+int prs_parse_limits(const char *buf, size_t len, const struct prs_limits *lim,
+		     struct prs_msg **msg_r, struct mr_err *err)
 {
 	struct prs_msg *m = NULL;
 
@@ -684,8 +685,7 @@ int prs_read_limits(int fd, const struct prs_limits *lim,
 	int rc = -1, r;
 
 	*msg_r = NULL;
-	n = read_header_block(fd, lim->max_header_bytes, &buf, &cap, &len,
-			      err);
+	n = read_header_block(fd, lim->max_header_bytes, &buf, &cap, &len, err);
 	if (n < 0)
 		goto out;
 	end = (size_t)n;

@@ -35,7 +35,7 @@ struct prs_msg {
 	 * unparsable (libetpan leaves it an optional field) */
 	char *from_addr;
 	char *from_display; /* decoded UTF-8 display name or NULL */
-	int from_count;	    /* number of From headers seen */
+	int from_count;     /* number of From headers seen */
 	/* Subject decoded from RFC 2047 to valid UTF-8; CR, LF, TAB and other
 	 * controls replaced by spaces; NULL when there is no Subject */
 	char *subject;
@@ -52,7 +52,7 @@ struct prs_msg {
 	 * only when the whole message was in the buffer and within
 	 * prs_limits.mime_bytes */
 	int body_scanned;
-	int has_rfc822;	   /* a message/rfc822, message/global or
+	int has_rfc822;    /* a message/rfc822, message/global or
 			      text/rfc822-headers part (a carried original) */
 	size_t mime_parts; /* parts in the tree (root included) */
 	size_t mime_depth; /* deepest nesting (1: the message alone) */
@@ -62,13 +62,13 @@ struct prs_msg {
  * with the reason word as err->text when exceeded. */
 struct prs_limits {
 	size_t max_header_bytes; /* "headers-too-large" */
-	size_t max_headers;	 /* header fields: "too-many-headers" */
-	size_t max_line;	 /* bytes of one header line, without its
+	size_t max_headers;      /* header fields: "too-many-headers" */
+	size_t max_line;         /* bytes of one header line, without its
 				    line end: "header-line-too-long" */
-	size_t mime_bytes;	 /* a multipart message larger than this is
+	size_t mime_bytes;       /* a multipart message larger than this is
 				    not scanned for its structure */
-	size_t mime_depth;	 /* nesting: "mime-too-deep" */
-	size_t mime_parts;	 /* parts: "mime-too-many-parts" */
+	size_t mime_depth;       /* nesting: "mime-too-deep" */
+	size_t mime_parts;       /* parts: "mime-too-many-parts" */
 };
 
 /* The defaults of the settings (limits.* in mailresponder-settings(5)). */
@@ -83,9 +83,8 @@ int prs_parse(const char *buf, size_t len, struct prs_msg **msg_r,
  * of a multipart message (up to lim->mime_bytes) for the structure scan. */
 int prs_read_limits(int fd, const struct prs_limits *lim,
 		    struct prs_msg **msg_r, struct mr_err *err);
-int prs_parse_limits(const char *buf, size_t len,
-		     const struct prs_limits *lim, struct prs_msg **msg_r,
-		     struct mr_err *err);
+int prs_parse_limits(const char *buf, size_t len, const struct prs_limits *lim,
+		     struct prs_msg **msg_r, struct mr_err *err);
 void prs_free(struct prs_msg **msg);
 
 /* First header named name (case-insensitive), or NULL; *next (if not

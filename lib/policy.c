@@ -35,8 +35,7 @@ static const struct {
 	unsigned fwd;
 } reasons[POL_N_REASONS] = {
 	[POL_REPLIED] = {"replied", 0},
-	[POL_NO_REQUESTED_ADDRESS] = {"no-requested-address",
-				      POL_FWD_EXISTING},
+	[POL_NO_REQUESTED_ADDRESS] = {"no-requested-address", POL_FWD_EXISTING},
 	[POL_COMPLAINT] = {"complaint", POL_FWD_DEFAULT | POL_FWD_EXISTING},
 	[POL_UNKNOWN_ADDRESS] = {"unknown-address", 0},
 	/* the existing system reads the requester from Return-Path: a
@@ -195,21 +194,21 @@ static int list_has(const char *v, const char *const *words)
  * read unfolded values of the named header; PM_REPORT the top-level
  * Content-Type; PM_CARRIED the structure scan (a message/rfc822 part). */
 enum pm_kind {
-	PM_LOCAL_IS,	   /* local part equals pattern */
+	PM_LOCAL_IS,       /* local part equals pattern */
 	PM_LOCAL_PREFIX,   /* local part starts with pattern */
 	PM_LOCAL_SUFFIX,   /* local part ends with pattern */
-	PM_DOMAIN,	   /* domain is pattern or a subdomain of it */
-	PM_DISPLAY_IS,	   /* display name equals pattern */
-	PM_HDR,		   /* header present */
-	PM_HDR_TOKEN,	   /* first token of the header equals pattern */
+	PM_DOMAIN,         /* domain is pattern or a subdomain of it */
+	PM_DISPLAY_IS,     /* display name equals pattern */
+	PM_HDR,            /* header present */
+	PM_HDR_TOKEN,      /* first token of the header equals pattern */
 	PM_HDR_NOT_TOKEN,  /* header present, first token not pattern */
-	PM_HDR_LIST,	   /* comma-separated value holds pattern */
+	PM_HDR_LIST,       /* comma-separated value holds pattern */
 	PM_HDR_CONTAINS,   /* value contains pattern */
 	PM_SUBJECT_PREFIX, /* decoded Subject starts with pattern */
-	PM_REPORT,	   /* multipart/report (pattern: its report-type) */
-	PM_CARRIED,	   /* carries an original message as a part */
-	PM_OWN,		   /* sender is one of our addresses (settings) */
-	PM_DKIM,	   /* the DKIM row (settings) */
+	PM_REPORT,         /* multipart/report (pattern: its report-type) */
+	PM_CARRIED,        /* carries an original message as a part */
+	PM_OWN,            /* sender is one of our addresses (settings) */
+	PM_DKIM,           /* the DKIM row (settings) */
 };
 
 /* One row: a strong row decides alone; a weak row ("sign") decides only
@@ -222,8 +221,14 @@ struct pol_rule {
 	enum pol_reason reason;
 };
 
-#define R(k, f, p, r) {k, 0, f, p, r}
-#define W(k, f, p, r) {k, 1, f, p, r}
+#define R(k, f, p, r)                                                          \
+	{                                                                      \
+		k, 0, f, p, r                                                  \
+	}
+#define W(k, f, p, r)                                                          \
+	{                                                                      \
+		k, 1, f, p, r                                                  \
+	}
 
 static const struct pol_rule rules[] = {
 	/* feedback loops: ARF (RFC 5965), and non-ARF complaints that
@@ -423,15 +428,15 @@ static int sender_is_own(const struct set *s, const struct rcfg *c,
 
 struct ar_state {
 	int pass_aligned; /* a dkim=pass whose header.d aligns with From */
-	int fail;	  /* a dkim=fail (or permerror) */
-	int result;	  /* any RFC 8601 dkim result at all */
+	int fail;         /* a dkim=fail (or permerror) */
+	int result;       /* any RFC 8601 dkim result at all */
 };
 
 /* 1 if v is a DKIM result of RFC 8601 s.2.7.1. */
 static int dkim_result_word(const char *v)
 {
 	static const char *const words[] = {
-		"none",	   "pass",	"fail",	     "policy",
+		"none",    "pass",      "fail",      "policy",
 		"neutral", "temperror", "permerror", NULL,
 	};
 
@@ -536,8 +541,8 @@ static void ar_resinfo(char *seg, const char *dom, struct ar_state *st)
 		st->pass_aligned = 1;
 }
 
-static void ar_header(const char *value, const char *authserv,
-		      const char *dom, struct ar_state *st)
+static void ar_header(const char *value, const char *authserv, const char *dom,
+		      struct ar_state *st)
 {
 	char *copy = strip_comments(value), *p = copy, *seg, *tp;
 	char *id;
@@ -682,8 +687,8 @@ static int rule_matches(const struct pol_in *in, const struct prs_msg *m,
 	case PM_DOMAIN:
 		return addr_domain_in(dom, (char *const *)one, 1);
 	case PM_DISPLAY_IS:
-		return m->from_display && mr_streq_ci(m->from_display,
-						      r->pattern);
+		return m->from_display &&
+		       mr_streq_ci(m->from_display, r->pattern);
 	case PM_SUBJECT_PREFIX:
 		return m->subject && strncasecmp(m->subject, r->pattern,
 						 strlen(r->pattern)) == 0;
@@ -740,8 +745,7 @@ static int rule_walk(const struct pol_in *in, const struct prs_msg *m)
 	return -1;
 }
 
-static void set_v(struct pol_verdict *v, enum pol_reason r,
-		  enum pol_outcome o)
+static void set_v(struct pol_verdict *v, enum pol_reason r, enum pol_outcome o)
 {
 	v->reason = r;
 	v->outcome = o;

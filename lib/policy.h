@@ -53,8 +53,8 @@ typedef unsigned long long pol_reasons;
 
 enum pol_outcome {
 	POL_OUT_REPLY = 0, /* one reply per config entry */
-	POL_OUT_IGNORE,	   /* handled, deliberately not replied */
-	POL_OUT_FAIL,	   /* cannot be processed: failure folder */
+	POL_OUT_IGNORE,    /* handled, deliberately not replied */
+	POL_OUT_FAIL,      /* cannot be processed: failure folder */
 };
 
 struct pol_verdict {
@@ -69,11 +69,11 @@ struct pol_verdict {
 struct pol_in {
 	const struct set *set;
 	const struct rcfg *rcfg;
-	struct st *st;			  /* NULL: skip the store rows */
+	struct st *st;                    /* NULL: skip the store rows */
 	const struct hash_key *store_key; /* NULL: plain SHA-512 hashes */
-	const char *uniq;		  /* unique name: counted once */
-	int dry_run;			  /* read the daily count only */
-	long now;			  /* unix time: journal, UTC day */
+	const char *uniq;                 /* unique name: counted once */
+	int dry_run;                      /* read the daily count only */
+	long now;                         /* unix time: journal, UTC day */
 };
 
 int pol_decide(const struct pol_in *in, const struct prs_msg *msg,

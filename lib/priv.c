@@ -41,8 +41,8 @@ int priv_resolve(const struct set *s, struct priv *p, struct mr_err *err)
 		struct mr_err e2;
 
 		/* not root: nothing to switch; a different user is noted */
-		if (s->user != NULL && (lookup(s->user, &want, &e2) < 0 ||
-					want.uid != geteuid()))
+		if (s->user != NULL &&
+		    (lookup(s->user, &want, &e2) < 0 || want.uid != geteuid()))
 			log_warn("user: started as uid %u, not as %s: running "
 				 "as uid %u",
 				 (unsigned)geteuid(), s->user,
@@ -63,8 +63,8 @@ int priv_resolve(const struct set *s, struct priv *p, struct mr_err *err)
 	return 0;
 }
 
-static int check_owner(const char *key, const char *path,
-		       const struct priv *p, struct mr_err *err)
+static int check_owner(const char *key, const char *path, const struct priv *p,
+		       struct mr_err *err)
 {
 	struct stat st;
 

@@ -27,7 +27,7 @@ enum rcfg_method {
 
 struct rcfg_body {
 	char *mimetype; /* lower-cased, e.g. "text/plain" */
-	char *text;	/* UTF-8, NUL-terminated */
+	char *text;     /* UTF-8, NUL-terminated */
 	size_t len;
 };
 
@@ -38,7 +38,7 @@ struct rcfg_att {
 };
 
 struct rcfg_entry {
-	size_t index;	  /* position in the config list */
+	size_t index;     /* position in the config list */
 	char *email_addr; /* lower-cased addr-spec */
 	struct rcfg_body *bodies;
 	size_t n_bodies;

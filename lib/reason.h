@@ -13,27 +13,27 @@
 enum reason {
 	REASON_NONE = 0,
 	REASON_NOT_REGULAR_FILE, /* not a plain file in new/ */
-	REASON_READ_ERROR,	 /* the spool file could not be read */
+	REASON_READ_ERROR,       /* the spool file could not be read */
 	REASON_HEADERS_TOO_LARGE,
-	REASON_UNPARSABLE,	   /* the header block does not parse */
-	REASON_STORE_UNAVAILABLE,  /* rate-limit store or send journal */
-	REASON_COMPOSE_ERROR,	   /* the reply could not be built */
-	REASON_SIGN_ERROR,	   /* DKIM signing failed */
+	REASON_UNPARSABLE,            /* the header block does not parse */
+	REASON_STORE_UNAVAILABLE,     /* rate-limit store or send journal */
+	REASON_COMPOSE_ERROR,         /* the reply could not be built */
+	REASON_SIGN_ERROR,            /* DKIM signing failed */
 	REASON_TRANSPORT_UNAVAILABLE, /* the transport could not be opened */
-	REASON_SEND_FAILED,	   /* SMTP or outbox refused or failed */
-	REASON_SES_REJECTED,	   /* SES MessageRejected */
-	REASON_SES_INVALID,	   /* SES InvalidParameterValue and the like */
-	REASON_SES_THROTTLED,	   /* SES Throttling, sending rate exceeded */
-	REASON_SES_PAUSED,	   /* account sending paused, daily quota */
-	REASON_SES_UNAVAILABLE,	   /* 5xx, connection, TLS, timeout */
-	REASON_AWS_CREDENTIALS,	   /* no usable AWS credentials */
-	REASON_RETRY_EXPIRED,	   /* transient failures for too long */
-	REASON_UNREADABLE,	   /* classify: the file cannot be read */
-	REASON_TOO_MANY_HEADERS,   /* over limits.max_headers */
+	REASON_SEND_FAILED,           /* SMTP or outbox refused or failed */
+	REASON_SES_REJECTED,          /* SES MessageRejected */
+	REASON_SES_INVALID,      /* SES InvalidParameterValue and the like */
+	REASON_SES_THROTTLED,    /* SES Throttling, sending rate exceeded */
+	REASON_SES_PAUSED,       /* account sending paused, daily quota */
+	REASON_SES_UNAVAILABLE,  /* 5xx, connection, TLS, timeout */
+	REASON_AWS_CREDENTIALS,  /* no usable AWS credentials */
+	REASON_RETRY_EXPIRED,    /* transient failures for too long */
+	REASON_UNREADABLE,       /* classify: the file cannot be read */
+	REASON_TOO_MANY_HEADERS, /* over limits.max_headers */
 	REASON_HEADER_LINE_TOO_LONG, /* over limits.max_header_line */
-	REASON_MIME_TOO_DEEP,	   /* over limits.mime_depth */
-	REASON_MIME_TOO_MANY_PARTS, /* over limits.mime_parts */
-	REASON_TIME_LIMIT,	   /* over limits.message_time_ms */
+	REASON_MIME_TOO_DEEP,        /* over limits.mime_depth */
+	REASON_MIME_TOO_MANY_PARTS,  /* over limits.mime_parts */
+	REASON_TIME_LIMIT,           /* over limits.message_time_ms */
 	REASON_N
 };
 

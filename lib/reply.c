@@ -788,8 +788,7 @@ static int build_entry(const struct set *s, const struct rcfg_entry *e,
 			goto out;
 		}
 		end_single(ent->v[v], e->n_bodies + e->n_atts);
-		dkim_body_hash(ent->v[v]->data, ent->v[v]->len,
-			       ent->v[v]->bh);
+		dkim_body_hash(ent->v[v]->data, ent->v[v]->len, ent->v[v]->bh);
 	}
 	if (!renamed)
 		ent->v[1] = ent->v[0];
@@ -1015,8 +1014,8 @@ static int rfc822_safe(const char *raw, size_t n)
 	size_t col = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (raw[i] == 0 || (raw[i] == '\r' && (i + 1 == n ||
-							raw[i + 1] != '\n')))
+		if (raw[i] == 0 ||
+		    (raw[i] == '\r' && (i + 1 == n || raw[i + 1] != '\n')))
 			return 0;
 		if (raw[i] == '\n')
 			col = 0;
@@ -1061,7 +1060,8 @@ static void original_part(struct part *p, const struct rpl_fwd *f)
 				   "filename=\"original.eml\"\r\n");
 		crlf_copy(&p->body, f->orig, f->orig_len);
 	} else {
-		buf_puts(&p->hdrs, "Content-Type: application/octet-stream\r\n");
+		buf_puts(&p->hdrs,
+			 "Content-Type: application/octet-stream\r\n");
 		buf_puts(&p->hdrs, "Content-Transfer-Encoding: base64\r\n");
 		buf_puts(&p->hdrs, "Content-Disposition: attachment; "
 				   "filename=\"original.eml\"\r\n");
@@ -1073,8 +1073,9 @@ static int fwd_head(const struct rpl_set *rs, const struct rpl_fwd *f,
 		    const struct part *top, struct mr_buf *h,
 		    struct mr_err *err)
 {
-	char *subj, *enc, *d = ctl_to_space_dup(f->subject ? f->subject : "",
-						RPL_SUBJECT_MAX);
+	char *subj, *enc,
+		*d = ctl_to_space_dup(f->subject ? f->subject : "",
+				      RPL_SUBJECT_MAX);
 
 	if (put_date(h, f->now, err) < 0 ||
 	    put_msgid(h, rs->domain, f->now, err) < 0) {
@@ -1083,8 +1084,7 @@ static int fwd_head(const struct rpl_set *rs, const struct rpl_fwd *f,
 	}
 	buf_puts(h, rs->from_line);
 	buf_printf(h, "To: %s\r\n", f->to_addr);
-	subj = xasprintf("%s %s: %s", f->tag ? f->tag : "", f->reason,
-			 trim(d));
+	subj = xasprintf("%s %s: %s", f->tag ? f->tag : "", f->reason, trim(d));
 	enc = rpl_encode_2047(trim(subj));
 	hdr_folded(h, "Subject", enc);
 	free(enc);

@@ -41,9 +41,9 @@ struct rpl_set;
 
 /* The per-reply facts. */
 struct rpl_req {
-	const char *to_addr;	/* the requester's addr-spec */
-	const char *reply_to;	/* the requested (our) address */
-	const char *subject;	/* decoded original Subject or NULL */
+	const char *to_addr;    /* the requester's addr-spec */
+	const char *reply_to;   /* the requested (our) address */
+	const char *subject;    /* decoded original Subject or NULL */
 	const char *message_id; /* the request's Message-ID without <> */
 	time_t now;
 };
@@ -56,8 +56,8 @@ struct rpl_msg {
 	 * prebuilt body; NULL for a forward (the signer computes it) */
 	const unsigned char *body_hash;
 	char *own_body; /* a forward's body (body points at it), or NULL */
-	int variant;	/* 0 plain, 1 provider names */
-	size_t entry;	/* config entry index */
+	int variant;    /* 0 plain, 1 provider names */
+	size_t entry;   /* config entry index */
 };
 
 /* A complaint or bounce forwarded to one admin address (design.md s.4):

@@ -293,8 +293,8 @@ static int cache_write(const struct s3 *s3, const char *path,
 		goto out;
 	}
 	if (rename(tmp, path) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "s3 cache: rename(%s, %s)",
-			   tmp, path);
+		mr_err_sys(err, MR_TEMP, errno, "s3 cache: rename(%s, %s)", tmp,
+			   path);
 		(void)unlink(tmp);
 		goto out;
 	}
@@ -334,8 +334,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 
 		while (v < e && (*v == ' ' || *v == '\t'))
 			v++;
-		while (e > v && (e[-1] == '\r' || e[-1] == '\n' ||
-				 e[-1] == ' '))
+		while (e > v &&
+		       (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
 			e--;
 		if ((size_t)(e - v) < sizeof(r->etag)) {
 			memcpy(r->etag, v, (size_t)(e - v));
@@ -402,7 +402,8 @@ static int setup(struct s3 *s3, const char *url, struct resp *r,
 	if (e == CURLE_OK)
 		e = curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	if (e == CURLE_OK)
-		e = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, t < 10 ? t : 10L);
+		e = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+				     t < 10 ? t : 10L);
 	if (e == CURLE_OK)
 		e = curl_easy_setopt(c, CURLOPT_TIMEOUT, t);
 	if (e == CURLE_OK)
@@ -489,8 +490,7 @@ out:
 	return status;
 }
 
-static void copy_out(const char *data, size_t len, char **data_r,
-		     size_t *len_r)
+static void copy_out(const char *data, size_t len, char **data_r, size_t *len_r)
 {
 	*data_r = xmalloc(len + 2);
 	memcpy(*data_r, data, len);
@@ -534,10 +534,12 @@ static int get_locked(struct s3 *s3, const char *bucket, const char *key,
 	} else if (st >= 0) {
 		s3_code(&r.body, code, sizeof(code));
 		if (st == 404)
-			mr_err_set(err, MR_PERM, "s3 %s/%s: no such object (%s)",
-				   bucket, key, code[0] ? code : "404");
+			mr_err_set(err, MR_PERM,
+				   "s3 %s/%s: no such object (%s)", bucket, key,
+				   code[0] ? code : "404");
 		else
-			mr_err_set(err, st >= 500 || st == 304 ? MR_TEMP : MR_PERM,
+			mr_err_set(err,
+				   st >= 500 || st == 304 ? MR_TEMP : MR_PERM,
 				   "s3 %s/%s: HTTP %ld%s%s", bucket, key, st,
 				   code[0] ? " " : "", code);
 	}

@@ -40,11 +40,11 @@ struct aws;
 struct s3;
 
 struct s3_counts {
-	long requests;	   /* HTTP requests sent */
-	long fetched;	   /* 200: new bytes */
+	long requests;     /* HTTP requests sent */
+	long fetched;      /* 200: new bytes */
 	long not_modified; /* 304 */
 	long from_cache;   /* S3 out of reach: the cached copy used */
-	long bytes;	   /* body bytes received */
+	long bytes;        /* body bytes received */
 	long unreachable;  /* out of reach and no cached copy */
 };
 

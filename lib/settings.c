@@ -113,8 +113,8 @@ static const size_t str_fields[] = {
 };
 
 static const size_t strv_fields[] = {
-	OFF(admin_addresses), OFF(own_addresses),    OFF(exempt_domains),
-	OFF(blocked_domains), OFF(provider_domains), OFF(stats_addresses),
+	OFF(admin_addresses),   OFF(own_addresses),      OFF(exempt_domains),
+	OFF(blocked_domains),   OFF(provider_domains),   OFF(stats_addresses),
 	OFF(metrics.dim_names), OFF(metrics.dim_values),
 };
 
@@ -828,8 +828,9 @@ static void h_dims(struct ld *ld, const struct key *k, const char *name,
 
 	(void)k; /* two fields, named here */
 	if (!json_object_is_type(v, json_type_object)) {
-		mr_msgs_add(ld->pr, "%s: expected an object of dimension "
-				    "names and values",
+		mr_msgs_add(ld->pr,
+			    "%s: expected an object of dimension "
+			    "names and values",
 			    name);
 		return;
 	}
@@ -846,7 +847,8 @@ static void h_dims(struct ld *ld, const struct key *k, const char *name,
 	{
 		const char *val = json_object_get_string(dv);
 
-		if (!cw_name_ok(dk) || !json_object_is_type(dv, json_type_string) ||
+		if (!cw_name_ok(dk) ||
+		    !json_object_is_type(dv, json_type_string) ||
 		    !cw_name_ok(val)) {
 			mr_msgs_add(ld->pr,
 				    "%s: %s: expected a name and a string "

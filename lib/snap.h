@@ -24,22 +24,23 @@ struct aws;
 struct pace;
 struct s3;
 
-#define SNAP_READONLY 1	  /* create nothing (no event key file, no
+#define SNAP_READONLY                                                          \
+	1                 /* create nothing (no event key file, no
 			     S3 cache file) */
 #define SNAP_NO_REPLIES 2 /* settings and keys only: no responder config */
-#define SNAP_NO_SEND 4	  /* sends no replies: skip the transports' start checks */
+#define SNAP_NO_SEND 4 /* sends no replies: skip the transports' start checks */
 
 struct snap {
 	struct set *set;
-	struct rcfg *rcfg;	/* NULL with SNAP_NO_REPLIES */
-	struct blob *blob;	/* attachment source */
-	struct s3 *s3;		/* S3 client and cache, NULL when unused */
-	struct rpl_set *rpl;	/* prebuilt bodies */
-	struct dkim *dkim;	/* signing keys, loaded once per snapshot */
+	struct rcfg *rcfg;         /* NULL with SNAP_NO_REPLIES */
+	struct blob *blob;         /* attachment source */
+	struct s3 *s3;             /* S3 client and cache, NULL when unused */
+	struct rpl_set *rpl;       /* prebuilt bodies */
+	struct dkim *dkim;         /* signing keys, loaded once per snapshot */
 	struct hash_key store_key; /* data NULL: plain SHA-512 (s.7) */
 	struct hash_key event_key; /* data NULL: absent (read-only use) */
-	struct aws *aws;	/* AWS credentials, shared by the workers */
-	struct pace *ses_pace;	/* ses.max_send_rate across the workers */
+	struct aws *aws;           /* AWS credentials, shared by the workers */
+	struct pace *ses_pace;     /* ses.max_send_rate across the workers */
 	atomic_int refs;
 };
 

@@ -50,8 +50,8 @@ enum fld {
 };
 
 static const char *const fld_names[F_N] = {
-	"ts", "outcome", "reason",    "requested",
-	"ms", "replies", "forwarded", "entries", "forward_held"};
+	"ts",      "outcome",   "reason",  "requested",   "ms",
+	"replies", "forwarded", "entries", "forward_held"};
 
 struct val {
 	const char *p; /* string: after the quote; other: the token */

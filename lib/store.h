@@ -27,7 +27,7 @@
 enum st_list {
 	ST_BLOCK_EMAIL = 0, /* blacklist_email */
 	ST_BLOCK_DOMAIN,    /* blacklist_domain */
-	ST_ALLOW_EMAIL,	    /* whitelist_email */
+	ST_ALLOW_EMAIL,     /* whitelist_email */
 	ST_ALLOW_DOMAIN,    /* whitelist_domain */
 };
 
@@ -42,14 +42,15 @@ struct set;
 /* Connection settings of a server store (mysql); NULL fields and zero
  * timeouts take the defaults. */
 #define ST_PASSWORD_ENV "MAILRESPONDER_DB_PASSWORD"
+
 struct st_opts {
 	const char *password_env;  /* variable holding the password, or NULL
 				      for ST_PASSWORD_ENV */
 	const char *password_file; /* file holding it (others must not be
 				      able to read it); wins over the env */
-	long connect_timeout_s;	   /* default 10 */
-	long read_timeout_s;	   /* default 30 */
-	long write_timeout_s;	   /* default 30 */
+	long connect_timeout_s;    /* default 10 */
+	long read_timeout_s;       /* default 30 */
+	long write_timeout_s;      /* default 30 */
 };
 
 /* Once per process before any thread starts (the MariaDB library). */
@@ -95,8 +96,8 @@ int st_adhoc_get(struct st *st, const char *hash, time_t now, long *count_r,
  * the increment is at most limit (or limit <= 0). The old table
  * blacklist_adhoc(emailhash, count) is raised with it, for the existing
  * deployment's tools; it is not read for decisions. */
-int st_adhoc_take(struct st *st, const char *uniq, const char *hash,
-		  long limit, time_t now, int *allowed_r, struct mr_err *err);
+int st_adhoc_take(struct st *st, const char *uniq, const char *hash, long limit,
+		  time_t now, int *allowed_r, struct mr_err *err);
 /* The old daily reset (cron): empty blacklist_adhoc and forget the counts
  * of days before the UTC day of now; today's counts stay, so a late or
  * repeated reset never lets a sender past the limit. */
@@ -109,6 +110,7 @@ int st_journal_has(struct st *st, const char *uniq, int part,
 		   struct mr_err *err);
 int st_journal_put(struct st *st, const char *uniq, int part, time_t now,
 		   struct mr_err *err);
+
 /* Group commit: after st_batch_begin, st_journal_put only records the
  * row (st_journal_has sees it); st_batch_commit writes every recorded row
  * in one transaction (all or none) and ends the batch. Until it returned

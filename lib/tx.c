@@ -42,8 +42,8 @@ static void unsupported(const char *url, struct mr_err *err)
 		buf_printf(&b, "%s\"%s%s\"", i ? ", " : "", sc,
 			   sc[n - 1] == ':' || sc[n - 1] == '/' ? "..." : "");
 	}
-	mr_err_set(err, MR_PERM, "expected one of %s, got \"%.100s\"",
-		   b.data, url);
+	mr_err_set(err, MR_PERM, "expected one of %s, got \"%.100s\"", b.data,
+		   url);
 	buf_free(&b);
 }
 
@@ -70,8 +70,7 @@ char *tx_url_check(const char *url, const char *dir, struct mr_err *err)
 	return norm;
 }
 
-int tx_preflight(const char *url, const struct tx_deps *d,
-		 struct mr_err *err)
+int tx_preflight(const char *url, const struct tx_deps *d, struct mr_err *err)
 {
 	const char *rest;
 	const struct tx_ops *ops = find(url, &rest);
@@ -83,8 +82,7 @@ int tx_preflight(const char *url, const struct tx_deps *d,
 	return ops->preflight ? ops->preflight(rest, d, err) : 0;
 }
 
-struct tx *tx_open(const char *url, const struct tx_deps *d,
-		   struct mr_err *err)
+struct tx *tx_open(const char *url, const struct tx_deps *d, struct mr_err *err)
 {
 	const char *rest;
 	const struct tx_ops *ops = find(url, &rest);

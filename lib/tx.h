@@ -56,17 +56,17 @@ struct tx_why {
 };
 
 char *tx_url_check(const char *url, const char *dir, struct mr_err *err);
+
 /* What a transport needs: the settings, and what the workers of a process
  * share (owned by the configuration snapshot, which outlives every
  * transport handle opened with it). */
 struct tx_deps {
 	const struct set *set;
-	struct aws *aws;	/* AWS credentials (SES); may be NULL */
-	struct pace *ses_pace;	/* ses.max_send_rate; NULL: no pacing */
+	struct aws *aws;       /* AWS credentials (SES); may be NULL */
+	struct pace *ses_pace; /* ses.max_send_rate; NULL: no pacing */
 };
 
-int tx_preflight(const char *url, const struct tx_deps *d,
-		 struct mr_err *err);
+int tx_preflight(const char *url, const struct tx_deps *d, struct mr_err *err);
 struct tx *tx_open(const char *url, const struct tx_deps *d,
 		   struct mr_err *err);
 int tx_send(struct tx *t, const struct tx_env *env, const struct iovec *iov,

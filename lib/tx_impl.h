@@ -24,8 +24,8 @@ struct tx_ops;
 /* The common head of every backend handle. */
 struct tx {
 	const struct tx_ops *ops; /* set by tx_open() */
-	char *url;		  /* set by tx_open() */
-	int defer_sync;		  /* tx_defer_sync(): send leaves it to sync */
+	char *url;                /* set by tx_open() */
+	int defer_sync;           /* tx_defer_sync(): send leaves it to sync */
 };
 
 struct tx_ops {

@@ -56,8 +56,8 @@ struct txa {
 	struct aws *aws;   /* borrowed from the snapshot */
 	struct pace *pace; /* borrowed from the snapshot */
 	char *region;
-	char *source;	 /* complaints address (or from) */
-	char *confset;	 /* or NULL */
+	char *source;       /* complaints address (or from) */
+	char *confset;      /* or NULL */
 	struct mr_buf body; /* the form being posted */
 	struct mr_buf resp; /* SES's answer */
 	char errbuf[CURL_ERROR_SIZE];
@@ -276,7 +276,7 @@ static void xml_field(const char *doc, const char *tag, char *out, size_t n)
 	out[0] = 0;
 	if (doc == NULL)
 		return;
-	(void)snprintf(open, sizeof(open), "<%s>", tag);   /* short tags */
+	(void)snprintf(open, sizeof(open), "<%s>", tag);    /* short tags */
 	(void)snprintf(close, sizeof(close), "</%s>", tag); /* short tags */
 	a = strstr(doc, open);
 	if (a == NULL)

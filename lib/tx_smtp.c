@@ -379,8 +379,7 @@ static int txs_preflight_smtps(const char *rest, const struct tx_deps *d,
 }
 
 /* Settings check: the same rules as txs_url, without the settings. */
-static char *txs_check(const char *scheme, const char *rest,
-		       struct mr_err *err)
+static char *txs_check(const char *scheme, const char *rest, struct mr_err *err)
 {
 	char *url = txs_url(scheme, rest, NULL, err);
 
@@ -404,8 +403,9 @@ static char *txs_check_smtps(const char *rest, const char *dir,
 	return txs_check("smtps://", rest, err);
 }
 
-static struct tx *txs_open(const char *scheme, const char *proto, const char *rest,
-		      const struct set *s, struct mr_err *err)
+static struct tx *txs_open(const char *scheme, const char *proto,
+			   const char *rest, const struct set *s,
+			   struct mr_err *err)
 {
 	struct txs *t;
 	char *url = txs_url(scheme, rest, s, err);

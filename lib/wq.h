@@ -26,15 +26,15 @@
 #include "md.h"
 
 struct wq_backoff {
-	long initial_s;	 /* first retry delay */
-	long max_s;	 /* cap of the doubling delay */
+	long initial_s;  /* first retry delay */
+	long max_s;      /* cap of the doubling delay */
 	int pause_after; /* transient failures in a row before a pause */
 };
 
 struct wq_item {
 	char name[MD_NAME_MAX + 8]; /* new/ name, or cur/ name when adopt */
-	int adopt;		    /* a claimed message left by a dead run */
-	int attempts;		    /* earlier transient failures */
+	int adopt;                  /* a claimed message left by a dead run */
+	int attempts;               /* earlier transient failures */
 	uint64_t seq;
 };
 

@@ -33,21 +33,21 @@ struct md_spool;
 
 enum md_state {
 	MD_REPLIED = 0, /* cur/<uniq>:2,RS */
-	MD_IGNORED,	/* cur/<uniq>:2,S */
-	MD_FAILED,	/* <failed>/new/<uniq> */
-	MD_RETRY,	/* new/<uniq> */
+	MD_IGNORED,     /* cur/<uniq>:2,S */
+	MD_FAILED,      /* <failed>/new/<uniq> */
+	MD_RETRY,       /* new/<uniq> */
 };
 
 enum md_where {
-	MD_NEW = 0, /* new/: delivered, not yet handled */
-	MD_CLAIMED, /* cur/ entries whose info is exactly ":2," */
+	MD_NEW = 0,    /* new/: delivered, not yet handled */
+	MD_CLAIMED,    /* cur/ entries whose info is exactly ":2," */
 	MD_FAILED_DIR, /* <failed>/new and <failed>/cur */
 };
 
 struct md_entry {
-	char uniq[MD_NAME_MAX]; /* unique name, without ":2,..." */
+	char uniq[MD_NAME_MAX];    /* unique name, without ":2,..." */
 	char cur[MD_NAME_MAX + 8]; /* name in cur/ while claimed: uniq ":2," */
-	time_t mtime;		   /* mtime at claim: delivery time */
+	time_t mtime;              /* mtime at claim: delivery time */
 	off_t size;
 };
 
@@ -57,7 +57,7 @@ struct md_counts {
 	long n_failed;
 	time_t oldest_new; /* mtime of the oldest entry in new/, 0 if none */
 	long long failed_bytes; /* size of the failed folder's messages */
-	time_t oldest_failed;	/* mtime of its oldest message, 0 if none */
+	time_t oldest_failed;   /* mtime of its oldest message, 0 if none */
 };
 
 /* Opens (creating when missing, mode 0700) <path>/{tmp,new,cur} and
@@ -133,6 +133,7 @@ struct md_expired {
 	long handled;
 	long failed;
 };
+
 typedef void (*md_expired_fn)(const char *uniq, int failed, void *arg);
 int md_expire(struct md_spool *sp, time_t now, long handled_s, long failed_s,
 	      md_expired_fn fn, void *arg, struct md_expired *out,

@@ -242,9 +242,10 @@ static int count_failed(int dirfd, const char *name, void *arg)
 
 int md_counts(struct md_spool *sp, struct md_counts *c, struct mr_err *err)
 {
-	struct count_ctx k = {c, 0};
+	struct count_ctx k;
 
 	memset(c, 0, sizeof(*c));
+	k = (struct count_ctx){c, 0};
 	if (md_walk(&sp->new_d, count_new, &k, err) < 0 ||
 	    md_walk(&sp->cur_d, count_claimed, c, err) < 0 ||
 	    md_walk(&sp->fnew_d, count_failed, c, err) < 0 ||

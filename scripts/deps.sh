@@ -2,7 +2,7 @@
 # deps.sh - install what mailresponder needs on Debian 12 (idempotent)
 #   scripts/deps.sh          build dependencies
 #   scripts/deps.sh --test   build and test dependencies (Postfix, MariaDB,
-#                            python3-dkim, mandoc, ...)
+#                            python3-dkim, mandoc, clang-format, cppcheck, ...)
 # Installs only what is missing; runs apt-get update first because a fresh
 # machine's package lists may be empty. Needs root when something is missing.
 set -eu
@@ -11,7 +11,8 @@ build_pkgs="gcc make pkg-config libc6-dev libetpan-dev libjson-c-dev
 libcurl4-gnutls-dev libssl-dev libmariadb-dev libsqlite3-dev zlib1g-dev"
 test_pkgs="postfix swaks mariadb-server mariadb-client python3 python3-dkim
 python3-nacl python3-botocore libmail-dkim-perl mandoc sqlite3 procps psmisc openssl ca-certificates curl
-python3-prometheus-client logrotate strace sasl2-bin libsasl2-modules"
+python3-prometheus-client logrotate strace sasl2-bin libsasl2-modules
+clang-format cppcheck"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$build_pkgs $test_pkgs"

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_CHECK(cond)                                                         \
 	do {                                                                   \
 		if (!(cond)) {                                                 \
-			fprintf(stderr, "property failed: %s (%s:%d)\n",      \
+			fprintf(stderr, "property failed: %s (%s:%d)\n",       \
 				#cond, __FILE__, __LINE__);                    \
 			abort();                                               \
 		}                                                              \
@@ -40,7 +40,7 @@ struct fz_world {
 };
 
 static inline void fz_write(const char *dir, const char *name, const char *text,
-		     size_t len)
+			    size_t len)
 {
 	char path[128];
 	FILE *f;

@@ -18,8 +18,8 @@ static void check_msg(const struct prs_msg *m, const char *buf, size_t len)
 {
 	if (m->from_addr) {
 		FZ_CHECK(addr_valid(m->from_addr));
-		FZ_CHECK(memmem(buf, len, m->from_addr,
-				strlen(m->from_addr)) != NULL);
+		FZ_CHECK(memmem(buf, len, m->from_addr, strlen(m->from_addr)) !=
+			 NULL);
 	}
 	if (m->subject)
 		FZ_CHECK(fz_clean_utf8(m->subject, strlen(m->subject)));

@@ -18,10 +18,11 @@
 #include "reply.h"
 
 static const char *const own_names[] = {
-	"Date",		    "From",	    "Reply-To",	  "To",
-	"Message-ID",	    "In-Reply-To",  "References", "Subject",
-	"Auto-Submitted",   "MIME-Version", "Content-Type",
-	"Content-Transfer-Encoding",	    NULL,
+	"Date",         "From",         "Reply-To",
+	"To",           "Message-ID",   "In-Reply-To",
+	"References",   "Subject",      "Auto-Submitted",
+	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+	NULL,
 };
 
 /* Every field of the header block starts with one of our names. */
@@ -134,9 +135,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    m->from_addr != NULL) {
 		struct rpl_req req = {m->from_addr, "get@r.test", m->subject,
 				      m->message_id, 1700000000};
-		struct rpl_fwd f = {"ops@r.test", "[mr]", "bounce",
+		struct rpl_fwd f = {"ops@r.test", "[mr]",     "bounce",
 				    m->requested, m->subject, "1.M1P1.host",
-				    buf, size, size > 65536, 1700000000};
+				    buf,          size,       size > 65536,
+				    1700000000};
 
 		FZ_CHECK(rpl_compose(w->rpl, 0, &req, &r, &err) == 0);
 		check_reply(m, &r);

@@ -1099,8 +1099,9 @@ static char *nested(size_t depth, size_t *len_r)
 	buf_init(&b);
 	buf_puts(&b, "From: a@x.test\r\nMIME-Version: 1.0\r\n");
 	for (size_t i = 0; i < depth; i++)
-		buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%zu\""
-			       "\r\n\r\n--b%zu\r\n",
+		buf_printf(&b,
+			   "Content-Type: multipart/mixed; boundary=\"b%zu\""
+			   "\r\n\r\n--b%zu\r\n",
 			   i, i);
 	buf_puts(&b, "Content-Type: message/rfc822\r\n\r\nFrom: o@y.test\r\n"
 		     "Subject: orig\r\n\r\nhi\r\n");

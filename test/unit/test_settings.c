@@ -610,13 +610,14 @@ T_CASE(set_bad_addresses)
 T_CASE(set_metrics)
 {
 	struct mr_msgs m = {NULL, 0};
-	struct set *s = load("{" MIN_SET ", \"metrics\": {\"cloudwatch\": true, "
-			     "\"interval_s\": 30, \"namespace\": \"Acme/MR\", "
-			     "\"dimensions\": {\"AutoScalingGroupName\": "
-			     "\"Fleet-1\", \"Stage\": \"prod\"}, "
-			     "\"instance_dimensions\": [\"InstanceId\"], "
-			     "\"legacy_names\": false, \"retries\": 0}}",
-			     &m);
+	struct set *s =
+		load("{" MIN_SET ", \"metrics\": {\"cloudwatch\": true, "
+		     "\"interval_s\": 30, \"namespace\": \"Acme/MR\", "
+		     "\"dimensions\": {\"AutoScalingGroupName\": "
+		     "\"Fleet-1\", \"Stage\": \"prod\"}, "
+		     "\"instance_dimensions\": [\"InstanceId\"], "
+		     "\"legacy_names\": false, \"retries\": 0}}",
+		     &m);
 
 	T_OK(s != NULL);
 	if (s != NULL) {

@@ -354,7 +354,8 @@ T_CASE(adhoc_take_is_idempotent)
 	T_INT(n, 0);
 	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err), 0);
 	T_INT(allowed, 1);
-	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err), 0); /* retry */
+	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err),
+	      0); /* retry */
 	T_INT(allowed, 1);
 	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
 	T_INT(n, 1);
@@ -959,15 +960,20 @@ T_CASE(mysql_old_ddl_prefilled)
 	t_hash("blocked.example", dom);
 	t_hash("vip@old.example", vip);
 	T_INT(t_my(db, "CREATE TABLE blacklist_adhoc(emailhash VARCHAR(128)"
-		       " PRIMARY KEY, count INT NOT NULL DEFAULT 0)"), 0);
+		       " PRIMARY KEY, count INT NOT NULL DEFAULT 0)"),
+	      0);
 	T_INT(t_my(db, "CREATE TABLE blacklist_email(emailhash VARCHAR(128)"
-		       " PRIMARY KEY)"), 0);
+		       " PRIMARY KEY)"),
+	      0);
 	T_INT(t_my(db, "CREATE TABLE blacklist_domain(domainhash VARCHAR(128)"
-		       " PRIMARY KEY)"), 0);
+		       " PRIMARY KEY)"),
+	      0);
 	T_INT(t_my(db, "CREATE TABLE whitelist_email(emailhash VARCHAR(128)"
-		       " PRIMARY KEY)"), 0);
+		       " PRIMARY KEY)"),
+	      0);
 	T_INT(t_my(db, "CREATE TABLE whitelist_domain(domainhash VARCHAR(128)"
-		       " PRIMARY KEY)"), 0);
+		       " PRIMARY KEY)"),
+	      0);
 	sql = xasprintf("INSERT INTO blacklist_email VALUES ('%s');"
 			"INSERT INTO blacklist_domain VALUES ('%s');"
 			"INSERT INTO whitelist_email VALUES ('%s');"
@@ -978,8 +984,9 @@ T_CASE(mysql_old_ddl_prefilled)
 
 		T_OK(m != NULL);
 		if (m != NULL) {
-			T_INT(mysql_set_server_option(m,
-				      MYSQL_OPTION_MULTI_STATEMENTS_ON), 0);
+			T_INT(mysql_set_server_option(
+				      m, MYSQL_OPTION_MULTI_STATEMENTS_ON),
+			      0);
 			T_INT(mysql_query(m, sql), 0);
 			while (mysql_next_result(m) == 0)
 				;
@@ -1209,7 +1216,8 @@ T_CASE(mysql_urls)
 
 		free(url);
 		su = xasprintf("mysql://responder@localhost/mrt_socket"
-			       "?socket=%s", sock);
+			       "?socket=%s",
+			       sock);
 		st = st_open(su, 0, &err);
 		T_OK(st != NULL);
 		if (st == NULL)
