@@ -7,7 +7,6 @@
  *              (with the settings' domain lists), by hash: the clear
  *              address is never needed in the store and never printed.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -221,41 +220,40 @@ static int bl_dispatch(struct bl *b, const char *verb)
 
 int cmd_blacklist(int argc, char **argv)
 {
-	const char *settings = NULL, *verb;
+	struct cmd c = {.name = "blacklist",
+			.min_args = 1,
+			.max_args = -1,
+			.args_usage = "a subcommand is needed"};
+	const char *verb;
 	struct bl b;
 	struct mr_err err;
-	int c, rc, want;
+	int rc, want;
 
 	memset(&b, 0, sizeof(b));
-	while ((c = getopt(argc, argv, "c:")) != -1) {
-		if (c != 'c')
-			return cmd_usage("blacklist", "bad option");
-		settings = optarg;
-	}
-	if (optind >= argc)
-		return cmd_usage("blacklist", "a subcommand is needed");
-	verb = argv[optind];
+	if ((rc = cmd_parse(&c, argc, argv)) != 0)
+		return rc;
+	verb = c.args[0];
 	want = strcmp(verb, "clear-adhoc") == 0 ? 1 : 2;
 	if (want == 2 && strcmp(verb, "add") && strcmp(verb, "allow") &&
 	    strcmp(verb, "remove") && strcmp(verb, "show"))
 		return cmd_usage("blacklist", "unknown subcommand");
-	if (argc - optind != want)
+	if (c.nargs != want)
 		return cmd_usage("blacklist", "wrong number of arguments");
-	b.sn = cmd_load(cmd_settings(settings), SNAP_NO_REPLIES);
-	if (b.sn == NULL)
-		return EXIT_USAGE;
+	if ((rc = cmd_open(&c, SNAP_NO_REPLIES, 0)) != 0)
+		return rc;
+	b.sn = c.sn;
 	mr_err_clear(&err);
 	b.st = st_open_set(b.sn->set, 0, &err);
 	if (b.st == NULL) {
 		log_err("store: %s", err.text);
-		snap_unref(&b.sn);
+		cmd_close(&c);
 		return EXIT_RUNTIME;
 	}
 	if (want == 1)
 		rc = bl_clear(&b);
-	else if ((rc = bl_prepare(&b, argv[optind + 1])) == 0)
+	else if ((rc = bl_prepare(&b, c.args[1])) == 0)
 		rc = bl_dispatch(&b, verb);
 	st_close(&b.st);
-	snap_unref(&b.sn);
+	cmd_close(&c);
 	return rc;
 }

@@ -3,7 +3,6 @@
  *              read-only (a missing database reads as empty), the daily
  *              count is only read, and no key file is created.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -43,34 +42,29 @@ static void print_verdict(const char *file, const struct job_verdict *v)
 
 int cmd_classify(int argc, char **argv)
 {
-	const char *settings = NULL;
-	struct snap *sn;
+	struct cmd c = {.name = "classify",
+			.min_args = 1,
+			.max_args = -1,
+			.args_usage = "FILE... expected"};
 	struct st *st;
 	struct mr_err err;
-	int c;
+	int rc;
 
-	while ((c = getopt(argc, argv, "c:")) != -1) {
-		if (c != 'c')
-			return cmd_usage("classify", "bad option");
-		settings = optarg;
-	}
-	if (optind == argc)
-		return cmd_usage("classify", "FILE... expected");
-	sn = cmd_load(cmd_settings(settings), SNAP_READONLY | SNAP_NO_SEND);
-	if (sn == NULL)
-		return EXIT_USAGE;
+	if ((rc = cmd_parse(&c, argc, argv)) != 0 ||
+	    (rc = cmd_open(&c, SNAP_READONLY | SNAP_NO_SEND, 0)) != 0)
+		return rc;
 	mr_err_clear(&err);
-	st = st_open_set(sn->set, ST_READONLY, &err);
+	st = st_open_set(c.sn->set, ST_READONLY, &err);
 	if (st == NULL)
 		log_warn("store: %s; list and limit rows skipped", err.text);
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < c.nargs; i++) {
 		struct job_verdict v;
 
-		(void)job_classify(sn, st, argv[i], &v); /* v says it all */
-		print_verdict(argv[i], &v);
+		(void)job_classify(c.sn, st, c.args[i], &v); /* v says it all */
+		print_verdict(c.args[i], &v);
 	}
 	fflush(stdout);
 	st_close(&st);
-	snap_unref(&sn);
+	cmd_close(&c);
 	return 0;
 }

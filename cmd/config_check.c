@@ -6,7 +6,6 @@
  *              entry) and the DNS TXT record of each usable DKIM key, and
  *              exits 1 when there is any problem.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "check.h"
@@ -15,18 +14,14 @@
 int cmd_config_check(int argc, char **argv)
 {
 	struct mr_msgs problems = {NULL, 0}, records = {NULL, 0};
-	const char *settings = NULL;
+	struct cmd c = {.name = "config-check"};
+	const char *settings;
 	size_t entries, addrs;
-	int c, rc = 0;
+	int rc;
 
-	while ((c = getopt(argc, argv, "c:")) != -1) {
-		if (c != 'c')
-			return cmd_usage("config-check", "bad option");
-		settings = optarg;
-	}
-	if (optind != argc)
-		return cmd_usage("config-check", "no arguments expected");
-	settings = cmd_settings(settings);
+	if ((rc = cmd_parse(&c, argc, argv)) != 0)
+		return rc;
+	settings = c.settings;
 	(void)chk_config(settings, &problems, &records, &entries, &addrs);
 	for (size_t i = 0; i < records.n; i++)
 		printf("DKIM DNS record: %s\n", records.v[i]);

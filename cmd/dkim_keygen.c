@@ -12,7 +12,6 @@
  *              means a new selector). Prints one zone-file TXT line per key
  *              and the settings to set when they differ.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,40 +30,6 @@ struct opts {
 	long rsa_bits;
 	int ed25519;
 };
-
-static int parse(int argc, char **argv, struct opts *o)
-{
-	static const struct option lo[] = {
-		{"rsa-bits", required_argument, NULL, 'b'},
-		{"ed25519", no_argument, NULL, 'e'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "c:s:u:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->settings = optarg;
-			break;
-		case 's':
-			o->selector = optarg;
-			break;
-		case 'u':
-			o->user = optarg;
-			break;
-		case 'b':
-			if (mr_parse_long(optarg, &o->rsa_bits) < 0)
-				return -1;
-			break;
-		case 'e':
-			o->ed25519 = 1;
-			break;
-		default:
-			return -1;
-		}
-	}
-	return optind == argc ? 0 : -1;
-}
 
 /* Owner for the key files: root and the service group when run as root. */
 static int owner(const struct opts *o, uid_t *uid, gid_t *gid)
@@ -192,18 +157,24 @@ out:
 int cmd_dkim_keygen(int argc, char **argv)
 {
 	struct opts o = {NULL, NULL, "mailresponder", 2048, 0};
-	struct mr_msgs problems = {NULL, 0};
+	const struct cmd_opt opts[] = {
+		{'s', NULL, CMD_STR, &o.selector, NULL},
+		{'u', NULL, CMD_STR, &o.user, NULL},
+		{0, "rsa-bits", CMD_LONG, &o.rsa_bits, NULL},
+		{0, "ed25519", CMD_FLAG, &o.ed25519, NULL},
+		{0, NULL, CMD_FLAG, NULL, NULL},
+	};
+	struct cmd c = {.name = "dkim-keygen",
+			.opts = opts,
+			.opt_usage = "bad option or argument",
+			.args_usage = "bad option or argument"};
 	struct set *s;
 	int rc;
 
-	if (parse(argc, argv, &o) < 0)
-		return cmd_usage("dkim-keygen", "bad option or argument");
-	o.settings = cmd_settings(o.settings);
-	s = set_load(o.settings, &problems);
-	for (size_t i = 0; i < problems.n; i++)
-		fprintf(stderr, "%s: %s\n", o.settings, problems.v[i]);
-	mr_msgs_free(&problems);
-	if (s == NULL)
+	if ((rc = cmd_parse(&c, argc, argv)) != 0)
+		return rc;
+	o.settings = c.settings;
+	if ((s = cmd_load_set(o.settings)) == NULL)
 		return EXIT_USAGE;
 	if (s->dkim.domain == NULL) {
 		fprintf(stderr,

@@ -1,13 +1,9 @@
 /* main.c - mailresponder: dispatch to a subcommand (cmd.h)
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "log.h"
-#include "settings.h"
-#include "snap.h"
 #include "store.h"
 
 #include <curl/curl.h>
@@ -33,42 +29,6 @@ static const struct {
 	{"--help", cmd_help},
 	{"-h", cmd_help},
 };
-
-const char *cmd_settings(const char *opt)
-{
-	const char *env;
-
-	if (opt)
-		return opt;
-	env = getenv("MAILRESPONDER_SETTINGS");
-	if (env && *env)
-		return env;
-	return "/etc/mailresponder/settings.json";
-}
-
-struct snap *cmd_load(const char *settings, int flags)
-{
-	struct mr_msgs problems = {NULL, 0};
-	struct snap *sn = snap_load(settings, flags, &problems);
-	int lvl;
-
-	for (size_t i = 0; i < problems.n; i++)
-		fprintf(stderr, "%s: %s\n", settings, problems.v[i]);
-	mr_msgs_free(&problems);
-	if (sn == NULL)
-		return NULL;
-	lvl = log_level_parse(sn->set->log_level);
-	if (lvl >= 0)
-		log_set_level((enum log_level)lvl);
-	return sn;
-}
-
-int cmd_usage(const char *cmd, const char *msg)
-{
-	fprintf(stderr, "mailresponder %s: %s\n", cmd, msg);
-	fprintf(stderr, "run 'mailresponder help' for usage\n");
-	return EXIT_USAGE;
-}
 
 int main(int argc, char **argv)
 {

@@ -5,41 +5,16 @@
  *              or the named ones, within an age window), then drains the
  *              spool - or, when a daemon owns it, leaves them to it.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "cmd.h"
+#include "drain.h"
 #include "log.h"
 #include "md.h"
 #include "settings.h"
 #include "snap.h"
-
-/* "90", "90s", "30m", "12h", "7d" -> seconds; -1 if bad. */
-static long parse_age(const char *s)
-{
-	static const struct {
-		char unit;
-		long mul;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-
-	char num[32];
-	size_t n = strlen(s);
-	long v, mul = 1;
-
-	if (n == 0 || n >= sizeof(num))
-		return -1;
-	memcpy(num, s, n + 1);
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (num[n - 1] == units[i].unit) {
-			mul = units[i].mul;
-			num[n - 1] = 0;
-		}
-	if (mr_parse_long(num, &v) < 0 || v > 100L * 365 * 86400)
-		return -1;
-	return v * mul;
-}
 
 static const char *base_name(const char *p)
 {
@@ -49,54 +24,13 @@ static const char *base_name(const char *p)
 }
 
 struct rp_opts {
-	const char *settings;
 	int all, quiet;
+	long newer_s, older_s; /* ages; -1: not given */
 	time_t newer, older;
 };
 
-static int parse_opts(int argc, char **argv, struct rp_opts *o)
-{
-	static const struct option lopts[] = {
-		{"all", no_argument, NULL, 'a'},
-		{"older-than", required_argument, NULL, 'o'},
-		{"newer-than", required_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0},
-	};
-	time_t now = time(NULL);
-	long age;
-	int c;
-
-	while ((c = getopt_long(argc, argv, "c:q", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->settings = optarg;
-			break;
-		case 'q':
-			o->quiet = 1;
-			break;
-		case 'a':
-			o->all = 1;
-			break;
-		case 'o':
-		case 'n':
-			if ((age = parse_age(optarg)) < 0)
-				return cmd_usage("reprocess", "bad AGE");
-			if (c == 'o')
-				o->older = now - age;
-			else
-				o->newer = now - age;
-			break;
-		default:
-			return cmd_usage("reprocess", "bad option");
-		}
-	}
-	if (o->all == (optind < argc))
-		return cmd_usage("reprocess", "give --all or FILE...");
-	return 0;
-}
-
-static int move_back(struct md_spool *sp, const struct rp_opts *o, int argc,
-		     char **argv, size_t *total)
+static int move_back(struct md_spool *sp, const struct rp_opts *o,
+		     const struct cmd *c, size_t *total)
 {
 	struct mr_err err;
 	size_t moved = 0;
@@ -111,10 +45,10 @@ static int move_back(struct md_spool *sp, const struct rp_opts *o, int argc,
 		}
 		return 0;
 	}
-	for (int i = optind; i < argc; i++) {
-		if (md_reprocess(sp, base_name(argv[i]), o->newer, o->older,
+	for (int i = 0; i < c->nargs; i++) {
+		if (md_reprocess(sp, base_name(c->args[i]), o->newer, o->older,
 				 &moved, &err) < 0) {
-			log_err("reprocess %s: %s", base_name(argv[i]),
+			log_err("reprocess %s: %s", base_name(c->args[i]),
 				err.text);
 			bad = 1;
 			continue;
@@ -126,30 +60,35 @@ static int move_back(struct md_spool *sp, const struct rp_opts *o, int argc,
 
 int cmd_reprocess(int argc, char **argv)
 {
-	struct rp_opts o = {NULL, 0, 0, 0, 0};
-	struct md_spool *sp;
-	struct snap *sn;
-	struct mr_err err;
+	struct rp_opts o = {0, 0, -1, -1, 0, 0};
+	const struct cmd_opt opts[] = {
+		{'q', NULL, CMD_FLAG, &o.quiet, NULL},
+		{0, "all", CMD_FLAG, &o.all, NULL},
+		{0, "older-than", CMD_AGE, &o.older_s, "bad AGE"},
+		{0, "newer-than", CMD_AGE, &o.newer_s, "bad AGE"},
+		{0, NULL, CMD_FLAG, NULL, NULL},
+	};
+	struct cmd c = {.name = "reprocess", .opts = opts, .max_args = -1};
+	time_t now = time(NULL);
 	size_t total = 0;
 	int rc, bad;
 
-	if ((rc = parse_opts(argc, argv, &o)) != 0)
+	if ((rc = cmd_parse(&c, argc, argv)) != 0)
 		return rc;
-	sn = cmd_load(cmd_settings(o.settings), 0);
-	if (sn == NULL)
-		return EXIT_USAGE;
-	mr_err_clear(&err);
-	sp = md_spool_open(sn->set->spool, sn->set->failed_folder, &err);
-	if (sp == NULL) {
-		log_err("spool: %s", err.text);
-		snap_unref(&sn);
-		return EXIT_RUNTIME;
-	}
-	bad = move_back(sp, &o, argc, argv, &total);
-	md_spool_close(&sp);
+	if (o.all == (c.nargs > 0))
+		return cmd_usage("reprocess", "give --all or FILE...");
+	o.older = o.older_s >= 0 ? now - o.older_s : 0;
+	o.newer = o.newer_s >= 0 ? now - o.newer_s : 0;
+	if ((rc = cmd_open(&c, 0, CMD_SPOOL)) != 0)
+		return rc;
+	bad = move_back(c.sp, &o, &c, &total);
+	md_spool_close(&c.sp); /* the drain takes the spool's lock */
 	if (!o.quiet)
 		printf("reprocess: %zu message(s) moved back to new/\n", total);
-	rc = cmd_drain_spool(sn, o.quiet ? CMD_QUIET : 0, CMD_HANDOFF_TIMEOUT);
-	snap_unref(&sn);
+	rc = drain_spool(c.sn, DRAIN_HANDOFF_TIMEOUT, o.quiet ? NULL : stdout) <
+			     0
+		     ? EXIT_RUNTIME
+		     : 0;
+	cmd_close(&c);
 	return rc ? rc : bad ? EXIT_RUNTIME : 0;
 }

@@ -6,7 +6,6 @@
  *              owner and mode the service needs (lib/inst.c). Running it
  *              again changes only what is missing or wrong.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,32 +20,6 @@ struct opts {
 	const char *user;
 	const char *samples;
 };
-
-static int parse(int argc, char **argv, struct opts *o)
-{
-	static const struct option lo[] = {
-		{"samples", required_argument, NULL, 'S'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "c:u:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->settings = optarg;
-			break;
-		case 'u':
-			o->user = optarg;
-			break;
-		case 'S':
-			o->samples = optarg;
-			break;
-		default:
-			return -1;
-		}
-	}
-	return optind == argc ? 0 : -1;
-}
 
 /* Copy share/<sample> to dst when dst is absent; 0 or -1 (printed). */
 static int sample(const char *share, const char *name, const char *dst)
@@ -102,36 +75,35 @@ static int folders(const struct set *s, const struct inst_user *u)
 	return -1;
 }
 
-static int load(const char *path, struct set **s_r)
-{
-	struct mr_msgs problems = {NULL, 0};
-
-	*s_r = set_load(path, &problems);
-	for (size_t i = 0; i < problems.n; i++)
-		fprintf(stderr, "%s: %s\n", path, problems.v[i]);
-	mr_msgs_free(&problems);
-	return *s_r ? 0 : -1;
-}
-
 int cmd_setup(int argc, char **argv)
 {
 	struct opts o = {NULL, "mailresponder", NULL};
+	const struct cmd_opt opts[] = {
+		{'u', NULL, CMD_STR, &o.user, NULL},
+		{0, "samples", CMD_STR, &o.samples, NULL},
+		{0, NULL, CMD_FLAG, NULL, NULL},
+	};
+	struct cmd c = {.name = "setup",
+			.opts = opts,
+			.opt_usage = "bad option or argument",
+			.args_usage = "bad option or argument"};
 	struct inst_user u;
 	struct set *s = NULL;
 	char *share;
-	int rc = EXIT_USAGE;
+	int rc;
 
-	if (parse(argc, argv, &o) < 0)
-		return cmd_usage("setup", "bad option or argument");
+	if ((rc = cmd_parse(&c, argc, argv)) != 0)
+		return rc;
+	rc = EXIT_USAGE;
 	if (geteuid() != 0) {
 		fprintf(stderr, "setup: run it as root: it adds a user and "
 				"gives folders to it\n");
 		return EXIT_USAGE;
 	}
-	o.settings = cmd_settings(o.settings);
+	o.settings = c.settings;
 	share = o.samples ? xstrdup(o.samples) : inst_share_dir_dup();
 	if (sample(share, "settings.sample.json", o.settings) < 0 ||
-	    load(o.settings, &s) < 0)
+	    (s = cmd_load_set(o.settings)) == NULL)
 		goto out;
 	if (strncmp(s->responder_config, "s3://", 5) != 0 &&
 	    sample(share, "responses.sample.json", s->responder_config) < 0)

@@ -7,7 +7,6 @@
  *              report (text, or JSON with --json); --mail sends the text
  *              report to stats_addresses (else admin_addresses) instead.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,89 +21,47 @@
 #include "stats.h"
 
 struct opts {
-	const char *settings;
-	time_t from, to;
-	int have_since, have_from, have_to;
+	long since;            /* --since AGE; -1: not given */
+	const char *from, *to; /* --from, --to */
 	int json, mail;
+	time_t from_t, to_t; /* the window */
 };
 
-static int parse_opts(int argc, char **argv, struct opts *o)
+/* The window from the options; 0 or EXIT_USAGE. */
+static int window(struct opts *o)
 {
-	static const struct option lopts[] = {
-		{"since", required_argument, NULL, 's'},
-		{"from", required_argument, NULL, 'f'},
-		{"to", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},
-		{"mail", no_argument, NULL, 'm'},
-		{NULL, 0, NULL, 0},
-	};
 	time_t now = time(NULL);
-	long age;
-	int c;
 
-	/* records carry milliseconds: this second is in the window */
-	o->to = now + 1;
-	o->from = now - 86400;
-	while ((c = getopt_long(argc, argv, "c:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->settings = optarg;
-			break;
-		case 's':
-			if (stats_parse_duration(optarg, &age) < 0)
-				return cmd_usage("stats", "bad --since AGE");
-			o->from = now - age;
-			o->have_since = 1;
-			break;
-		case 'f':
-			if (stats_parse_time(optarg, &o->from) < 0)
-				return cmd_usage("stats", "bad --from TIME");
-			o->have_from = 1;
-			break;
-		case 't':
-			if (stats_parse_time(optarg, &o->to) < 0)
-				return cmd_usage("stats", "bad --to TIME");
-			o->have_to = 1;
-			break;
-		case 'j':
-			o->json = 1;
-			break;
-		case 'm':
-			o->mail = 1;
-			break;
-		default:
-			return cmd_usage("stats", "bad option");
-		}
-	}
-	if (optind != argc)
-		return cmd_usage("stats", "no arguments expected");
-	if (o->have_since && (o->have_from || o->have_to))
+	if (o->since >= 0 && (o->from || o->to))
 		return cmd_usage("stats", "--since and --from/--to exclude "
 					  "each other");
-	if (o->have_to && !o->have_from)
+	if (o->to && !o->from)
 		return cmd_usage("stats", "--to needs --from");
-	if (o->from >= o->to)
+	/* records carry milliseconds: this second is in the window */
+	o->to_t = now + 1;
+	o->from_t = now - (o->since >= 0 ? o->since : 86400);
+	if (o->from && stats_parse_time(o->from, &o->from_t) < 0)
+		return cmd_usage("stats", "bad --from TIME");
+	if (o->to && stats_parse_time(o->to, &o->to_t) < 0)
+		return cmd_usage("stats", "bad --to TIME");
+	if (o->from_t >= o->to_t)
 		return cmd_usage("stats", "the window is empty (from >= to)");
 	return 0;
 }
 
-static int failed_folder(const struct set *s, struct stats_report *r)
+static int failed_folder(struct md_spool *sp, struct stats_report *r)
 {
-	struct md_spool *sp;
 	struct md_counts c;
 	struct mr_err err;
 
 	mr_err_clear(&err);
-	sp = md_spool_open(s->spool, s->failed_folder, &err);
-	if (sp == NULL || md_counts(sp, &c, &err) < 0) {
+	if (md_counts(sp, &c, &err) < 0) {
 		log_err("spool: %s", err.text);
-		md_spool_close(&sp);
 		return -1;
 	}
 	r->failed_n = c.n_failed;
 	r->failed_bytes = c.failed_bytes;
 	r->failed_oldest = c.oldest_failed;
-	md_spool_close(&sp);
 	return 0;
 }
 
@@ -136,40 +93,45 @@ static int output(const struct stats_report *r, const struct opts *o)
 
 int cmd_stats(int argc, char **argv)
 {
-	struct opts o = {NULL, 0, 0, 0, 0, 0, 0, 0};
+	struct opts o = {-1, NULL, NULL, 0, 0, 0, 0};
+	const struct cmd_opt opts[] = {
+		{0, "since", CMD_AGE, &o.since, "bad --since AGE"},
+		{0, "from", CMD_STR, &o.from, NULL},
+		{0, "to", CMD_STR, &o.to, NULL},
+		{0, "json", CMD_FLAG, &o.json, NULL},
+		{0, "mail", CMD_FLAG, &o.mail, NULL},
+		{0, NULL, CMD_FLAG, NULL, NULL},
+	};
+	struct cmd c = {.name = "stats", .opts = opts};
 	struct stats_report r;
 	struct stats_read rd;
 	struct mr_err err;
-	struct snap *sn;
+	const char *log;
 	struct met *m;
 	int rc;
 
-	if (parse_opts(argc, argv, &o) != 0)
-		return EXIT_USAGE;
+	if ((rc = cmd_parse(&c, argc, argv)) != 0 || (rc = window(&o)) != 0)
+		return rc;
 	/* the responder config tells our own addresses from others */
-	sn = cmd_load(cmd_settings(o.settings), SNAP_READONLY | SNAP_NO_SEND);
-	if (sn == NULL)
-		return EXIT_USAGE;
-	if (strcmp(sn->set->event_log, "stderr") == 0 ||
-	    strcmp(sn->set->event_log, "syslog") == 0) {
-		log_err("stats: event_log is %s: no file to read",
-			sn->set->event_log);
-		snap_unref(&sn);
+	if ((rc = cmd_open(&c, SNAP_READONLY | SNAP_NO_SEND, CMD_SPOOL)) != 0)
+		return rc;
+	log = c.sn->set->event_log;
+	if (strcmp(log, "stderr") == 0 || strcmp(log, "syslog") == 0) {
+		log_err("stats: event_log is %s: no file to read", log);
+		cmd_close(&c);
 		return EXIT_USAGE;
 	}
 	m = met_new();
 	mr_err_clear(&err);
-	memset(&r, 0, sizeof(r));
-	rc = stats_read_log(sn->set->event_log, o.from, o.to, m, &rd, &err);
+	rc = stats_read_log(log, o.from_t, o.to_t, m, &rd, &err);
 	if (rc < 0)
 		log_err("stats: %s", err.text);
-	r = (struct stats_report){
-		sn, m, &rd, o.from,    o.to, sn->set->event_log,
-		0,  0, 0,   time(NULL)};
-	if (rc == 0 && failed_folder(sn->set, &r) < 0)
+	r = (struct stats_report){c.sn, m, &rd, o.from_t, o.to_t,
+				  log,  0, 0,   0,        time(NULL)};
+	if (rc == 0 && failed_folder(c.sp, &r) < 0)
 		rc = -1;
 	rc = rc < 0 ? EXIT_RUNTIME : output(&r, &o);
 	met_free(&m);
-	snap_unref(&sn);
+	cmd_close(&c);
 	return rc;
 }

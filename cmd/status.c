@@ -11,14 +11,13 @@
  *              with those the hourly cap held back (from the store, opened
  *              read-only).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cmd.h"
-#include "daemon.h"
+#include "ctl.h"
 #include "fwdcap.h"
 #include "log.h"
 #include "md.h"
@@ -26,11 +25,13 @@
 #include "snap.h"
 #include "store.h"
 
+#define STATUS_TIMEOUT_MS 2000
+
 static void print_daemon(struct md_spool *sp)
 {
 	struct mr_err err;
 	pid_t pid = 0;
-	char out[16384];
+	char *js = NULL;
 
 	mr_err_clear(&err);
 	if (md_lock_owner(sp, &pid, &err) <= 0) {
@@ -38,12 +39,12 @@ static void print_daemon(struct md_spool *sp)
 		return;
 	}
 	printf("daemon: running, pid %ld\n", (long)pid);
-	if (dmn_request(md_spool_path(sp), "status", 2000, out, sizeof(out)) ==
-	    0)
-		printf("daemon counters: %s", out);
+	if (ctl_status(md_spool_path(sp), STATUS_TIMEOUT_MS, &js, &err) > 0)
+		printf("daemon counters: %s", js);
+	else if (err.text[0])
+		log_warn("status: daemon counters: %s", err.text);
+	free(js);
 }
-
-#define STATUS_PROM_MAX (256 * 1024)
 
 static void gauge(const char *name, const char *help, long long v)
 {
@@ -54,16 +55,17 @@ static void gauge(const char *name, const char *help, long long v)
 
 static void print_prometheus(struct md_spool *sp, const struct md_counts *c)
 {
-	char *out = xmalloc(STATUS_PROM_MAX);
+	char *out = NULL;
 	struct mr_err err;
 	pid_t pid = 0;
 	int up;
 
 	mr_err_clear(&err);
 	up = md_lock_owner(sp, &pid, &err) > 0 &&
-	     dmn_request(md_spool_path(sp), "prometheus", 2000, out,
-			 STATUS_PROM_MAX) == 0 &&
-	     strncmp(out, "# HELP", 6) == 0;
+	     ctl_prometheus(md_spool_path(sp), STATUS_TIMEOUT_MS, &out, &err) >
+		     0;
+	if (!up && err.text[0])
+		log_warn("status: %s", err.text);
 	gauge("up", "1 when a daemon owns the spool and answered.", up);
 	gauge("spool_new", "Messages waiting in new/.", c->n_new);
 	gauge("spool_claimed", "Messages being handled (cur/ without flags).",
@@ -97,55 +99,39 @@ static void print_forwards(const struct snap *sn)
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{"prometheus", no_argument, NULL, 'p'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *settings = NULL;
-	struct md_spool *sp;
-	struct md_counts c;
+	struct md_counts n;
 	struct mr_err err;
-	struct snap *sn;
-	int ch, prom = 0;
+	int prom = 0, rc;
+	const struct cmd_opt opts[] = {
+		{0, "prometheus", CMD_FLAG, &prom, NULL},
+		{0, NULL, CMD_FLAG, NULL, NULL},
+	};
+	struct cmd c = {.name = "status", .opts = opts};
 
-	while ((ch = getopt_long(argc, argv, "c:", lopts, NULL)) != -1) {
-		if (ch == 'p')
-			prom = 1;
-		else if (ch == 'c')
-			settings = optarg;
-		else
-			return cmd_usage("status", "bad option");
-	}
-	if (optind != argc)
-		return cmd_usage("status", "no arguments expected");
-	sn = cmd_load(cmd_settings(settings), SNAP_READONLY | SNAP_NO_REPLIES);
-	if (sn == NULL)
-		return EXIT_USAGE;
+	if ((rc = cmd_parse(&c, argc, argv)) != 0 ||
+	    (rc = cmd_open(&c, SNAP_READONLY | SNAP_NO_REPLIES, CMD_SPOOL)) !=
+		    0)
+		return rc;
 	mr_err_clear(&err);
-	sp = md_spool_open(sn->set->spool, sn->set->failed_folder, &err);
-	if (sp == NULL || md_counts(sp, &c, &err) < 0) {
+	if (md_counts(c.sp, &n, &err) < 0) {
 		log_err("spool: %s", err.text);
-		md_spool_close(&sp);
-		snap_unref(&sn);
+		cmd_close(&c);
 		return EXIT_RUNTIME;
 	}
 	if (prom) {
-		print_prometheus(sp, &c);
-		md_spool_close(&sp);
-		snap_unref(&sn);
-		return 0;
+		print_prometheus(c.sp, &n);
+	} else {
+		printf("spool: %s\n", md_spool_path(c.sp));
+		print_daemon(c.sp);
+		printf("new: %ld\nclaimed: %ld\nfailed: %ld\n", n.n_new,
+		       n.n_claimed, n.n_failed);
+		if (n.oldest_new > 0)
+			printf("oldest new: %ld s\n",
+			       (long)(time(NULL) - n.oldest_new));
+		else
+			printf("oldest new: -\n");
+		print_forwards(c.sn);
 	}
-	printf("spool: %s\n", md_spool_path(sp));
-	print_daemon(sp);
-	printf("new: %ld\nclaimed: %ld\nfailed: %ld\n", c.n_new, c.n_claimed,
-	       c.n_failed);
-	if (c.oldest_new > 0)
-		printf("oldest new: %ld s\n",
-		       (long)(time(NULL) - c.oldest_new));
-	else
-		printf("oldest new: -\n");
-	print_forwards(sn);
-	md_spool_close(&sp);
-	snap_unref(&sn);
+	cmd_close(&c);
 	return 0;
 }

@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "eng.h"
+#include "ctl.h"
 #include "cw.h"
 #include "event.h"
 #include "expire.h"
@@ -231,17 +232,16 @@ static int open_fds(struct dmn *d, struct mr_err *err)
 static int listen_socket(struct dmn *d)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(d->sock_path, sizeof(d->sock_path), "%s/%s",
-			 md_spool_path(d->sp), DMN_SOCKET);
 
 	d->lfd = -1;
-	if (n < 0 || (size_t)n >= sizeof(d->sock_path)) {
+	if (ctl_path(md_spool_path(d->sp), d->sock_path, sizeof(d->sock_path)) <
+	    0) {
 		log_warn("control socket: spool path too long; drain falls "
 			 "back to SIGUSR1");
 		d->sock_path[0] = 0;
 		return 0;
 	}
-	memcpy(sa.sun_path, d->sock_path, (size_t)n + 1);
+	memcpy(sa.sun_path, d->sock_path, sizeof(sa.sun_path));
 	(void)unlink(d->sock_path); /* stale: we own the spool lock */
 	d->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (d->lfd < 0 || bind(d->lfd, (void *)&sa, sizeof(sa)) < 0 ||
@@ -1005,42 +1005,4 @@ int dmn_run(const char *settings_path, struct snap *sn)
 	stop(d);
 	dmn_free(d);
 	return rc < 0 ? 2 : 0;
-}
-
-/* ---- client ---- */
-
-int dmn_request(const char *spool, const char *req, long timeout_ms, char *out,
-		size_t n)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct pollfd p;
-	char line[64];
-	size_t got = 0;
-	int fd, k;
-
-	k = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", spool,
-		     DMN_SOCKET);
-	if (k < 0 || (size_t)k >= sizeof(sa.sun_path) || n == 0)
-		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	k = snprintf(line, sizeof(line), "%s\n", req);
-	if (k < 0 || (size_t)k >= sizeof(line) ||
-	    connect(fd, (void *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, line, (size_t)k, MSG_NOSIGNAL) != k) {
-		(void)close(fd); /* no daemon there */
-		return -1;
-	}
-	p = (struct pollfd){fd, POLLIN, 0};
-	while (got + 1 < n && poll(&p, 1, (int)timeout_ms) > 0) {
-		ssize_t r = read(fd, out + got, n - 1 - got);
-
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	(void)close(fd); /* read-only from here */
-	out[got] = 0;
-	return got > 0 ? 0 : -1;
 }

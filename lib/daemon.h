@@ -16,8 +16,9 @@
  *              reopens the event log (logrotate's postrotate) and reloads
  *              the settings and the responder config (a broken new config
  *              is logged and the old one kept); SIGUSR1 rescans.
- *              Control socket <spool>/.mailresponder.sock (mode 0600), one
- *              request line each: "drain" answers, once everything that was
+ *              Control socket <spool>/.mailresponder.sock (ctl_path in
+ *              ctl.h, mode 0600; ctl.h is the client), one request line
+ *              each: "drain" answers, once everything that was
  *              in new/ when it arrived has been handled, with
  *              {"handled":N,"deferred":M}; "status" answers with the
  *              counters (metrics.h) as JSON, "prometheus" with them in the
@@ -29,18 +30,8 @@
 #ifndef MR_DAEMON_H
 #define MR_DAEMON_H
 
-#include <stddef.h>
-
 struct snap;
 
-#define DMN_SOCKET ".mailresponder.sock"
-
 int dmn_run(const char *settings_path, struct snap *sn);
-
-/* Client side, for drain and status: send one request line to the daemon
- * of the spool and read one answer line into out (NUL-terminated). 0 ok,
- * -1 (no daemon socket, or no answer within timeout_ms). */
-int dmn_request(const char *spool, const char *req, long timeout_ms, char *out,
-		size_t n);
 
 #endif

@@ -10,14 +10,20 @@
 #include "drain.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "ctl.h"
 #include "eng.h"
+#include "event.h"
 #include "job.h"
 #include "log.h"
+#include "md.h"
 #include "metrics.h"
 #include "settings.h"
 #include "snap.h"
@@ -27,10 +33,9 @@
 
 /* ---- the summary ---- */
 
-void drain_print(const struct met *m, long recovered, void *fp)
+static void drain_print(const struct met *m, long recovered, FILE *f)
 {
 	const char *outcome, *reason;
-	FILE *f = fp;
 	long n;
 
 	for (size_t i = 0; met_reason_at(m, i, &outcome, &reason, &n); i++)
@@ -104,8 +109,8 @@ static int run(struct eng *e, struct drain *d)
 	return rc;
 }
 
-int drain_run(struct snap *sn, struct md_spool *sp, struct ev_log *ev,
-	      long *recovered_r, struct mr_err *err)
+static int drain_run(struct snap *sn, struct md_spool *sp, struct ev_log *ev,
+		     long *recovered_r, struct mr_err *err)
 {
 	struct drain d = {.recovered = 0};
 	struct eng_cfg cfg = {
@@ -146,5 +151,133 @@ int drain_run(struct snap *sn, struct md_spool *sp, struct ev_log *ev,
 	}
 	*recovered_r = d.recovered;
 	pthread_mutex_destroy(&d.mu);
+	return rc;
+}
+
+/* ---- a daemon owns the spool ---- */
+
+/* The daemon has no control socket: send it SIGUSR1 and watch new/ empty
+ * until end (ms). */
+static int signal_and_wait(struct md_spool *sp, pid_t pid, long timeout_s,
+			   FILE *out)
+{
+	long long end = mr_now_ms() + timeout_s * 1000;
+	struct md_counts c;
+	struct mr_err err;
+
+	if (pid <= 0 || kill(pid, SIGUSR1) < 0) {
+		log_err("spool %s is owned by process %ld, which cannot be "
+			"reached",
+			md_spool_path(sp), (long)pid);
+		return -1;
+	}
+	mr_err_clear(&err);
+	while (md_counts(sp, &c, &err) == 0 && c.n_new + c.n_claimed > 0 &&
+	       mr_now_ms() < end)
+		(void)usleep(200 * 1000); /* EINTR only shortens the wait */
+	if (err.text[0] || c.n_new + c.n_claimed > 0) {
+		log_err("drain: the daemon (pid %ld) did not empty new/ within "
+			"%ld s",
+			(long)pid, timeout_s);
+		return -1;
+	}
+	if (out)
+		fprintf(out, "drain: handled by the running daemon (pid %ld)\n",
+			(long)pid);
+	return 0;
+}
+
+/* The spool is owned by process pid: ask the daemon to rescan and wait
+ * until what is in new/ now has been handled. */
+static int hand_off(struct md_spool *sp, pid_t pid, long timeout_s, FILE *out)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct ctl_drained dr;
+	struct mr_err err;
+
+	switch (ctl_drain(md_spool_path(sp), timeout_s * 1000, &dr, &err)) {
+	case 1:
+		if (out)
+			fprintf(out,
+				"drain: handed to the running daemon (pid "
+				"%ld): {\"handled\":%lld,\"deferred\":%lld}\n",
+				(long)pid, dr.handled, dr.deferred);
+		return 0;
+	case -1:
+		log_err("drain: asked the running daemon (pid %ld): %s",
+			(long)pid, err.text);
+		return -1;
+	}
+	if (ctl_path(md_spool_path(sp), path, sizeof(path)) == 0 &&
+	    access(path, F_OK) < 0) {
+		/* no daemon socket: another drain or reprocess holds the
+		 * lock and is draining the backlog itself */
+		if (out)
+			fprintf(out,
+				"drain: spool %s is being drained by process "
+				"%ld; leaving the backlog to it\n",
+				md_spool_path(sp), (long)pid);
+		return 0;
+	}
+	return signal_and_wait(sp, pid, timeout_s, out);
+}
+
+/* 1 locked by us, 0 handed to the daemon (*rc_r set), -1 error */
+static int lock_spool(struct md_spool *sp, long timeout_s, FILE *out, int *rc_r)
+{
+	struct mr_err err;
+	pid_t pid = 0;
+	int r;
+
+	mr_err_clear(&err);
+	r = md_lock(sp, 0, &err);
+	if (r > 0)
+		return 1;
+	if (r < 0) {
+		log_err("spool lock: %s", err.text);
+		return -1;
+	}
+	if (md_lock_owner(sp, &pid, &err) <= 0)
+		pid = 0;
+	*rc_r = hand_off(sp, pid, timeout_s, out);
+	return 0;
+}
+
+int drain_spool(struct snap *sn, long timeout_s, FILE *out)
+{
+	const struct set *s = sn->set;
+	struct md_spool *sp = NULL;
+	struct ev_log *ev = NULL;
+	struct mr_err err;
+	long recovered = 0;
+	long long t0 = mr_now_ms();
+	int rc = -1;
+
+	/* a drain is not the daemon: a second drain must not end it */
+	(void)signal(SIGUSR1, SIG_IGN); /* cannot fail for SIGUSR1 */
+	mr_err_clear(&err);
+	sp = md_spool_open(s->spool, s->failed_folder, &err);
+	if (sp == NULL) {
+		log_err("spool: %s", err.text);
+		return -1;
+	}
+	if (lock_spool(sp, timeout_s, out, &rc) <= 0)
+		goto out;
+	ev = ev_open(s->event_log, &err);
+	if (ev == NULL) {
+		log_err("event_log: %s", err.text);
+		goto out;
+	}
+	rc = drain_run(sn, sp, ev, &recovered, &err);
+	if (rc < 0)
+		log_err("drain stopped: %s", err.text);
+	if (out) {
+		fprintf(out, "drain: %s: %.3f s\n", s->spool,
+			(double)(mr_now_ms() - t0) / 1000.0);
+		drain_print(ev_metrics(ev), recovered, out);
+	}
+out:
+	ev_close(&ev);
+	md_spool_close(&sp);
 	return rc;
 }

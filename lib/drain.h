@@ -1,41 +1,41 @@
 /* drain.h - process a spool's backlog and return (mailresponder drain)
- * SYNOPSIS     int drain_run(struct snap *, struct md_spool *, struct ev_log *,
- *                            long *recovered_r, struct mr_err *);
- * DESCRIPTION  The caller holds the spool lock. The daemon's engine
- *              (eng.h: the workers, group commit) without the watch:
- *              first every claimed-but-unfinished message (cur/<uniq>:2,)
- *              left by a dead run is finished, then new/ is scanned in
- *              bounded batches and each entry claimed and handled by the
- *              workers, until a scan finds nothing. A
- *              message sent back for a retry is not taken again in the same
- *              run, and after DRAIN_MAX_TEMP consecutive temporary failures
- *              (a dependency is down) the run stops (the messages in flight
- *              on other workers are finished) and leaves the rest in new/
- *              for the next one. Outcomes are counted where the events
- *              are emitted (ev_metrics); drain_print reads them there.
- * DIAGNOSTICS  0 done (whatever the outcomes); -1 with err when the run
- *              could not go on (store unavailable, spool I/O error,
- *              dependency down).
+ * SYNOPSIS     int drain_spool(struct snap *, long timeout_s, FILE *out);
+ * DESCRIPTION  Opens the spool of the settings and takes its lock. Then
+ *              the daemon's engine (eng.h: the workers, group commit)
+ *              without the watch: first every claimed-but-unfinished
+ *              message (cur/<uniq>:2,) left by a dead run is finished,
+ *              then new/ is scanned in bounded batches and each entry
+ *              claimed and handled by the workers, until a scan finds
+ *              nothing. A message sent back for a retry is not taken again
+ *              in the same run, and after DRAIN_MAX_TEMP consecutive
+ *              temporary failures (a dependency is down) the run stops
+ *              (the messages in flight on other workers are finished) and
+ *              leaves the rest in new/ for the next one. The summary (the
+ *              outcomes per reason, counted where the events are emitted)
+ *              goes to out unless it is NULL.
+ *              When a daemon owns the spool, the work is handed to it
+ *              instead (ctl_drain: it rescans, and answers once the
+ *              backlog present at the request is handled; at most
+ *              timeout_s); without its control socket it gets SIGUSR1 and
+ *              new/ is watched until empty. When another drain holds the
+ *              lock, the backlog is left to it. SIGUSR1 is ignored from
+ *              the first call on: a drain is not the daemon, and a second
+ *              drain must not end it.
+ * DIAGNOSTICS  0 done (whatever the outcomes); -1, logged, when the spool
+ *              could not be opened or locked, the event log not opened,
+ *              the run not go on (store unavailable, spool I/O error,
+ *              dependency down) or the daemon not do the work in time.
  */
 #ifndef MR_DRAIN_H
 #define MR_DRAIN_H
 
-#include "md.h"
-#include "mr.h"
+#include <stdio.h>
 
 struct snap;
-struct ev_log;
 
 #define DRAIN_MAX_TEMP 20
+#define DRAIN_HANDOFF_TIMEOUT 600L /* seconds, mailresponder drain -t */
 
-struct met;
-
-/* *recovered_r: messages found claimed by a dead run and finished. */
-int drain_run(struct snap *sn, struct md_spool *sp, struct ev_log *ev,
-	      long *recovered_r, struct mr_err *err);
-
-/* Print "outcome reason count" lines and a total line of the counters m
- * to f. */
-void drain_print(const struct met *m, long recovered, void *f);
+int drain_spool(struct snap *sn, long timeout_s, FILE *out);
 
 #endif
