@@ -125,12 +125,9 @@ install: $(BIN)
 		$(DESTDIR)$(PREFIX)/share/man/man7 \
 		$(DESTDIR)$(PREFIX)/share/mailresponder
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/mailresponder
-	install -m 644 man/mailresponder.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 644 man/mailresponder-settings.5 \
-		$(DESTDIR)$(PREFIX)/share/man/man5/
-	install -m 644 man/mailresponder-install.7 \
-		man/mailresponder-migrate.7 \
-		$(DESTDIR)$(PREFIX)/share/man/man7/
+	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -m 644 config/settings.sample.json \
 		config/responses.sample.json cron/mailresponder.cron \
 		config/mailresponder.service config/postfix/main.cf.sample \
