@@ -1,7 +1,9 @@
-/* jsn.c - json-c parsing shared by the settings and the responder config
- * SYNOPSIS     struct json_object *jsn_parse(const char *data, size_t len,
- *                                            const char *name, struct mr_msgs *);
- * DESCRIPTION  See jsn.h.
+/* jsn.c - jsn_check: the strict JSON check of the settings and the
+ *         responder config (jsn.h)
+ * DESCRIPTION  json-c parses the value; what follows it must be
+ *              whitespace. The value is thrown away: the callers parse
+ *              again (config files are small), each with its own json-c
+ *              tree.
  */
 #include "jsn.h"
 
@@ -30,15 +32,23 @@ static void syntax_problem(struct mr_msgs *pr, const char *name,
 		    name ? name : "", name ? ": " : "", line, col, off, what);
 }
 
-/* The one JSON value filling data[0..len): json-c's comments are allowed,
- * anything but whitespace after the value is not. NULL after a problem. */
-struct json_object *jsn_parse(const char *data, size_t len, const char *name,
-			      struct mr_msgs *pr)
+int jsn_check(const char *data, size_t len, const char *name,
+	      struct mr_msgs *pr)
 {
-	struct json_tokener *tok = json_tokener_new();
+	const char *nul = memchr(data, 0, len);
+	struct json_tokener *tok;
 	struct json_object *o;
 	size_t end;
+	int rc;
 
+	if (nul != NULL) {
+		/* the callers parse a NUL-terminated copy: it must be the
+		 * same text */
+		syntax_problem(pr, name, data, (size_t)(nul - data),
+			       "NUL byte");
+		return -1;
+	}
+	tok = json_tokener_new();
 	if (tok == NULL) {
 		log_err("json_tokener_new: out of memory");
 		abort();
@@ -56,16 +66,14 @@ struct json_object *jsn_parse(const char *data, size_t len, const char *name,
 			pr, name, data, end,
 			json_tokener_error_desc(json_tokener_get_error(tok)));
 	} else {
-		while (end < len && data[end] != 0 &&
-		       strchr(" \t\r\n", data[end]) != NULL)
+		while (end < len && strchr(" \t\r\n", data[end]) != NULL)
 			end++;
-		if (end < len) {
+		if (end < len)
 			syntax_problem(pr, name, data, end,
 				       "unexpected data after the JSON value");
-			json_object_put(o);
-			o = NULL;
-		}
 	}
+	rc = o != NULL && end >= len ? 0 : -1;
 	json_tokener_free(tok);
-	return o;
+	json_object_put(o);
+	return rc;
 }

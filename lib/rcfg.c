@@ -531,15 +531,23 @@ static struct rcfg *parse_named(const char *json, size_t len, const char *name,
 	struct json_object *root;
 	struct rcfg *c;
 	size_t n0 = pr->n;
+	char *z;
 
 	if (len > INT_MAX) {
 		mr_msgs_add(pr, "%s%slarger than %d bytes", name ? name : "",
 			    name ? ": " : "", INT_MAX);
 		return NULL;
 	}
-	root = jsn_parse(json, len, name, pr);
-	if (root == NULL)
+	if (jsn_check(json, len, name, pr) < 0)
 		return NULL;
+	z = xstrndup(json, len); /* jsn_check: no NUL inside */
+	root = json_tokener_parse(z);
+	free(z);
+	if (root == NULL) {
+		mr_msgs_add(pr, "%s%sJSON could not be parsed",
+			    name ? name : "", name ? ": " : "");
+		return NULL;
+	}
 	if (!json_object_is_type(root, json_type_array)) {
 		mr_msgs_add(pr,
 			    "%s%sexpected a JSON list of entries at the "

@@ -1272,16 +1272,20 @@ static struct json_object *load_json(struct set *s, const char *path,
 		mr_msgs_add(pr, "%s", err.text);
 		return NULL;
 	}
-	root = jsn_parse(data, len, path, pr);
+	/* mr_read_file ends data with a NUL, and jsn_check allows no other */
+	if (jsn_check(data, len, path, pr) < 0) {
+		free(data);
+		return NULL;
+	}
+	root = json_tokener_parse(data);
 	free(data);
-	if (root != NULL && !json_object_is_type(root, json_type_object)) {
+	if (!json_object_is_type(root, json_type_object)) {
 		mr_msgs_add(pr, "%s: expected a JSON object at the top level",
 			    path);
 		json_object_put(root);
 		return NULL;
 	}
-	if (root != NULL)
-		s->dir = dir_abs(path, pr);
+	s->dir = dir_abs(path, pr);
 	return root;
 }
 

@@ -1155,6 +1155,16 @@ T_CASE(rcfg_syntax)
 	       "\"send_method\": \"SMTP\"},\n  oops]",
 	       "JSON syntax error at line 3, column 3 (byte 73): unexpected "
 	       "character");
+	/* a NUL byte is no JSON, and the parser reads only len bytes */
+	c = rcfg_parse("[]\0[", 4, &m);
+	T_OK(c == NULL);
+	T_INT(m.n, 1);
+	T_HAS(&m, "JSON syntax error at line 1, column 3 (byte 2): NUL byte");
+	mr_msgs_free(&m);
+	c = rcfg_parse("[]]]", 2, &m);
+	T_OK(c != NULL);
+	T_INT(m.n, 0);
+	rcfg_free(&c);
 	write_file(path, "[\n  {\"email_addr\": }\n]\n");
 	c = rcfg_load_file(path, &m);
 	T_OK(c == NULL);
