@@ -1,11 +1,11 @@
 """End-to-end: mailresponder postfix-maps, the Postfix samples, and a
-private Postfix (components.md section 2) that uses the written tables to
-deliver requests into the spool.
+private Postfix (test/e2e/postfix.py, components.md section 2) that uses
+the written tables to deliver requests into the spool; --if-changed with
+the responder config in a file and in S3 (the stand-in of awsstub.py),
+and the cron line that reloads Postfix only after a change.
 
-Loopback only: the private Postfix listens on 127.0.0.1:10035, the
-samples (moved to loopback) on 10036 and 10037 (10025 and 10026 belong to
-another test); nothing is sent out. Each instance is stopped with
-"postfix -c DIR stop", then by its master's pid.
+Loopback only, on free ports the kernel picks; nothing is sent out. Each
+instance is stopped with "postfix -c DIR stop", then by its master's pid.
 """
 import email
 import email.policy
@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import smtplib
-import socket
 import stat
 import subprocess
 import sys
@@ -22,14 +21,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Env, Results, BIN, ROOT
-from postfix import MASTER_SERVICES
+from postfix import Postfix, PostfixError, free_ports
 
 R = Results()
 POSTFIX = "/usr/sbin/postfix"
 POSTMAP = "/usr/sbin/postmap"
 POSTCONF = "/usr/sbin/postconf"
-PORT = 10035
-SAMPLE_PORTS = (10036, 10037)  # the samples' :25 and :2525, moved
 HAVE_POSTFIX = all(os.access(p, os.X_OK) for p in (POSTFIX, POSTMAP, POSTCONF))
 
 
@@ -340,108 +337,43 @@ def test_samples():
 
 # --- a private Postfix delivering with the written tables -------------------
 
-# the service list is the shared harness's (postfix.py)
-MASTER_CF = "127.0.0.1:%(port)d inet n - n - - smtpd\n" + MASTER_SERVICES
-
-MAIN_CF = """\
-compatibility_level = 3.6
-queue_directory = %(pf)s/spool
-data_directory = %(pf)s/data
-myhostname = mx.feas.test
-myorigin = mx.feas.test
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-relay_domains =
-alias_maps =
-alias_database =
-biff = no
-relayhost =
-default_transport = error:5.7.1 outbound mail disabled in tests
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-maillog_file_prefixes = /var, /dev/stdout, /tmp
-maillog_file = %(pf)s/postfix.log
-virtual_mailbox_domains = %(dir)s/virtual_mailbox_domains
-virtual_mailbox_base = %(base)s
-virtual_mailbox_maps = hash:%(dir)s/virtual_mailbox_maps
-virtual_uid_maps = static:65534
-virtual_gid_maps = static:65534
-"""
+def new_postfix(top, mapdir, **kw):
+    """The harness's Postfix whose only addresses and domains are the ones
+    postfix-maps wrote into mapdir; no send smtpd, no relaying for
+    loopback clients either (a domain not listed is refused)."""
+    os.makedirs(top, exist_ok=True)
+    os.chmod(top, 0o755)  # virtual(8) runs as 65534, smtpd as postfix
+    os.chmod(mapdir, 0o755)  # smtpd (user postfix) reads the tables there
+    pf = Postfix(top, domains=(), vmailbox_lines=(), send=False,
+                 maps_dir=mapdir, myhostname="mx.feas.test",
+                 extra_main_cf="smtpd_relay_restrictions = reject_unauth_destination",
+                 **kw)
+    pf.configure()  # postmap reads its main.cf
+    return pf
 
 
-def port_open(port):
-    s = socket.socket()
-    s.settimeout(0.5)
+def start(pf):
     try:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-    finally:
-        s.close()
+        pf.start()
+        return R.check("private Postfix started on 127.0.0.1:%d" % pf.inbound_port, True)
+    except PostfixError as e:
+        return R.check("private Postfix started", False, "%s\n%s" % (e, pf.log_text()[-3000:]))
 
 
-class PrivatePostfix:
-    def __init__(self, top, mapdir, base):
-        self.pf = os.path.join(top, "postfix")
-        self.conf = os.path.join(self.pf, "conf")
-        for d in ("conf", "spool", "data"):
-            os.makedirs(os.path.join(self.pf, d))
-        shutil.chown(os.path.join(self.pf, "data"), "postfix", "postfix")
-        write_main_cf(self.conf, MAIN_CF % {"pf": self.pf, "dir": mapdir, "base": base})
-        with open(os.path.join(self.conf, "master.cf"), "w") as f:
-            f.write(MASTER_CF % {"port": PORT})
-        self.started = False
-
-    def cmd(self, *args):
-        try:
-            return subprocess.run([POSTFIX, "-c", self.conf] + list(args),
-                                  capture_output=True, text=True, timeout=30)
-        except subprocess.TimeoutExpired as e:
-            return subprocess.CompletedProcess(e.cmd, -1, "", "timed out")
-
-    def start(self):
-        return self.start_ports((PORT,))
-
-    def start_ports(self, ports):
-        p = self.cmd("start")
-        self.started = p.returncode == 0
-        for _ in range(200):
-            if all(port_open(x) for x in ports):
-                return True
-            time.sleep(0.05)
-        return False
-
-    def log(self):
-        try:
-            return read(os.path.join(self.pf, "postfix.log"))
-        except OSError:
-            return ""
-
-    def stop(self):
-        pidfile = os.path.join(self.pf, "spool", "pid", "master.pid")
-        pid = None
-        try:
-            pid = int(read(pidfile).strip())
-        except (OSError, ValueError):
-            pass
-        self.cmd("stop")
-        for sig in (15, 9):
-            for _ in range(60):
-                if pid is None or not os.path.exists("/proc/%d" % pid):
-                    return
-                time.sleep(0.05)
-            try:
-                os.kill(pid, sig)  # the master we started, by its pid
-            except ProcessLookupError:
-                return
-
-    def dump_log_on_failure(self, failed_before):
-        if R.failed > failed_before:
-            for line in self.log().splitlines()[-25:]:
-                print("#   log: %s" % line)
+def dump_log_on_failure(pf, failed_before):
+    if R.failed > failed_before:
+        for line in pf.log_text().splitlines()[-25:]:
+            print("#   log: %s" % line)
 
 
-def send(rcpt, marker, port=PORT):
+def check_log_clean(pf):
+    log = pf.log_text()
+    R.check("postfix log shows no fatal or panic", "fatal" not in log
+            and "panic" not in log, "\n".join(l for l in log.splitlines()
+                                              if "fatal" in l or "panic" in l))
+
+
+def send(rcpt, marker, port):
     """One request over SMTP; returns None or the refusal (code, text)."""
     body = ("From: Alice <alice@sender.test>\r\nTo: %s\r\nSubject: %s\r\n"
             "Message-ID: <%s@sender.test>\r\n\r\nplease send\r\n" % (rcpt, marker, marker))
@@ -476,17 +408,17 @@ def delivered(newdir):
     return out
 
 
-def deliver_round(pfx, mail, rcpts, tag, port=PORT):
+def deliver_round(pf, spool, rcpts, tag, port=None):
     """Send to every rcpt, wait for the files; {rcpt: message or None}."""
-    newdir = os.path.join(mail, "responder", "new")
+    newdir = os.path.join(spool, "new")
     before = set(os.listdir(newdir))
     for i, rcpt in enumerate(rcpts):
-        r = send(rcpt, "%s-%d" % (tag, i), port)
+        r = send(rcpt, "%s-%d" % (tag, i), port or pf.inbound_port)
         R.eq("SMTP accepts RCPT TO:<%s> (%s)" % (rcpt, tag), r, None)
     if len(wait_new(newdir, len(before) + len(rcpts), 10)) < len(before) + len(rcpts):
         # a delivery deferred while a reload was restarting virtual(8)
         # waits for the next queue run: ask for it now
-        subprocess.run(["/usr/sbin/postqueue", "-c", pfx.conf, "-f"],
+        subprocess.run(["/usr/sbin/postqueue", "-c", pf.conf, "-f"],
                        capture_output=True, timeout=60)
         wait_new(newdir, len(before) + len(rcpts))
     got = delivered(newdir)
@@ -494,8 +426,8 @@ def deliver_round(pfx, mail, rcpts, tag, port=PORT):
             for i, rcpt in enumerate(rcpts)}
 
 
-def check_delivered(env, mail, msgs, tag):
-    newdir = os.path.join(mail, "responder", "new")
+def check_delivered(spool, msgs, tag):
+    newdir = os.path.join(spool, "new")
     for rcpt, m in msgs.items():
         if not R.check("%s: %s landed in <spool>/new/" % (tag, rcpt), m is not None,
                        "files: %r" % os.listdir(newdir)):
@@ -508,62 +440,54 @@ def test_private_postfix():
     if not HAVE_POSTFIX:
         skip("private Postfix delivering with the written tables", "postfix not installed")
         return
-    if port_open(PORT):
-        R.check("port %d is free for the private Postfix" % PORT, False)
-        return
     top = tempfile.mkdtemp(prefix="mr-pfmaps-")
-    os.chmod(top, 0o755)  # virtual(8) runs as 65534, smtpd as postfix
-    mail = os.path.join(top, "mail")
-    spool = os.path.join(mail, "responder")
-    for d in (mail, spool) + tuple(os.path.join(spool, x) for x in ("tmp", "new", "cur")):
-        os.mkdir(d, 0o700)
-        shutil.chown(d, 65534, 65534)
-    env = new_env({"spool": spool})
-    os.chmod(env.dir, 0o755)  # smtpd (user postfix) reads the tables there
-    pfx = PrivatePostfix(top, os.path.realpath(env.dir), mail)
-    pm_env = {"MAIL_CONFIG": pfx.conf}
+    env = None
+    pf = None
     failed_before = R.failed
     try:
-        rc, out, err = run(["postfix-maps", "-c", env.settings, "--base", mail,
-                            "--postmap"], env=pm_env)
+        env = new_env()
+        pf = new_postfix(top, os.path.realpath(env.dir))
+        spool = pf.make_maildir("responder")
+        with open(env.settings) as f:
+            settings = json.loads(f.read().split("\n", 1)[1])
+        settings["spool"] = spool
+        with open(env.settings, "w") as f:
+            json.dump(settings, f)
+        rc, out, err = run(["postfix-maps", "-c", env.settings, "--base", pf.mail,
+                            "--postmap"], env=pf.env())
         R.check("postfix-maps --base --postmap for the private Postfix", rc == 0,
                 (rc, out, err))
         R.eq("values relative to virtual_mailbox_base",
              lines(os.path.join(env.dir, "virtual_mailbox_maps"))[0],
              "complaints@reports.example.net responder/")
-        if not R.check("private Postfix started on 127.0.0.1:%d" % PORT, pfx.start(),
-                       pfx.log()):
+        if not start(pf):
             return
         rcpts = ["get@example.org", "GET@Example.ORG", "get+fa@example.org",
                  "Get+FA@EXAMPLE.org", "help@example.org", "info@responder.test",
                  "INFO@responder.test", COMPLAINTS]
-        check_delivered(env, mail, deliver_round(pfx, mail, rcpts, "base"), "base")
+        check_delivered(spool, deliver_round(pf, spool, rcpts, "base"), "base")
         for rcpt in ("nobody@example.org", "get+xx@example.org", "get@Responder.test"):
-            r = send(rcpt, "refused")
+            r = send(rcpt, "refused", pf.inbound_port)
             R.check("RCPT TO:<%s> not in the maps: 550" % rcpt,
                     r is not None and r[0] == 550, r)
         check_classify(env, spool, rcpts)
 
         # absolute values with virtual_mailbox_base = /
-        rc, out, err = run(["postfix-maps", "-c", env.settings, "--postmap"], env=pm_env)
+        rc, out, err = run(["postfix-maps", "-c", env.settings, "--postmap"], env=pf.env())
         R.check("postfix-maps --postmap (absolute values)", rc == 0, (rc, out, err))
-        subprocess.run([POSTCONF, "-c", pfx.conf, "-e", "virtual_mailbox_base = /"],
-                       check=True)
-        p = pfx.cmd("reload")
-        R.eq("postfix reload", p.returncode, 0)
+        pf.postconf("virtual_mailbox_base = /")
+        pf.reload()
         time.sleep(1)
         rcpts = ["Get@example.org", "get+fa@example.org", "info@responder.test"]
-        check_delivered(env, mail, deliver_round(pfx, mail, rcpts, "absolute"), "absolute")
+        check_delivered(spool, deliver_round(pf, spool, rcpts, "absolute"), "absolute")
     finally:
-        if pfx.started:
-            pfx.stop()
-        pfx.dump_log_on_failure(failed_before)
-        log = pfx.log()
-        env.close()
+        if pf:
+            pf.stop()
+            dump_log_on_failure(pf, failed_before)
+            check_log_clean(pf)
+        if env:
+            env.close()
         shutil.rmtree(top, ignore_errors=True)
-    R.check("postfix log shows no fatal or panic", "fatal" not in log
-            and "panic" not in log, "\n".join(l for l in log.splitlines()
-                                              if "fatal" in l or "panic" in l))
 
 
 def check_classify(env, spool, rcpts):
@@ -591,72 +515,368 @@ def test_sample_runs():
     if not HAVE_POSTFIX:
         skip("the samples run", "postfix not installed")
         return
-    if port_open(SAMPLE_PORTS[0]) or port_open(SAMPLE_PORTS[1]):
-        R.check("ports %r are free" % (SAMPLE_PORTS,), False)
-        return
     top = tempfile.mkdtemp(prefix="mr-pfsample-")
     os.chmod(top, 0o755)
-    spool = os.path.join(top, "mail", "responder")
-    for d in (os.path.dirname(spool), spool) + tuple(
-            os.path.join(spool, x) for x in ("tmp", "new", "cur")):
-        os.mkdir(d, 0o700)
-        shutil.chown(d, 65534, 65534)
-    env = new_env({"spool": spool})
-    os.chmod(env.dir, 0o755)
+    env = None
+    pf = None
     failed_before = R.failed
-    maps = os.path.realpath(env.dir)
-    pfx = PrivatePostfix(top, maps, "/")
-    main = subst(sample("main.cf.sample"), [
-        ("/etc/mailresponder/", maps + "/"),
-        ("inet_interfaces = all", "inet_interfaces = 127.0.0.1"),
-        ("inet_protocols = all", "inet_protocols = ipv4"),
-        ("mynetworks = 127.0.0.0/8 [::1]/128", "mynetworks = 127.0.0.0/8"),
-        ("static:998", "static:65534"),
-        ("alias_maps = hash:/etc/aliases", "alias_maps ="),
-        ("alias_database = hash:/etc/aliases", "alias_database ="),
-        ("smtpd_tls_security_level = may", "smtpd_tls_security_level = none"),
-        ("hash:/etc/postfix/virtual", "hash:%s/virtual" % pfx.conf)])
-    main += ("\nqueue_directory = %(pf)s/spool\ndata_directory = %(pf)s/data\n"
-             "maillog_file_prefixes = /var, /dev/stdout, /tmp\n"
-             "maillog_file = %(pf)s/postfix.log\n"
-             "# nothing leaves this host: relayed mail is discarded\n"
-             "default_transport = discard:test\n" % {"pf": pfx.pf})
-    master = subst(sample("master.cf.sample"), [
-        ("\nsmtp      inet", "\n127.0.0.1:%d inet" % SAMPLE_PORTS[0]),
-        ("\n127.0.0.1:2525 inet", "\n127.0.0.1:%d inet" % SAMPLE_PORTS[1])])
-    write_main_cf(pfx.conf, main)
-    with open(os.path.join(pfx.conf, "master.cf"), "w") as f:
-        f.write(master)
-    with open(os.path.join(pfx.conf, "virtual"), "w") as f:
-        f.write(sample("virtual.sample"))
     try:
-        p = subprocess.run(["/usr/sbin/postmap", "-c", pfx.conf,
-                            "hash:" + os.path.join(pfx.conf, "virtual")],
+        inbound, reply = free_ports(2)  # the samples' :25 and :2525, moved
+        pf = Postfix(top, inbound_port=inbound, send_port=reply,
+                     vmailbox_lines=())
+        spool = pf.make_maildir("responder")
+        env = new_env({"spool": spool})
+        os.chmod(env.dir, 0o755)
+        maps = os.path.realpath(env.dir)
+        pf.main_cf_text = subst(sample("main.cf.sample"), [
+            ("/etc/mailresponder/", maps + "/"),
+            ("inet_interfaces = all", "inet_interfaces = 127.0.0.1"),
+            ("inet_protocols = all", "inet_protocols = ipv4"),
+            ("mynetworks = 127.0.0.0/8 [::1]/128", "mynetworks = 127.0.0.0/8"),
+            ("static:998", "static:65534"),
+            ("alias_maps = hash:/etc/aliases", "alias_maps ="),
+            ("alias_database = hash:/etc/aliases", "alias_database ="),
+            ("smtpd_tls_security_level = may", "smtpd_tls_security_level = none"),
+            ("hash:/etc/postfix/virtual", "hash:%s/virtual" % pf.conf)]) + (
+            "\nqueue_directory = %s\ndata_directory = %s\n"
+            "maillog_file_prefixes = /var, /dev/stdout, /tmp\n"
+            "maillog_file = %s\n"
+            "# nothing leaves this host: relayed mail is discarded\n"
+            "default_transport = discard:test\n" % (pf.spool, pf.data, pf.log))
+        pf.master_cf_text = subst(sample("master.cf.sample"), [
+            ("\nsmtp      inet", "\n127.0.0.1:%d inet" % inbound),
+            ("\n127.0.0.1:2525 inet", "\n127.0.0.1:%d inet" % reply)])
+        pf.configure()
+        with open(os.path.join(pf.conf, "virtual"), "w") as f:
+            f.write(sample("virtual.sample"))
+        p = subprocess.run([POSTMAP, "-c", pf.conf, "hash:" + os.path.join(pf.conf, "virtual")],
                            capture_output=True, text=True)
         R.check("sample run: postmap virtual.sample", p.returncode == 0, p.stderr)
-        rc, out, err = run(["postfix-maps", "-c", env.settings, "--postmap"],
-                           env={"MAIL_CONFIG": pfx.conf})
+        rc, out, err = run(["postfix-maps", "-c", env.settings, "--postmap"], env=pf.env())
         R.check("sample run: postfix-maps --postmap", rc == 0, (rc, out, err))
-        p = pfx.cmd("check")
+        p = subprocess.run([POSTFIX, "-c", pf.conf, "check"], capture_output=True, text=True)
         R.check("sample run: postfix check", p.returncode == 0, p.stderr)
-        if not R.check("sample run: Postfix started", pfx.start_ports(SAMPLE_PORTS),
-                       pfx.log()):
+        try:
+            pf.start()
+        except PostfixError as e:
+            R.check("sample run: Postfix started", False, "%s\n%s" % (e, pf.log_text()))
             return
-        got = deliver_round(pfx, os.path.dirname(spool),
-                            ["get@example.org", "Get+FA@Example.org"], "sample",
-                            port=SAMPLE_PORTS[0])
-        check_delivered(env, os.path.dirname(spool), got, "sample run")
-        r = send("nobody@example.org", "sample-refused", port=SAMPLE_PORTS[0])
+        R.check("sample run: Postfix started", True)
+        got = deliver_round(pf, spool, ["get@example.org", "Get+FA@Example.org"], "sample")
+        check_delivered(spool, got, "sample run")
+        r = send("nobody@example.org", "sample-refused", inbound)
         R.check("sample run: unknown address refused with 550",
                 r is not None and r[0] == 550, r)
-        r = send("someone@requester.test", "sample-reply", port=SAMPLE_PORTS[1])
+        r = send("someone@requester.test", "sample-reply", reply)
         R.eq("sample run: the send smtpd accepts a reply from loopback", r, None)
     finally:
-        if pfx.started:
-            pfx.stop()
-        pfx.dump_log_on_failure(failed_before)
-        env.close()
+        if pf:
+            pf.stop()
+            dump_log_on_failure(pf, failed_before)
+        if env:
+            env.close()
         shutil.rmtree(top, ignore_errors=True)
+
+
+# --- --if-changed ----------------------------------------------------------
+
+def file_id(path):
+    """(inode, mtime ns) of path, None when absent: a rewrite (a rename
+    over it) changes the inode."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def table_ids(mapdir):
+    return {n: file_id(os.path.join(mapdir, n)) for n in
+            ("virtual_mailbox_maps", "virtual_mailbox_maps.db", "virtual_mailbox_domains")}
+
+
+def counting_postmap(top):
+    """An MR_POSTMAP that records each run, then runs the real postmap."""
+    script = os.path.join(top, "postmap-counting")
+    calls = os.path.join(top, "postmap-calls")
+    write_script(script, 'echo "$@" >> "%s"\nexec %s "$@"\n' % (calls, POSTMAP))
+    return script, calls
+
+
+def count_lines(path):
+    try:
+        return len(lines(path))
+    except FileNotFoundError:
+        return 0
+
+
+def test_if_changed_files():
+    """--if-changed against the files alone (no Postfix): what counts as a
+    change and what does not."""
+    env = new_env()
+    try:
+        base = os.path.realpath(env.dir)
+        maps = os.path.join(base, "virtual_mailbox_maps")
+        doms = os.path.join(base, "virtual_mailbox_domains")
+        args = ["postfix-maps", "-c", env.settings, "--if-changed"]
+        rc, out, err = run(args)
+        R.check("--if-changed, no tables yet: written, exit 0",
+                rc == 0 and lines(maps) == maps_lines(base + "/spool/"), (rc, out, err))
+        ids = table_ids(base)
+        rc, out, err = run(args)
+        R.check("--if-changed, tables current: exit 3, 'unchanged' on stdout, "
+                "nothing on stderr", rc == 3 and "%s: unchanged, 5 addresses, 3 domains"
+                % maps in out and err == "", (rc, out, err))
+        R.eq("--if-changed, tables current: neither file replaced", table_ids(base), ids)
+
+        # bodies, order and case of the entries are not table lines
+        with open(os.path.join(env.dir, "responses.json"), "w") as f:
+            json.dump([entry(e["email_addr"].upper(), "a new body")
+                       for e in reversed(RESPONSES)], f)
+        rc, out, err = run(args)
+        R.eq("--if-changed, bodies, order and case changed: exit 3", (rc, err), (3, ""))
+        R.eq("--if-changed, bodies changed: neither file replaced", table_ids(base), ids)
+
+        for name, change in (
+                ("domain list removed", lambda: os.unlink(doms)),
+                ("maps file edited by hand",
+                 lambda: open(maps, "a").write("x@example.org spool/\n")),
+                ("maps file truncated", lambda: open(maps, "w").close())):
+            change()
+            rc, out, err = run(args)
+            R.check("--if-changed, %s: rewritten, exit 0" % name,
+                    rc == 0 and lines(maps) == maps_lines(base + "/spool/")
+                    and lines(doms) == DOMAINS, (rc, out, err))
+        rc, out, err = run(args + ["--base", base])
+        R.check("--if-changed, another --base (other values): rewritten, exit 0",
+                rc == 0 and lines(maps) == maps_lines("spool/"), (rc, out, err))
+
+        # --postmap: the .db must not be older than the maps file
+        conf = os.path.join(base, "pfconf")
+        write_main_cf(conf, "# postmap only needs a main.cf to exist\n")
+        script, calls = counting_postmap(base)
+        pm = {"MAIL_CONFIG": conf, "MR_POSTMAP": script}
+        rc, out, err = run(args + ["--base", base, "--postmap"], env=pm)
+        R.check("--if-changed --postmap, no .db yet: postmap runs, exit 0",
+                rc == 0 and count_lines(calls) == 1 and os.path.isfile(maps + ".db"),
+                (rc, out, err))
+        rc, out, err = run(args + ["--base", base, "--postmap"], env=pm)
+        R.check("--if-changed --postmap, current: exit 3, postmap not run",
+                rc == 3 and count_lines(calls) == 1, (rc, out, err))
+        with open(os.path.join(env.dir, "responses.json"), "w") as f:
+            json.dump(RESPONSES + [entry("new@example.org")], f)
+        rc, out, err = run(args + ["--base", base, "--postmap"],
+                           env={"MAIL_CONFIG": conf, "MR_POSTMAP": "/bin/false"})
+        R.check("an address added, postmap fails: exit 2, maps file written",
+                rc == 2 and "new@example.org spool/" in lines(maps), (rc, out, err))
+        rc, out, err = run(args + ["--base", base, "--postmap"], env=pm)
+        R.check("--if-changed after that failure: the .db is older, postmap runs "
+                "again, exit 0", rc == 0 and count_lines(calls) == 2, (rc, out, err))
+        p = subprocess.run([POSTMAP, "-c", conf, "-q", "new@example.org", "hash:" + maps],
+                           capture_output=True, text=True)
+        R.eq("the rebuilt .db has the added address", (p.returncode, p.stdout.strip()),
+             (0, "spool/"))
+        rc, out, err = run(args + ["--base", base, "--postmap"], env=pm)
+        R.check("--if-changed once more: exit 3", rc == 3 and count_lines(calls) == 2,
+                (rc, out, err))
+    finally:
+        env.close()
+
+
+def cron_line():
+    """The postfix-maps command of the cron sample (after the user)."""
+    with open(os.path.join(ROOT, "cron", "mailresponder.cron")) as f:
+        for line in f:
+            if not line.startswith("#") and "postfix-maps" in line:
+                return line.rstrip("\n").split("\t")[-1]
+    return None
+
+
+def run_cron_line(cmd, env, pf, extra_env=None):
+    """The sample's command with this instance's paths: our binary, our
+    settings, postfix -c <conf>. (rc, out, err, reloaded)."""
+    cmd = cmd.replace("/etc/mailresponder/settings.json", env.settings) \
+             .replace("mailresponder postfix-maps", BIN + " postfix-maps") \
+             .replace("postfix reload", "%s -c %s reload" % (POSTFIX, pf.conf))
+    e = dict(os.environ)
+    e.pop("MR_POSTMAP", None)
+    e.update(pf.env())
+    e.update(extra_env or {})
+    off = pf.log_size()
+    p = subprocess.run(["/bin/sh", "-c", cmd], capture_output=True, text=True, env=e,
+                       timeout=120, stdin=subprocess.DEVNULL)
+    reloaded = False
+    end = time.time() + 5
+    while p.returncode == 0 and not reloaded and time.time() < end:
+        reloaded = "reload" in pf.log_since(off)
+        time.sleep(0.1)
+    if p.returncode != 0:
+        time.sleep(0.5)  # a reload that should not happen would show by now
+        reloaded = "reload" in pf.log_since(off)
+    return p.returncode, p.stdout, p.stderr, reloaded
+
+
+def if_changed_against_postfix(label, env, pf, set_responses, extra_env):
+    """The shared scenario: tables written, Postfix up; bodies changed ->
+    nothing; addresses added (one in a new domain) -> rewritten, postmap,
+    reload, and Postfix accepts them."""
+    spool = pf.maildir("responder")
+    mapdir = os.path.realpath(env.dir)
+    script, calls = counting_postmap(mapdir)
+    pm_env = dict(pf.env(), MR_POSTMAP=script, **extra_env)
+    args = ["postfix-maps", "-c", env.settings, "--if-changed", "--postmap"]
+    rc, out, err = run(args, env=pm_env)
+    R.check("%s: first --if-changed --postmap writes, exit 0" % label,
+            rc == 0 and count_lines(calls) == 1, (rc, out, err))
+    if not start(pf):
+        return
+    for rcpt in ("new@example.org", "hello@added.example"):
+        code, text = pf.rcpt(rcpt)
+        R.check("%s: before: RCPT TO:<%s> refused (%d)" % (label, rcpt, code),
+                code in (550, 554), text)
+    R.eq("%s: before: RCPT TO:<get@example.org> accepted" % label,
+         pf.rcpt("get@example.org")[0], 250)
+
+    ids = table_ids(mapdir)
+    set_responses([entry(e["email_addr"], "a new body, same addresses")
+                   for e in RESPONSES])
+    t0 = time.monotonic()
+    rc, out, err = run(args, env=pm_env)
+    dt = time.monotonic() - t0
+    print("# %s: unchanged --if-changed --postmap run: %.1f ms" % (label, dt * 1000))
+    R.check("%s: only bodies changed: exit 3, 'unchanged'" % label,
+            rc == 3 and "unchanged" in out and err == "", (rc, out, err))
+    R.eq("%s: only bodies changed: postmap not run" % label, count_lines(calls), 1)
+    R.eq("%s: only bodies changed: maps, .db and domains keep inode and mtime" % label,
+         table_ids(mapdir), ids)
+    rc, out, err, reloaded = run_cron_line(CRON, env, pf, dict(extra_env, MR_POSTMAP=script))
+    R.check("%s: the cron line, nothing changed: exit 3, silent, no reload" % label,
+            rc == 3 and out == "" and err == "" and not reloaded, (rc, out, err, reloaded))
+    R.eq("%s: the cron line, nothing changed: postmap not run" % label, count_lines(calls), 1)
+
+    set_responses(RESPONSES + [entry("New@Example.org"), entry("hello@added.example")])
+    rc, out, err, reloaded = run_cron_line(CRON, env, pf, dict(extra_env, MR_POSTMAP=script))
+    R.check("%s: the cron line, addresses added: exit 0, Postfix reloaded, "
+            "nothing on stderr" % label, rc == 0 and reloaded and err == "",
+            (rc, out, err, reloaded))
+    R.eq("%s: addresses added: postmap ran once more" % label, count_lines(calls), 2)
+    now = table_ids(mapdir)
+    R.check("%s: addresses added: maps, .db and domains replaced" % label,
+            all(now[n] != ids[n] for n in now), (ids, now))
+    R.check("%s: the new domain is listed" % label,
+            "added.example" in lines(os.path.join(mapdir, "virtual_mailbox_domains")))
+    for rcpt in ("new@example.org", "hello@added.example"):
+        code, text = pf.rcpt(rcpt)
+        R.check("%s: after: RCPT TO:<%s> accepted (%d)" % (label, rcpt, code),
+                code == 250, text)
+    check_delivered(spool, deliver_round(pf, spool, ["hello@added.example"], label), label)
+    rc, out, err = run(args, env=pm_env)
+    R.check("%s: once more: exit 3, postmap not run" % label,
+            rc == 3 and count_lines(calls) == 2, (rc, out, err))
+
+
+def test_if_changed_postfix():
+    """--if-changed and the cron line with a responder config file."""
+    if not HAVE_POSTFIX:
+        skip("--if-changed against a private Postfix", "postfix not installed")
+        return
+    top = tempfile.mkdtemp(prefix="mr-pfmaps-ic-")
+    env = pf = None
+    failed_before = R.failed
+    try:
+        env = new_env()
+        pf = new_postfix(top, os.path.realpath(env.dir), mailbox_base="/")
+        spool = pf.make_maildir("responder")
+        with open(env.settings) as f:
+            settings = json.loads(f.read().split("\n", 1)[1])
+        settings["spool"] = spool
+        with open(env.settings, "w") as f:
+            json.dump(settings, f)
+
+        def set_responses(r):
+            with open(os.path.join(env.dir, "responses.json"), "w") as f:
+                json.dump(r, f)
+        if_changed_against_postfix("file", env, pf, set_responses, {})
+    finally:
+        if pf:
+            pf.stop()
+            dump_log_on_failure(pf, failed_before)
+            check_log_clean(pf)
+        if env:
+            env.close()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_if_changed_s3():
+    """--if-changed with the responder config in S3 (the stand-in checks
+    each request's SigV4 signature)."""
+    if not HAVE_POSTFIX:
+        skip("--if-changed with an S3 config against a private Postfix",
+             "postfix not installed")
+        return
+    from awsstub import Stub
+    top = tempfile.mkdtemp(prefix="mr-pfmaps-s3-")
+    os.chmod(top, 0o755)  # Postfix's users get through to top/pf
+    secret = "pfmapsSecretKey%08d" % os.getpid()
+    key = "AKIAPFMAPS000001"
+    creds = os.path.join(top, "stub-creds.json")
+    with open(creds, "w") as f:
+        json.dump({key: {"secret": secret}}, f)
+    aws = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+           "AWS_SESSION_TOKEN": ""}
+    stub = Stub(os.path.join(top, "stub"), creds).start()
+    env = pf = None
+    failed_before = R.failed
+    try:
+        env = new_env()
+        pf = new_postfix(os.path.join(top, "pf"), os.path.realpath(env.dir),
+                         mailbox_base="/")
+        spool = pf.make_maildir("responder")
+        with open(env.settings) as f:
+            settings = json.loads(f.read().split("\n", 1)[1])
+        settings.update({"spool": spool, "responder_config": "s3://fleet/responses.json",
+                         "s3": {"endpoint": stub.url(), "region": "us-east-1",
+                                "cache_dir": "s3cache", "refresh_s": 0, "timeout_s": 10}})
+        with open(env.settings, "w") as f:
+            json.dump(settings, f)
+        os.unlink(os.path.join(env.dir, "responses.json"))  # S3 only
+
+        def set_responses(r):
+            stub.s3_put("fleet", "responses.json", json.dumps(r))
+        set_responses(RESPONSES)
+        n0 = len(stub.s3_requests())
+        if_changed_against_postfix("s3", env, pf, set_responses, aws)
+        reqs = stub.s3_requests()[n0:]
+        R.check("s3: every run fetched the config, signatures accepted (%d requests)"
+                % len(reqs), len(reqs) == 5 and all(r["status"] == 200 for r in reqs),
+                [(r["path"], r["status"]) for r in reqs])
+
+        ids = table_ids(os.path.realpath(env.dir))
+        stub.stop()
+        rc, out, err = run(["postfix-maps", "-c", env.settings, "--if-changed", "--postmap"],
+                           env=dict(pf.env(), **aws))
+        R.check("s3: S3 down, nothing cached: exit 2 (runtime), says so",
+                rc == 2 and "fleet/responses.json" in err, (rc, out, err))
+        R.eq("s3: S3 down: the tables are left alone", table_ids(os.path.realpath(env.dir)),
+             ids)
+    finally:
+        stub.stop()
+        if pf:
+            pf.stop()
+            dump_log_on_failure(pf, failed_before)
+            check_log_clean(pf)
+        if env:
+            env.close()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+CRON = cron_line()
+
+
+def test_cron_sample():
+    R.check("the cron sample has a postfix-maps --if-changed line ending in "
+            "'&& postfix reload'", CRON is not None and "--if-changed" in CRON
+            and "--postmap" in CRON and CRON.endswith("&& postfix reload"), CRON)
 
 
 def main():
@@ -667,6 +887,10 @@ def main():
     test_samples()
     test_private_postfix()
     test_sample_runs()
+    test_cron_sample()
+    test_if_changed_files()
+    test_if_changed_postfix()
+    test_if_changed_s3()
     return R.done()
 
 
