@@ -13,9 +13,7 @@
  *              had to change.
  * SEE ALSO     mailresponder(8) postfix-maps, pfmaps.h
  */
-#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "cmd.h"
 #include "log.h"
@@ -24,51 +22,6 @@
 
 #define PM_CMD "postfix-maps"
 #define PM_EXIT_UNCHANGED 3
-
-struct pm_opts {
-	const char *settings;
-	struct pfm_opts pfm;
-	int if_changed;
-};
-
-static int pm_parse_opts(int argc, char **argv, struct pm_opts *o)
-{
-	static const struct option lopts[] = {
-		{"base", required_argument, NULL, 'b'},
-		{"postmap", no_argument, NULL, 'p'},
-		{"if-changed", no_argument, NULL, 'i'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "c:d:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->settings = optarg;
-			break;
-		case 'd':
-			o->pfm.dir = optarg;
-			break;
-		case 'b':
-			o->pfm.base = optarg;
-			break;
-		case 'p':
-			o->pfm.postmap = 1;
-			break;
-		case 'i':
-			o->if_changed = 1;
-			break;
-		default:
-			return cmd_usage(PM_CMD, "bad option");
-		}
-	}
-	if (optind != argc)
-		return cmd_usage(PM_CMD, "no arguments expected");
-	if ((o->pfm.dir && *o->pfm.dir == 0) ||
-	    (o->pfm.base && *o->pfm.base == 0))
-		return cmd_usage(PM_CMD, "empty DIR");
-	return 0;
-}
 
 /* Each line with prefix, except the indented ones (postmap's stderr,
  * continuing the line above). */
@@ -81,25 +34,25 @@ static void pm_print(FILE *f, const char *prefix, struct mr_msgs *m)
 
 /* Settings and responder config only: no keys, attachments or store are
  * needed to list addresses. */
-static struct pfm *pm_open(const char *settings, const struct pm_opts *o,
+static struct pfm *pm_open(const char *settings, const struct pfm_opts *o,
 			   int *rc_r)
 {
 	struct mr_msgs problems = {NULL, 0};
-	struct set *s = set_load(settings, &problems);
+	struct set *s = cmd_load_set(settings);
 	struct pfm *p = NULL;
 	struct mr_err err;
 	int lvl;
 
-	mr_err_clear(&err);
 	*rc_r = EXIT_USAGE;
-	if (s != NULL) {
-		lvl = log_level_parse(s->log_level);
-		if (lvl >= 0)
-			log_set_level((enum log_level)lvl);
-		p = pfm_open(s, &o->pfm, &problems, &err);
-		if (p == NULL && err.kind == MR_TEMP)
-			*rc_r = EXIT_RUNTIME;
-	}
+	if (s == NULL)
+		return NULL;
+	lvl = log_level_parse(s->log_level);
+	if (lvl >= 0)
+		log_set_level((enum log_level)lvl);
+	mr_err_clear(&err);
+	p = pfm_open(s, o, &problems, &err);
+	if (p == NULL && err.kind == MR_TEMP)
+		*rc_r = EXIT_RUNTIME;
 	for (size_t i = 0; i < problems.n; i++)
 		fprintf(stderr, "%s: %s\n", settings, problems.v[i]);
 	mr_msgs_free(&problems);
@@ -109,16 +62,27 @@ static struct pfm *pm_open(const char *settings, const struct pm_opts *o,
 
 int cmd_postfix_maps(int argc, char **argv)
 {
-	struct pm_opts o = {NULL, {NULL, NULL, 0}, 0};
+	struct pfm_opts o = {NULL, NULL, 0};
+	int if_changed = 0;
+	const struct cmd_opt opts[] = {
+		{'d', NULL, CMD_STR, &o.dir, NULL},
+		{0, "base", CMD_STR, &o.base, NULL},
+		{0, "postmap", CMD_FLAG, &o.postmap, NULL},
+		{0, "if-changed", CMD_FLAG, &if_changed, NULL},
+		{0, NULL, CMD_FLAG, NULL, NULL},
+	};
+	struct cmd c = {.name = PM_CMD, .opts = opts};
 	struct mr_msgs done = {NULL, 0}, diag = {NULL, 0};
 	struct pfm *p;
 	int rc;
 
-	if ((rc = pm_parse_opts(argc, argv, &o)) != 0)
+	if ((rc = cmd_parse(&c, argc, argv)) != 0)
 		return rc;
-	if ((p = pm_open(cmd_settings(o.settings), &o, &rc)) == NULL)
+	if ((o.dir && *o.dir == 0) || (o.base && *o.base == 0))
+		return cmd_usage(PM_CMD, "empty DIR");
+	if ((p = pm_open(c.settings, &o, &rc)) == NULL)
 		return rc;
-	if (o.if_changed && pfm_current(p, &done))
+	if (if_changed && pfm_current(p, &done))
 		rc = PM_EXIT_UNCHANGED;
 	else
 		rc = pfm_write(p, &done, &diag) == 0 ? 0 : EXIT_RUNTIME;
