@@ -19,7 +19,6 @@ spent signing. Asserts nothing.
 """
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
 from mrtest import Env, BIN
-from postfix import Postfix, free_port
+from postfix import Postfix, free_ports
 
 N = int(os.environ.get("MR_BENCH_PF_N", "2000"))
 RUNS = int(os.environ.get("MR_BENCH_RUNS", "3"))
@@ -80,18 +79,10 @@ def run_once():
     rsa = os.path.join(env.dir, "rsa.key")
     genkey(rsa, ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
 
-    class MapsPostfix(Postfix):
-        def _main_cf(self):
-            t = super()._main_cf()
-            t = re.sub(r"(?m)^virtual_mailbox_domains = ",
-                       "virtual_mailbox_domains = %s/virtual_mailbox_domains, " % mapdir, t)
-            return re.sub(r"(?m)^virtual_mailbox_maps = ",
-                          "virtual_mailbox_maps = hash:%s/virtual_mailbox_maps, " % mapdir, t)
-
-    inbound, send = free_port(10065), free_port(10066)
-    pf = MapsPostfix(os.path.join(env.dir, "pf"), inbound_port=inbound, send_port=send,
-                     domains=("requester.test",),
-                     vmailbox_lines=("get@responder.test responder/", "@requester.test sink/"))
+    inbound, send = free_ports(2)
+    pf = Postfix(os.path.join(env.dir, "pf"), inbound_port=inbound, send_port=send,
+                 maps_dir=mapdir, domains=("requester.test",),
+                 vmailbox_lines=("get@responder.test responder/", "@requester.test sink/"))
     daemon = None
     try:
         with open(env.settings) as f:

@@ -109,7 +109,8 @@ class Postfix:
                  mailbox_base=None, main_cf=None, master_cf=None):
         """tmpdir: folder for everything (created). inbound_port,
         send_port: None picks free ones (and start() picks again if one
-        was taken meanwhile). vmailbox_lines: "address maildir/" lines,
+        was taken meanwhile: read pf.inbound_port and pf.send_port after
+        start(), or pass ports from free_ports() to keep them fixed). vmailbox_lines: "address maildir/" lines,
         "@domain dir/" is a catch-all; each Maildir named there is
         pre-created (tmp, new, cur) and owned by 65534. send_opts: extra
         "name=value" -o overrides for the send smtpd only. extra_main_cf,

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dkim  # /usr/bin/python3: python3-dkim
 import postfix
 from mrtest import Results, BIN, ROOT
-from postfix import Postfix, free_port
+from postfix import Postfix, free_ports
 
 R = Results()
 USER = "mrinstall"
@@ -150,9 +150,7 @@ def main():
     dest = os.path.join(top, "root")
     etc = os.path.join(top, "etc")
     sink = os.path.join(top, "mail", "sink")
-    in_port, send_port = free_port(), free_port()
-    while send_port == in_port:
-        send_port = free_port()
+    in_port, send_port = free_ports(2)
     pf = GuidePostfix(os.path.join(top, "pf"), inbound_port=in_port, send_port=send_port,
                       vmailbox_lines=["@requester.test %s/" % sink])
     paths = [("/usr/local", dest + "/usr/local"),

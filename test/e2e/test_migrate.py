@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Env, Results, BIN
-from postfix import Postfix, free_port
+from postfix import Postfix, free_ports
 
 R = Results()
 PROCS = []
@@ -73,7 +73,7 @@ for d in ("", "tmp", "new", "cur"):
     os.chown(os.path.join(env.spool, d), VUID, VUID)
     os.chmod(os.path.join(env.spool, d), 0o700)
 
-pf = Postfix(top, inbound_port=free_port(), send_port=free_port(),
+pf = Postfix(top,
              domains=("requester.test",), vmailbox_lines=("@requester.test sink/",))
 pf.configure()
 with open(os.path.join(pf.conf, "valias"), "w") as f:

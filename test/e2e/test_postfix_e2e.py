@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dkim  # /usr/bin/python3: python3-dkim
 from mrtest import Env, Results, BIN
-from postfix import Postfix, free_port
+from postfix import Postfix, free_ports
 
 R = Results()
 N = int(os.environ.get("MR_E2E_N", "500"))
@@ -79,23 +79,15 @@ try:
     os.chmod(tmp.dir, 0o755)  # Postfix (user postfix, uid 65534) must get through
     k = keys(tmp.dir)
     txts = {b"rsa1": dns_txt(k["rsa"][1]), b"ed1": dns_txt(k["ed"][1])}
-    inbound, send = free_port(10045), free_port(10046)
+    inbound, send = free_ports(2)
     mapdir = os.path.join(tmp.dir, "maps")
     os.makedirs(mapdir)
-    class MapsPostfix(Postfix):
-        """The responder's domains and addresses come from the files
-        postfix-maps wrote; the harness's own table keeps the sinks."""
-        def _main_cf(self):
-            text = super()._main_cf()
-            text = re.sub(r"(?m)^virtual_mailbox_domains = ",
-                          "virtual_mailbox_domains = %s/virtual_mailbox_domains, " % mapdir, text)
-            return re.sub(r"(?m)^virtual_mailbox_maps = ",
-                          "virtual_mailbox_maps = hash:%s/virtual_mailbox_maps, " % mapdir, text)
-
-    pf = MapsPostfix(mail_base, inbound_port=inbound, send_port=send,
-                     domains=("requester.test", "requester2.test"),
-                     vmailbox_lines=("get@responder.test responder/", "@requester.test sink/",
-                                     "known@requester2.test sink/"))
+    # the responder's domains and addresses come from the files
+    # postfix-maps wrote; the harness's own table keeps the sinks
+    pf = Postfix(mail_base, inbound_port=inbound, send_port=send, maps_dir=mapdir,
+                 domains=("requester.test", "requester2.test"),
+                 vmailbox_lines=("get@responder.test responder/", "@requester.test sink/",
+                                 "known@requester2.test sink/"))
     spool = pf.maildir("responder")
     with open(tmp.settings) as f:
         settings = json.loads(f.read().split("\n", 1)[1])

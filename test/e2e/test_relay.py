@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Env, Results, default_responses, msg
-from postfix import Postfix, PostfixError, free_port
+from postfix import Postfix, PostfixError, free_ports
 
 R = Results()
 PASSWORD = "s3cret-relay-pw"
@@ -104,9 +104,7 @@ def main():
     top = tempfile.mkdtemp(prefix="mr-relay-")
     os.chmod(top, 0o755)
     ca, crt, key = make_ca(top)
-    in_port, send_port = free_port(), free_port()
-    while send_port == in_port:
-        send_port = free_port()
+    in_port, send_port = free_ports(2)
     sasl = os.path.join(top, "pf", "postfix", "conf", "sasl")
     make_sasldb(top, sasl)
     pf = Postfix(os.path.join(top, "pf"), inbound_port=in_port, send_port=send_port,

@@ -40,7 +40,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Env, Results, msg  # noqa: E402
-from postfix import Postfix, free_port  # noqa: E402
+from postfix import Postfix, free_ports  # noqa: E402
 
 R = Results()
 COMPLAINTS = "complaints@responder.test"
@@ -54,17 +54,7 @@ RESPONSES = [{"email_addr": "get@responder.test",
 ADDR_RE = re.compile(r"[A-Za-z0-9._%+-]+@requester2?\.test", re.I)
 
 
-def ports(n, preferred):
-    out = []
-    for p in preferred[:n]:
-        q = free_port(p)
-        while q in out:
-            q = free_port()
-        out.append(q)
-    return out
-
-
-INBOUND, SEND, TLS = ports(3, [10025, 10026, 10029])
+INBOUND, SEND, TLS = free_ports(3)
 TOP = tempfile.mkdtemp(prefix="mr-smtp-")
 PF = Postfix(
     TOP, inbound_port=INBOUND, send_port=SEND,
