@@ -92,28 +92,13 @@ static int one_key(const struct set *s, enum dkim_alg alg, const char *path,
 	return 0;
 }
 
-/* The settings that must name these keys and selectors. */
-static void advise(const struct set *s, const char *rsa, const char *rsel,
-		   const char *ed, const char *esel)
+/* Say to set dkim.key to want in the settings unless it is set so. */
+static void advise(const struct set *s, const char *key, const char *cur,
+		   const char *want)
 {
-	if (s->dkim.rsa_key == NULL || strcmp(s->dkim.rsa_key, rsa) != 0)
-		printf("dkim-keygen: set \"dkim\": {\"rsa_key\": \"%s\"} in "
-		       "%s\n",
-		       rsa, s->path);
-	if (strcmp(s->dkim.selector, rsel) != 0)
-		printf("dkim-keygen: set \"dkim\": {\"selector\": \"%s\"} in "
-		       "%s\n",
-		       rsel, s->path);
-	if (ed == NULL)
-		return;
-	if (s->dkim.ed25519_key == NULL || strcmp(s->dkim.ed25519_key, ed))
-		printf("dkim-keygen: set \"dkim\": {\"ed25519_key\": \"%s\"} "
-		       "in %s\n",
-		       ed, s->path);
-	if (strcmp(s->dkim.ed25519_selector, esel) != 0)
-		printf("dkim-keygen: set \"dkim\": {\"ed25519_selector\": "
-		       "\"%s\"} in %s\n",
-		       esel, s->path);
+	if (cur == NULL || strcmp(cur, want) != 0)
+		printf("dkim-keygen: set \"dkim\": {\"%s\": \"%s\"} in %s\n",
+		       key, want, s->path);
 }
 
 static int keys(const struct set *s, const struct opts *o)
@@ -145,7 +130,13 @@ static int keys(const struct set *s, const struct opts *o)
 	if (one_key(s, DKIM_RSA, rsa, rsel, o, uid, gid) < 0 ||
 	    (ed && one_key(s, DKIM_ED25519, ed, esel, o, uid, gid) < 0))
 		goto out;
-	advise(s, rsa, rsel, ed, esel);
+	/* the settings that must name these keys and selectors */
+	advise(s, "rsa_key", s->dkim.rsa_key, rsa);
+	advise(s, "selector", s->dkim.selector, rsel);
+	if (ed) {
+		advise(s, "ed25519_key", s->dkim.ed25519_key, ed);
+		advise(s, "ed25519_selector", s->dkim.ed25519_selector, esel);
+	}
 	rc = 0;
 out:
 	free(rsa);
