@@ -184,49 +184,32 @@ size_t addr_local_len(const char *addr, int strip_detail)
 	return (size_t)(plus - addr);
 }
 
-static int ascii_eq_ci(const char *a, const char *b, size_t n)
+int addr_domain_under(const char *domain, const char *parent)
 {
-	for (size_t i = 0; i < n; i++) {
-		int ca = (unsigned char)a[i], cb = (unsigned char)b[i];
+	size_t dn = strlen(domain), pn = strlen(parent);
 
-		if (ca >= 'A' && ca <= 'Z')
-			ca += 'a' - 'A';
-		if (cb >= 'A' && cb <= 'Z')
-			cb += 'a' - 'A';
-		if (ca != cb)
-			return 0;
-	}
-	return 1;
-}
-
-/* domain == item, or domain ends in "." + item (label boundary). */
-static int domain_matches(const char *domain, size_t dn, const char *item)
-{
-	size_t in;
-
-	if (item[0] == '.') /* ".example.org" means the same as without */
-		item++;
-	in = strlen(item);
-	if (in == 0 || in > dn)
+	if (pn == 0 || pn > dn)
 		return 0;
-	if (in == dn)
-		return ascii_eq_ci(domain, item, in);
-	return domain[dn - in - 1] == '.' &&
-	       ascii_eq_ci(domain + dn - in, item, in);
+	if (pn == dn)
+		return mr_memeq_ci(domain, parent, pn);
+	return domain[dn - pn - 1] == '.' &&
+	       mr_memeq_ci(domain + dn - pn, parent, pn);
 }
 
 int addr_domain_in(const char *domain, char *const *list, size_t n)
 {
-	size_t dn;
-
 	if (domain == NULL || list == NULL)
 		return 0;
-	dn = strlen(domain);
-	if (dn == 0)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (list[i] != NULL && domain_matches(domain, dn, list[i]))
+	for (size_t i = 0; i < n; i++) {
+		const char *item = list[i];
+
+		if (item == NULL)
+			continue;
+		if (item[0] == '.') /* ".example.org" means the same */
+			item++;
+		if (addr_domain_under(domain, item))
 			return 1;
+	}
 	return 0;
 }
 
@@ -266,21 +249,6 @@ static int spec_as_written(const char *spec, const char *v, size_t n)
 	return memmem(v, n, spec, strlen(spec)) != NULL;
 }
 
-/* The decoded display name (prs_decode_2047() trims it), NULL if empty. */
-static char *display_dup(const char *raw)
-{
-	char *d;
-
-	if (raw == NULL)
-		return NULL;
-	d = prs_decode_2047(raw, strlen(raw));
-	if (d[0] == 0) {
-		free(d);
-		return NULL;
-	}
-	return d;
-}
-
 int addr_parse_mailbox(const char *value, size_t len, char **addr_r,
 		       char **display_r)
 {
@@ -311,7 +279,7 @@ int addr_parse_mailbox(const char *value, size_t len, char **addr_r,
 		goto out;
 	*addr_r = xstrdup(mb->mb_addr_spec);
 	if (display_r != NULL)
-		*display_r = display_dup(mb->mb_display_name);
+		*display_r = prs_display_dup(mb->mb_display_name);
 	ok = 1;
 out:
 	if (l != NULL)

@@ -34,8 +34,12 @@ const char *addr_domain(const char *addr);
  * is set; quotes around a quoted local part are kept. */
 size_t addr_local_len(const char *addr, int strip_detail);
 
-/* 1 if domain equals one of list (case-insensitive) or is a subdomain of
- * one ("a.b.example.org" matches "example.org"). */
+/* 1 if domain is parent or a subdomain of it ("a.b.example.org" is under
+ * "example.org", "badexample.org" is not); ASCII case ignored. */
+int addr_domain_under(const char *domain, const char *parent);
+
+/* 1 if domain is under one of list[0..n) (addr_domain_under); a leading
+ * '.' on an item is ignored, NULL items are skipped. */
 int addr_domain_in(const char *domain, char *const *list, size_t n);
 
 /* Hash of the lower-cased address or domain: SHA-512 hex, or

@@ -611,21 +611,6 @@ static char *pem_of(EVP_PKEY *pk, size_t *len_r, struct mr_err *err)
 	return out;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write data to tmp with its final owner and mode, then link it to path:
  * link(2) never replaces a file, so a key that exists stays. */
 static int key_write(const char *path, const char *data, size_t len, uid_t uid,
@@ -667,7 +652,7 @@ static int key_write(const char *path, const char *data, size_t len, uid_t uid,
 		(void)close(fd); /* already failing */
 		goto unlink;
 	}
-	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 ||
+	if (fchmod(fd, mode) < 0 || mr_write_all(fd, data, len) < 0 ||
 	    fsync(fd) < 0) {
 		mr_err_sys(err, MR_PERM, errno, "write(%s)", tmp);
 		(void)close(fd); /* already failing */

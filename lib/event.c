@@ -52,7 +52,7 @@ static int open_file(const char *path, struct mr_err *err)
 
 	/* the log's folder is ours: make it (0700) when it is missing */
 	if (fd < 0 && errno == ENOENT) {
-		if (mr_mkdir_parents(path) < 0) {
+		if (mr_mkdir_parents(path, 0700) < 0) {
 			mr_err_sys(err, MR_PERM, errno,
 				   "event_log: cannot create the folder of "
 				   "%s (run \"mailresponder setup\" as root, "

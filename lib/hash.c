@@ -92,7 +92,7 @@ static int key_create(const char *path, struct mr_err *err)
 	}
 	hash_hex(raw, sizeof(raw), hex);
 	hex[64] = '\n';
-	if (mr_mkdir_parents(path) < 0) {
+	if (mr_mkdir_parents(path, 0700) < 0) {
 		mr_err_sys(err, MR_PERM, errno,
 			   "mkdir(parent of %s) (run \"mailresponder setup\" "
 			   "as root, or create it for the service user, mode "

@@ -37,17 +37,6 @@
 
 extern char **environ;
 
-static char *parent_dup(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	if (s == NULL)
-		return xstrdup(".");
-	if (s == path)
-		return xstrdup("/");
-	return xstrndup(path, (size_t)(s - path));
-}
-
 static int user_get(const char *name, struct inst_user *u, struct mr_err *err)
 {
 	struct passwd pw, *res = NULL;
@@ -122,25 +111,11 @@ int inst_user(const char *name, const char *home, int create,
 /* mkdir -p of the parents of path, root 0755 (like install -d). */
 static int parents(const char *path, struct mr_err *err)
 {
-	char *dir = parent_dup(path);
-	int rc = 0;
-
-	for (char *p = dir + 1; rc == 0; p++) {
-		char c = *p;
-
-		if (c != '/' && c != 0)
-			continue;
-		*p = 0;
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", dir);
-			rc = -1;
-		}
-		*p = c;
-		if (c == 0)
-			break;
+	if (mr_mkdir_parents(path, 0755) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "mkdir(parents of %s)", path);
+		return -1;
 	}
-	free(dir);
-	return rc;
+	return 0;
 }
 
 int inst_copy_new(const char *src, const char *dst, mode_t mode,
@@ -179,8 +154,8 @@ char *inst_share_dir_dup(void)
 	if (n <= 0)
 		return xstrdup(MR_SHAREDIR);
 	exe[n] = 0;
-	bin = parent_dup(exe);
-	prefix = parent_dup(bin);
+	bin = mr_dir_dup(exe);
+	prefix = mr_dir_dup(bin);
 	share = mr_path_join(prefix,
 			     "share/mailresponder/settings.sample.json");
 	free(bin);
@@ -196,8 +171,8 @@ char *inst_share_dir_dup(void)
 char *inst_state_dir_dup(const struct set *s)
 {
 	if (strncmp(s->store, "sqlite:", 7) == 0)
-		return parent_dup(s->store + 7);
-	return parent_dup(s->event_key);
+		return mr_dir_dup(s->store + 7);
+	return mr_dir_dup(s->event_key);
 }
 
 /* ---- folders ---- */
@@ -310,7 +285,7 @@ static void file_dir(const char *file, const struct want *w,
 		     struct mr_msgs *seen, struct mr_msgs *done,
 		     struct mr_msgs *problems)
 {
-	char *dir = parent_dup(file);
+	char *dir = mr_dir_dup(file);
 
 	dir_once(dir, w, seen, done, problems);
 	free(dir);

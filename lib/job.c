@@ -181,15 +181,8 @@ static int read_original(struct job_ctx *ctx, const struct md_entry *ent,
 	if (f->orig_cut)
 		want = msg->header_bytes < max ? msg->header_bytes : max;
 	*data = xmalloc(want + 2);
-	while (got < want) {
-		ssize_t r = read(fd, *data + got, want - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	/* a read error leaves a shorter copy, as an early end of file does */
+	(void)mr_read_full(fd, *data, want, &got);
 	(void)close(fd); /* read-only */
 	(*data)[got] = (*data)[got + 1] = 0;
 	f->orig = *data;

@@ -70,6 +70,18 @@ char *buf_steal(struct mr_buf *b, size_t *len_r);
 void mr_lower(char *s);
 char *mr_lower_dup(const char *s);
 int mr_streq_ci(const char *a, const char *b);
+/* 1 if a[0..n) and b[0..n) are equal but for ASCII case. */
+int mr_memeq_ci(const char *a, const char *b, size_t n);
+/* 1 if s equals one of v[0..n) but for ASCII case (NULL items skipped). */
+int mr_strv_has_ci(char *const *v, size_t n, const char *s);
+
+/* A short printable copy of s for a problem text, between two quote
+ * characters: at most MR_SHOW_MAX bytes, control bytes as '?', "..." when
+ * cut (never inside a UTF-8 sequence). Operator data only, never a
+ * requester's address. Returns out. */
+#define MR_SHOW_MAX 80
+#define MR_SHOW_SIZE (MR_SHOW_MAX + 8)
+const char *mr_show(const char *s, char out[MR_SHOW_SIZE], char quote);
 
 /* FNV-1a hash of a string, for hash tables. */
 size_t mr_hash_str(const char *s);
@@ -87,8 +99,21 @@ int mr_read_file(const char *path, size_t max, char **data_r, size_t *len_r,
 int mr_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct mr_err *err);
 
-/* Create the missing folders above path (mode 0700); 0 or -1 with errno. */
-int mr_mkdir_parents(const char *path);
+/* read(2) until n bytes or end of file, retrying EINTR; *got_r tells how
+ * many were read, also on error. 0, or -1 with errno. */
+int mr_read_full(int fd, void *buf, size_t n, size_t *got_r);
+
+/* write(2) all n bytes, retrying EINTR and short writes; 0 or -1 with
+ * errno. */
+int mr_write_all(int fd, const void *data, size_t n);
+
+/* The folder part of path (caller frees): "." when there is no '/', "/"
+ * for a file in the root. */
+char *mr_dir_dup(const char *path);
+
+/* Create the missing folders above path with mode (an existing one is
+ * left as it is); 0 or -1 with errno. */
+int mr_mkdir_parents(const char *path, mode_t mode);
 
 /* fsync a directory by path; 0 or -1 with errno. */
 int mr_fsync_dir(const char *path);

@@ -253,7 +253,7 @@ static void on_optional(struct prs_msg *m, struct prs_state *st,
 	add_hdr(m, st, of);
 }
 
-static char *display_dup(const char *raw)
+char *prs_display_dup(const char *raw)
 {
 	char *d;
 
@@ -286,7 +286,7 @@ static void on_from(struct prs_msg *m, struct prs_state *st,
 	if (memmem(st->buf, st->len, spec, strlen(spec)) == NULL)
 		return;
 	m->from_addr = xstrdup(spec);
-	m->from_display = display_dup(mb->mb_display_name);
+	m->from_display = prs_display_dup(mb->mb_display_name);
 }
 
 static int msgid_ok(const char *id)

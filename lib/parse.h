@@ -105,4 +105,8 @@ int prs_report_type_is(const struct prs_msg *msg, const char *report_type);
  * become spaces. Returns malloc'd text, never NULL. */
 char *prs_decode_2047(const char *value, size_t len);
 
+/* A display name as libetpan left it, decoded (prs_decode_2047()) into a
+ * malloc'd string; NULL when raw is NULL or decodes to nothing. */
+char *prs_display_dup(const char *raw);
+
 #endif

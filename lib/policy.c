@@ -398,14 +398,6 @@ static int header_match(const struct pol_rule *r, const struct prs_msg *m)
 	return 0;
 }
 
-static int strv_has_ci(const struct set_strv *v, const char *s)
-{
-	for (size_t i = 0; i < v->n; i++)
-		if (mr_streq_ci(v->v[i], s))
-			return 1;
-	return 0;
-}
-
 static int sender_is_own(const struct set *s, const struct rcfg *c,
 			 const char *from)
 {
@@ -415,7 +407,7 @@ static int sender_is_own(const struct set *s, const struct rcfg *c,
 	if ((s->from_addr && mr_streq_ci(s->from_addr, from)) ||
 	    (s->complaints_address &&
 	     mr_streq_ci(s->complaints_address, from)) ||
-	    strv_has_ci(&s->own_addresses, from))
+	    mr_strv_has_ci(s->own_addresses.v, s->own_addresses.n, from))
 		return 1;
 	n = rcfg_addresses(c, &addrs);
 	for (size_t i = 0; i < n; i++)
@@ -449,13 +441,7 @@ static int dkim_result_word(const char *v)
 /* 1 if d is dom or a parent of it (and has at least one dot). */
 static int dkim_aligned(const char *d, const char *dom)
 {
-	size_t dl = strlen(d), ml = strlen(dom);
-
-	if (dl == 0 || strchr(d, '.') == NULL || dl > ml)
-		return 0;
-	if (strcasecmp(dom + (ml - dl), d) != 0)
-		return 0;
-	return dl == ml || dom[ml - dl - 1] == '.';
+	return strchr(d, '.') != NULL && addr_domain_under(dom, d);
 }
 
 /* Next ';'-separated segment of *p outside quoted strings (NUL-cut). */

@@ -34,7 +34,6 @@
 
 #define RCFG_FILE_MAX ((size_t)16 << 20)
 #define RCFG_ADDR_MAX 254 /* longest addr-spec (RFC 5321 path limit) */
-#define RCFG_SHOW_MAX 80  /* longest value quoted in a problem text */
 
 struct rcfg {
 	struct rcfg_entry *ents;
@@ -79,29 +78,6 @@ void rcfg_free(struct rcfg **cp)
 	free(c->addrs);
 	free(c);
 	*cp = NULL;
-}
-
-/* A short printable, quoted copy of s for a problem text: configured
- * addresses are ours, never a requester's. */
-static const char *show(const char *s, char out[RCFG_SHOW_MAX + 8])
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, o = 0;
-
-	out[o++] = '"';
-	for (; i < RCFG_SHOW_MAX && u[i] != 0; i++)
-		out[o++] = (char)(u[i] < 0x20 || u[i] == 0x7f ? '?' : u[i]);
-	if (u[i] != 0) {
-		while (o > 1 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
-			o--; /* do not cut a UTF-8 sequence */
-		if (o > 1 && (unsigned char)out[o - 1] >= 0xC0)
-			o--;
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o++] = '"';
-	out[o] = 0;
-	return out;
 }
 
 /* What v is, for "got ..." in a problem text. */
@@ -157,7 +133,7 @@ static const char *want_str(struct ectx *x, const char *what,
 static void ent_addr(struct ectx *x, struct rcfg_entry *e,
 		     struct json_object *v)
 {
-	char q[RCFG_SHOW_MAX + 8];
+	char q[MR_SHOW_SIZE];
 	const char *s = want_str(x, "email_addr", v);
 
 	if (s == NULL)
@@ -166,7 +142,7 @@ static void ent_addr(struct ectx *x, struct rcfg_entry *e,
 		mr_msgs_add(x->pr,
 			    "entry %zu: email_addr: expected an address such "
 			    "as get@example.org, got %s",
-			    x->i, show(s, q));
+			    x->i, mr_show(s, q, '"'));
 		return;
 	}
 	e->email_addr = mr_lower_dup(s);
@@ -215,11 +191,22 @@ static const char *subfield(char *out, size_t n, const char *what,
 	return out;
 }
 
+#define RCFG_ITEM_NAME 48
+
+/* "field[i]", how a problem text names a list item. */
+static void item_name(char what[RCFG_ITEM_NAME], const char *field, size_t i)
+{
+	int r = snprintf(what, RCFG_ITEM_NAME, "%s[%zu]", field, i);
+
+	if (r < 0 || r >= RCFG_ITEM_NAME)
+		abort(); /* cannot happen: the fields are short words */
+}
+
 /* One [mimetype, text] pair (what: "body[i]"); 0 or -1 (problem added). */
 static int body_pair(struct ectx *x, const char *what, struct json_object *v,
 		     struct rcfg_body *b)
 {
-	char q[RCFG_SHOW_MAX + 8], field[96];
+	char q[MR_SHOW_SIZE], field[96];
 	const char *type, *text;
 	char *full = NULL;
 
@@ -237,7 +224,7 @@ static int body_pair(struct ectx *x, const char *what, struct json_object *v,
 			    "entry %zu: %s: expected a text subtype such as "
 			    "plain or html, or type/subtype such as "
 			    "text/html, got %s",
-			    x->i, field, show(type, q));
+			    x->i, field, mr_show(type, q, '"'));
 	subfield(field, sizeof(field), what, "text");
 	text = want_str(x, field, json_object_array_get_idx(v, 1));
 	if (full == NULL || text == NULL) {
@@ -253,7 +240,7 @@ static int body_pair(struct ectx *x, const char *what, struct json_object *v,
 static void ent_body(struct ectx *x, struct rcfg_entry *e,
 		     struct json_object *v)
 {
-	char what[48];
+	char what[RCFG_ITEM_NAME];
 	size_t n;
 
 	if (json_object_is_type(v, json_type_string)) {
@@ -281,10 +268,7 @@ static void ent_body(struct ectx *x, struct rcfg_entry *e,
 	}
 	e->bodies = xcalloc(n, sizeof(*e->bodies));
 	for (size_t i = 0; i < n; i++) {
-		int r = snprintf(what, sizeof(what), "body[%zu]", i);
-
-		if (r < 0 || (size_t)r >= sizeof(what))
-			abort(); /* cannot happen: 48 bytes hold a size_t */
+		item_name(what, "body", i);
 		if (body_pair(x, what, json_object_array_get_idx(v, i),
 			      &e->bodies[e->n_bodies]) == 0)
 			e->n_bodies++;
@@ -333,7 +317,7 @@ static const char *const att_fields[] = {"bucket", "key", "shown_filename"};
 /* Check the three strings of an attachment; 0 or -1 (problems added). */
 static int att_check(struct ectx *x, const char *what, const char *f[3])
 {
-	char q[RCFG_SHOW_MAX + 8];
+	char q[MR_SHOW_SIZE];
 	const char *why;
 	int rc = 0;
 
@@ -341,7 +325,7 @@ static int att_check(struct ectx *x, const char *what, const char *f[3])
 		if ((why = path_problem(f[j])) != NULL) {
 			mr_msgs_add(x->pr, "entry %zu: %s: %s: %s, got %s",
 				    x->i, what, att_fields[j], why,
-				    show(f[j], q));
+				    mr_show(f[j], q, '"'));
 			rc = -1;
 		}
 	}
@@ -350,7 +334,7 @@ static int att_check(struct ectx *x, const char *what, const char *f[3])
 			    "entry %zu: %s: shown_filename: expected a "
 			    "non-empty printable ASCII name without '\"', "
 			    "'\\' or '/', got %s",
-			    x->i, what, show(f[2], q));
+			    x->i, what, mr_show(f[2], q, '"'));
 		rc = -1;
 	}
 	return rc;
@@ -389,7 +373,7 @@ static int att_one(struct ectx *x, const char *what, struct json_object *v,
 static void ent_atts(struct ectx *x, struct rcfg_entry *e,
 		     struct json_object *v)
 {
-	char what[48];
+	char what[RCFG_ITEM_NAME];
 	size_t n;
 
 	if (v == NULL)
@@ -404,10 +388,7 @@ static void ent_atts(struct ectx *x, struct rcfg_entry *e,
 	n = json_object_array_length(v);
 	e->atts = xcalloc(n, sizeof(*e->atts));
 	for (size_t i = 0; i < n; i++) {
-		int r = snprintf(what, sizeof(what), "attachments[%zu]", i);
-
-		if (r < 0 || (size_t)r >= sizeof(what))
-			abort(); /* cannot happen: 48 bytes hold a size_t */
+		item_name(what, "attachments", i);
 		if (att_one(x, what, json_object_array_get_idx(v, i),
 			    &e->atts[e->n_atts]) == 0)
 			e->n_atts++;
@@ -417,7 +398,7 @@ static void ent_atts(struct ectx *x, struct rcfg_entry *e,
 static void ent_method(struct ectx *x, struct rcfg_entry *e,
 		       struct json_object *v)
 {
-	char q[RCFG_SHOW_MAX + 8];
+	char q[MR_SHOW_SIZE];
 	const char *s = NULL;
 
 	if (json_object_is_type(v, json_type_string))
@@ -430,7 +411,7 @@ static void ent_method(struct ectx *x, struct rcfg_entry *e,
 		mr_msgs_add(x->pr,
 			    "entry %zu: send_method: expected \"SMTP\" or "
 			    "\"SES\", got %s",
-			    x->i, s ? show(s, q) : jtype(v));
+			    x->i, s ? mr_show(s, q, '"') : jtype(v));
 	}
 }
 
@@ -463,7 +444,7 @@ static void entry_parse(struct mr_msgs *pr, size_t i, struct json_object *v,
 			struct rcfg_entry *e)
 {
 	struct ectx x = {pr, i};
-	char q[RCFG_SHOW_MAX + 8];
+	char q[MR_SHOW_SIZE];
 	struct json_object_iterator it, end;
 
 	e->index = i;
@@ -477,7 +458,8 @@ static void entry_parse(struct mr_msgs *pr, size_t i, struct json_object *v,
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
 		if (!field_known(json_object_iter_peek_name(&it)))
 			mr_msgs_add(pr, "entry %zu: unknown field %s", i,
-				    show(json_object_iter_peek_name(&it), q));
+				    mr_show(json_object_iter_peek_name(&it), q,
+					    '"'));
 	for (size_t f = 0; f < N_FIELDS; f++) {
 		struct json_object *fv = NULL;
 

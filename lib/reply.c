@@ -156,16 +156,13 @@ static const char *domain_of(const char *addr)
 	return at && at[1] ? at + 1 : NULL;
 }
 
+/* Exactly one of the listed domains, subdomains not included, as
+ * mailresponder-settings(5) documents provider_domains. */
 static int domain_listed(const char *addr, char *const *v, size_t n)
 {
 	const char *d = domain_of(addr);
 
-	if (d == NULL)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (mr_streq_ci(d, v[i]))
-			return 1;
-	return 0;
+	return d != NULL && mr_strv_has_ci(v, n, d);
 }
 
 int rpl_is_provider(const struct set *s, const char *addr)

@@ -39,7 +39,6 @@
 #define SET_SECONDS_MAX 315360000L /* ten years: no overflow in ms */
 #define SET_BYTES_MAX (1L << 30)
 #define SET_NAME_MAX 128 /* longest dotted key name we build */
-#define SET_SHOW_MAX 80  /* longest value quoted in a problem text */
 
 #define STR_NULL 1  /* JSON null is allowed: the default stays */
 #define STR_EMPTY 2 /* "" is allowed */
@@ -174,29 +173,6 @@ void set_free(struct set **sp)
 	*sp = NULL;
 }
 
-/* A short printable copy of s between quote characters, for a problem
- * text (operator data only, never a requester's address). */
-static const char *show(const char *s, char out[SET_SHOW_MAX + 8], char quote)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, o = 0;
-
-	out[o++] = quote;
-	for (; i < SET_SHOW_MAX && u[i] != 0; i++)
-		out[o++] = (char)(u[i] < 0x20 || u[i] == 0x7f ? '?' : u[i]);
-	if (u[i] != 0) {
-		while (o > 1 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
-			o--; /* do not cut a UTF-8 sequence */
-		if (o > 1 && (unsigned char)out[o - 1] >= 0xC0)
-			o--;
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o++] = quote;
-	out[o] = 0;
-	return out;
-}
-
 /* Resolve a path against the settings file's folder. */
 static char *resolve(const struct set *s, const char *p)
 {
@@ -262,10 +238,10 @@ static const char *want_str(struct ld *ld, const char *name,
 static void bad_value(struct ld *ld, const char *name, const char *expected,
 		      const char *got)
 {
-	char q[SET_SHOW_MAX + 8];
+	char q[MR_SHOW_SIZE];
 
 	mr_msgs_add(ld->pr, "%s: expected %s, got %s", name, expected,
-		    show(got, q, '"'));
+		    mr_show(got, q, '"'));
 }
 
 /* A domain name: dot-separated labels of letters, digits, '-' and '_'
@@ -1060,7 +1036,7 @@ static size_t edit_distance(const char *a, const char *b)
 static void unknown_key(struct ld *ld, const struct key *tab, size_t n,
 			const char *prefix, const char *kname)
 {
-	char q[SET_SHOW_MAX + 8];
+	char q[MR_SHOW_SIZE];
 	const char *best = NULL, *dot = prefix[0] ? "." : "";
 	size_t best_d = SIZE_MAX, len = strlen(kname);
 	char *full = xasprintf("%s%s%s", prefix, dot, kname);
@@ -1073,7 +1049,7 @@ static void unknown_key(struct ld *ld, const struct key *tab, size_t n,
 			best = tab[i].name;
 		}
 	}
-	show(full, q, '\'');
+	mr_show(full, q, '\'');
 	if (best != NULL && best_d <= 2 && best_d * 3 <= len)
 		mr_msgs_add(ld->pr, "unknown key %s (did you mean '%s%s%s'?)",
 			    q, prefix, dot, best);

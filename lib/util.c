@@ -245,20 +245,59 @@ char *mr_lower_dup(const char *s)
 	return p;
 }
 
+static int lower_ascii(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
 int mr_streq_ci(const char *a, const char *b)
 {
 	for (;; a++, b++) {
-		int ca = (unsigned char)*a, cb = (unsigned char)*b;
+		int ca = lower_ascii((unsigned char)*a);
 
-		if (ca >= 'A' && ca <= 'Z')
-			ca += 'a' - 'A';
-		if (cb >= 'A' && cb <= 'Z')
-			cb += 'a' - 'A';
-		if (ca != cb)
+		if (ca != lower_ascii((unsigned char)*b))
 			return 0;
 		if (ca == 0)
 			return 1;
 	}
+}
+
+int mr_memeq_ci(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lower_ascii((unsigned char)a[i]) !=
+		    lower_ascii((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
+int mr_strv_has_ci(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] != NULL && mr_streq_ci(v[i], s))
+			return 1;
+	return 0;
+}
+
+const char *mr_show(const char *s, char out[MR_SHOW_SIZE], char quote)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0;
+
+	out[o++] = quote;
+	for (; i < MR_SHOW_MAX && u[i] != 0; i++)
+		out[o++] = (char)(u[i] < 0x20 || u[i] == 0x7f ? '?' : u[i]);
+	if (u[i] != 0) {
+		while (o > 1 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
+			o--; /* do not cut a UTF-8 sequence */
+		if (o > 1 && (unsigned char)out[o - 1] >= 0xC0)
+			o--;
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o++] = quote;
+	out[o] = 0;
+	return out;
 }
 
 size_t mr_hash_str(const char *s)
@@ -330,18 +369,9 @@ int mr_read_file(const char *path, size_t max, char **data_r, size_t *len_r,
 		goto fail;
 	}
 	data = xmalloc((size_t)st.st_size + 2);
-	while (len < (size_t)st.st_size) {
-		ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			mr_err_sys(err, MR_PERM, errno, "read(%s)", path);
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
+	if (mr_read_full(fd, data, (size_t)st.st_size, &len) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "read(%s)", path);
+		goto fail;
 	}
 	data[len] = 0;
 	data[len + 1] = 0;
@@ -369,7 +399,43 @@ int mr_fsync_dir(const char *path)
 	return r;
 }
 
-static char *dir_of(const char *path)
+int mr_read_full(int fd, void *buf, size_t n, size_t *got_r)
+{
+	char *p = buf;
+
+	*got_r = 0;
+	while (*got_r < n) {
+		ssize_t r = read(fd, p + *got_r, n - *got_r);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		*got_r += (size_t)r;
+	}
+	return 0;
+}
+
+int mr_write_all(int fd, const void *data, size_t n)
+{
+	const char *p = data;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+char *mr_dir_dup(const char *path)
 {
 	const char *s = strrchr(path, '/');
 
@@ -380,9 +446,9 @@ static char *dir_of(const char *path)
 	return xstrndup(path, (size_t)(s - path));
 }
 
-int mr_mkdir_parents(const char *path)
+int mr_mkdir_parents(const char *path, mode_t mode)
 {
-	char *dir = dir_of(path);
+	char *dir = mr_dir_dup(path);
 	int rc = 0;
 
 	for (char *p = dir + 1; rc == 0; p++) {
@@ -391,7 +457,7 @@ int mr_mkdir_parents(const char *path)
 		if (c != '/' && c != 0)
 			continue;
 		*p = 0;
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		if (mkdir(dir, mode) < 0 && errno != EEXIST)
 			rc = -1;
 		*p = c;
 		if (c == 0)
@@ -405,8 +471,7 @@ int mr_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct mr_err *err)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	char *dir = dir_of(path);
-	const char *p = data;
+	char *dir = mr_dir_dup(path);
 	int fd, rc = -1;
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
@@ -415,18 +480,10 @@ int mr_write_file_atomic(const char *path, const void *data, size_t len,
 		mr_err_sys(err, MR_TEMP, errno, "open(%s)", tmp);
 		goto out;
 	}
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			mr_err_sys(err, MR_TEMP, errno, "write(%s)", tmp);
-			(void)close(fd); /* already failing */
-			goto unlink;
-		}
-		p += w;
-		len -= (size_t)w;
+	if (mr_write_all(fd, data, len) < 0) {
+		mr_err_sys(err, MR_TEMP, errno, "write(%s)", tmp);
+		(void)close(fd); /* already failing */
+		goto unlink;
 	}
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		mr_err_sys(err, MR_TEMP, errno, "fsync/close(%s)", tmp);
