@@ -192,19 +192,9 @@ static int from_file(struct aws *a, struct aws_creds *c, struct mr_err *err)
 /* ---- instance metadata (IMDSv2) ---- */
 
 struct imds_req {
-	struct mr_buf body;
+	struct aws_body body;
 	char errbuf[CURL_ERROR_SIZE];
 };
-
-static size_t imds_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct mr_buf *b = arg;
-
-	if (b->len + size * n > AWS_IMDS_MAX)
-		return 0;
-	buf_append(b, p, size * n);
-	return size * n;
-}
 
 /* One request; the answer's body in r->body. Returns the HTTP status, or
  * -1 with err. */
@@ -215,7 +205,7 @@ static long imds_call(CURL *h, struct imds_req *r, const char *url, int put,
 	CURLcode rc;
 	long code = 0;
 
-	buf_reset(&r->body);
+	buf_reset(&r->body.buf);
 	r->errbuf[0] = 0;
 	curl_easy_reset(h);
 	(void)curl_easy_setopt(h, CURLOPT_URL, url);
@@ -224,7 +214,7 @@ static long imds_call(CURL *h, struct imds_req *r, const char *url, int put,
 	(void)curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 2L);
 	(void)curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
 	(void)curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
-	(void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, imds_write);
+	(void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, aws_body_write);
 	(void)curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
 	(void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	if (put)
@@ -284,12 +274,53 @@ static int imds_parse(const char *doc, struct aws_creds *c, struct mr_err *err)
 	return rc;
 }
 
+/* A session token for instance metadata (IMDSv2, valid ttl_s seconds),
+ * as the header later requests carry; NULL with err. */
+static char *imds_token_hdr(CURL *h, struct imds_req *r, const char *imds,
+			    long ttl_s, struct mr_err *err)
+{
+	char *url = xasprintf("%s/latest/api/token", imds);
+	char *ttl =
+		xasprintf("X-aws-ec2-metadata-token-ttl-seconds: %ld", ttl_s);
+	long code = imds_call(h, r, url, 1, ttl, err);
+
+	free(url);
+	free(ttl);
+	if (code != 200)
+		return NULL;
+	if (r->body.buf.len == 0) {
+		mr_err_set(err, MR_TEMP, "instance metadata: no token");
+		return NULL;
+	}
+	return xasprintf("X-aws-ec2-metadata-token: %s", r->body.buf.data);
+}
+
+/* A handle and an empty request for a series of metadata calls. */
+static CURL *imds_open(struct imds_req *r, struct mr_err *err)
+{
+	CURL *h = curl_easy_init();
+
+	if (h == NULL)
+		mr_err_set(err, MR_TEMP, "instance metadata: curl_easy_init");
+	buf_init(&r->body.buf);
+	r->body.max = AWS_IMDS_MAX;
+	return h;
+}
+
+static void imds_close(CURL *h, struct imds_req *r)
+{
+	if (r->body.buf.data)
+		wipe(r->body.buf.data, r->body.buf.len);
+	buf_free(&r->body.buf);
+	curl_easy_cleanup(h);
+}
+
 int aws_imds_get(struct aws *a, const char *path, char **out_r,
 		 struct mr_err *err)
 {
 	CURL *h;
 	struct imds_req r;
-	char *url, *hdr = NULL;
+	char *url, *hdr;
 	int rc = -1;
 
 	*out_r = NULL;
@@ -297,23 +328,15 @@ int aws_imds_get(struct aws *a, const char *path, char **out_r,
 		mr_err_set(err, MR_PERM, "instance metadata is off (aws.imds)");
 		return -1;
 	}
-	h = curl_easy_init();
-	if (h == NULL) {
-		mr_err_set(err, MR_TEMP, "instance metadata: curl_easy_init");
+	if ((h = imds_open(&r, err)) == NULL)
 		return -1;
-	}
-	buf_init(&r.body);
-	url = xasprintf("%s/latest/api/token", a->imds);
-	if (imds_call(h, &r, url, 1, "X-aws-ec2-metadata-token-ttl-seconds: 60",
-		      err) == 200 &&
-	    r.body.len > 0) {
-		hdr = xasprintf("X-aws-ec2-metadata-token: %s", r.body.data);
-		free(url);
+	hdr = imds_token_hdr(h, &r, a->imds, 60, err);
+	if (hdr != NULL) {
 		url = xasprintf("%s%s", a->imds, path);
 		if (imds_call(h, &r, url, 0, hdr, err) == 200 &&
-		    r.body.len > 0) {
-			r.body.data[strcspn(r.body.data, "\r\n")] = 0;
-			*out_r = xstrdup(r.body.data);
+		    r.body.buf.len > 0) {
+			r.body.buf.data[strcspn(r.body.buf.data, "\r\n")] = 0;
+			*out_r = xstrdup(r.body.buf.data);
 			rc = 0;
 		} else if (err->kind == MR_OK) {
 			mr_err_set(err, MR_TEMP,
@@ -321,56 +344,42 @@ int aws_imds_get(struct aws *a, const char *path, char **out_r,
 				   "answer",
 				   path);
 		}
-	} else if (err->kind == MR_OK) {
-		mr_err_set(err, MR_TEMP, "instance metadata: no token");
+		free(url);
+		free(hdr);
 	}
-	buf_free(&r.body);
-	free(url);
-	free(hdr);
-	curl_easy_cleanup(h);
+	imds_close(h, &r);
 	return rc;
 }
 
 static int from_imds(struct aws *a, struct aws_creds *c, struct mr_err *err)
 {
-	CURL *h = curl_easy_init();
 	struct imds_req r;
+	CURL *h = imds_open(&r, err);
 	char *url = NULL, *hdr = NULL, *nl;
 	int rc = -1;
 
-	if (h == NULL) {
-		mr_err_set(err, MR_TEMP, "instance metadata: curl_easy_init");
+	if (h == NULL)
 		return -1;
-	}
-	buf_init(&r.body);
-	url = xasprintf("%s/latest/api/token", a->imds);
-	if (imds_call(h, &r, url, 1,
-		      "X-aws-ec2-metadata-token-ttl-seconds: 21600",
-		      err) != 200 ||
-	    r.body.len == 0)
+	hdr = imds_token_hdr(h, &r, a->imds, 21600, err);
+	if (hdr == NULL)
 		goto out;
-	hdr = xasprintf("X-aws-ec2-metadata-token: %s", r.body.data);
-	free(url);
 	url = xasprintf("%s/latest/meta-data/iam/security-credentials/",
 			a->imds);
-	if (imds_call(h, &r, url, 0, hdr, err) != 200 || r.body.len == 0)
+	if (imds_call(h, &r, url, 0, hdr, err) != 200 || r.body.buf.len == 0)
 		goto out;
-	nl = strpbrk(r.body.data, "\r\n");
+	nl = strpbrk(r.body.buf.data, "\r\n");
 	if (nl)
 		*nl = 0;
 	free(url);
 	url = xasprintf("%s/latest/meta-data/iam/security-credentials/%s",
-			a->imds, r.body.data);
+			a->imds, r.body.buf.data);
 	if (imds_call(h, &r, url, 0, hdr, err) != 200)
 		goto out;
-	rc = imds_parse(r.body.data, c, err);
+	rc = imds_parse(r.body.buf.data, c, err);
 out:
-	if (r.body.data)
-		wipe(r.body.data, r.body.len);
-	buf_free(&r.body);
 	free(url);
 	free(hdr);
-	curl_easy_cleanup(h);
+	imds_close(h, &r);
 	return rc;
 }
 
@@ -472,4 +481,26 @@ int aws_curl_sign(void *curl, const struct aws_creds *c, const char *region,
 		*hl = nl;
 	}
 	return 0;
+}
+
+size_t aws_body_write(char *p, size_t size, size_t n, void *body)
+{
+	struct aws_body *b = body;
+
+	if (b->buf.len + size * n > b->max)
+		return 0;
+	buf_append(&b->buf, p, size * n);
+	return size * n;
+}
+
+void aws_uri_encode(struct mr_buf *b, const char *s, int keep_slash)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		    *p == '_' || *p == '~' || (keep_slash && *p == '/'))
+			buf_append(b, p, 1);
+		else
+			buf_printf(b, "%%%02X", *p);
+	}
 }

@@ -68,4 +68,19 @@ int aws_imds_get(struct aws *a, const char *path, char **out_r,
 /* Wipe a copy of credentials. */
 void aws_creds_clear(struct aws_creds *c);
 
+/* A response body of at most max bytes. aws_body_write() is its libcurl
+ * write callback (CURLOPT_WRITEDATA a struct aws_body *): a body that
+ * would grow past max fails the transfer (CURLE_WRITE_ERROR). */
+struct aws_body {
+	struct mr_buf buf;
+	size_t max;
+};
+
+size_t aws_body_write(char *p, size_t size, size_t n, void *body);
+
+/* Append s to b percent-encoded as SigV4 wants it (RFC 3986: unreserved
+ * characters kept, every other byte %XX in upper case); '/' is kept too
+ * when keep_slash is set (an S3 object key in a path). */
+void aws_uri_encode(struct mr_buf *b, const char *s, int keep_slash);
+
 #endif

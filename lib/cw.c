@@ -47,30 +47,24 @@ struct cw {
 
 /* ---- the request body ---- */
 
-static void enc(struct mr_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.' || c == '~') {
-			buf_append(b, s, 1);
-		} else {
-			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-
-			buf_append(b, e, 3);
-		}
-	}
-}
-
 static void param(struct mr_buf *b, int member, const char *key,
 		  const char *val)
 {
 	buf_printf(b, "&MetricData.member.%d.%s=", member, key);
-	enc(b, val);
+	aws_uri_encode(b, val, 0);
+}
+
+/* Dimension number k of a metric: its name and its value. */
+static void dim(struct mr_buf *b, int member, int k, const char *name,
+		const char *val)
+{
+	char key[64];
+
+	(void)snprintf(key, sizeof(key), "Dimensions.member.%d.Name",
+		       k); /* fits */
+	param(b, member, key, name);
+	(void)snprintf(key, sizeof(key), "Dimensions.member.%d.Value", k);
+	param(b, member, key, val);
 }
 
 /* The dimensions of every metric, plus extra (name=value) when set. */
@@ -79,42 +73,16 @@ static void dims(const struct cw *c, struct mr_buf *b, int member,
 {
 	const struct set *s = c->sn->set;
 	int k = 0;
-	char key[64];
 
-	for (size_t i = 0; i < s->metrics.dim_names.n; i++) {
-		(void)snprintf(key, sizeof(key), "Dimensions.member.%d.Name",
-			       ++k); /* fits */
-		param(b, member, key, s->metrics.dim_names.v[i]);
-		(void)snprintf(key, sizeof(key), "Dimensions.member.%d.Value",
-			       k);
-		param(b, member, key, s->metrics.dim_values.v[i]);
-	}
-	if (c->instance_id) {
-		buf_printf(b,
-			   "&MetricData.member.%d.Dimensions.member.%d.Name="
-			   "InstanceId",
-			   member, ++k);
-		(void)snprintf(key, sizeof(key), "Dimensions.member.%d.Value",
-			       k);
-		param(b, member, key, c->instance_id);
-	}
-	if (c->asg) {
-		buf_printf(b,
-			   "&MetricData.member.%d.Dimensions.member.%d.Name="
-			   "AutoScalingGroupName",
-			   member, ++k);
-		(void)snprintf(key, sizeof(key), "Dimensions.member.%d.Value",
-			       k);
-		param(b, member, key, c->asg);
-	}
-	if (xname) {
-		buf_printf(b,
-			   "&MetricData.member.%d.Dimensions.member.%d.Name=%s",
-			   member, ++k, xname);
-		(void)snprintf(key, sizeof(key), "Dimensions.member.%d.Value",
-			       k);
-		param(b, member, key, xval);
-	}
+	for (size_t i = 0; i < s->metrics.dim_names.n; i++)
+		dim(b, member, ++k, s->metrics.dim_names.v[i],
+		    s->metrics.dim_values.v[i]);
+	if (c->instance_id)
+		dim(b, member, ++k, "InstanceId", c->instance_id);
+	if (c->asg)
+		dim(b, member, ++k, "AutoScalingGroupName", c->asg);
+	if (xname)
+		dim(b, member, ++k, xname, xval);
 }
 
 static void value(const struct cw *c, struct mr_buf *b, int *member,
@@ -160,7 +128,7 @@ static void body(const struct cw *c, const struct met_interval *iv,
 	if (strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		ts[0] = 0;
 	buf_puts(b, "Action=PutMetricData&Version=2010-08-01&Namespace=");
-	enc(b, s->metrics.namespace_);
+	aws_uri_encode(b, s->metrics.namespace_, 0);
 	if (iv->ms_n > 0)
 		stat_set(c, b, &member, "ProcessingTime", iv, ts);
 	for (int o = 0; o < MET_N_OUTCOMES; o++)

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "aws.h"
+#include "hash.h"
 #include "log.h"
 #include "settings.h"
 
@@ -142,30 +143,20 @@ static char *object_url(const struct s3 *s3, const char *bucket,
 
 	buf_init(&b);
 	buf_printf(&b, "%s/%s/", s3->endpoint, bucket);
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-		    *p == '_' || *p == '~' || *p == '/')
-			buf_append(&b, p, 1);
-		else
-			buf_printf(&b, "%%%02X", *p);
-	}
+	aws_uri_encode(&b, key, 1);
 	return buf_steal(&b, NULL);
 }
 
 static char *cache_path(const struct s3 *s3, const char *bucket,
 			const char *key)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned char md[32];
+	char hex[2 * sizeof(md) + 1];
 	char *bk = xasprintf("%s/%s", bucket, key);
 
-	(void)EVP_Digest(bk, strlen(bk), md, &n, EVP_sha256(), NULL);
+	hash_sha256(bk, strlen(bk), md);
 	free(bk);
-	for (unsigned int i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	hex[2 * n] = 0;
+	hash_hex(md, sizeof(md), hex);
 	return xasprintf("%s/%s", s3->set->s3.cache_dir, hex);
 }
 
@@ -206,15 +197,8 @@ static int cache_read(const char *path, const char *bucket, const char *key,
 		return 0;
 	}
 	c->file = xmalloc((size_t)st.st_size + 2);
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, c->file + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	/* a read error leaves a short copy, refused by the checks below */
+	(void)mr_read_full(fd, c->file, (size_t)st.st_size, &got);
 	(void)close(fd); /* read-only */
 	c->file[got] = 0;
 	c->file[got + 1] = 0;
@@ -243,21 +227,6 @@ bad:
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* tmp, write, fsync, check the size, rename, fsync the folder. */
 static int cache_write(const struct s3 *s3, const char *path,
 		       const char *bucket, const char *key, const char *etag,
@@ -279,8 +248,8 @@ static int cache_write(const struct s3 *s3, const char *path,
 		mr_err_sys(err, MR_TEMP, errno, "s3 cache: open(%s)", tmp);
 		goto out;
 	}
-	if (write_all(fd, head, strlen(head)) < 0 ||
-	    write_all(fd, data, len) < 0 || fsync(fd) < 0 ||
+	if (mr_write_all(fd, head, strlen(head)) < 0 ||
+	    mr_write_all(fd, data, len) < 0 || fsync(fd) < 0 ||
 	    fstat(fd, &st) < 0) {
 		mr_err_sys(err, MR_TEMP, errno, "s3 cache: write(%s)", tmp);
 		(void)close(fd); /* failed already */
@@ -369,8 +338,7 @@ static int etag_matches(const char *etag, const char *data, size_t len)
 		return 1;
 	(void)EVP_Digest(data, len, md, &n, EVP_md5(), NULL);
 	hex[0] = '"';
-	for (unsigned int i = 0; i < n; i++)
-		snprintf(hex + 1 + 2 * i, 3, "%02x", md[i]);
+	hash_hex(md, n, hex + 1);
 	hex[1 + 2 * n] = '"';
 	hex[2 + 2 * n] = 0;
 	return strcasecmp(hex, etag) == 0;

@@ -56,10 +56,10 @@ struct txa {
 	struct aws *aws;   /* borrowed from the snapshot */
 	struct pace *pace; /* borrowed from the snapshot */
 	char *region;
-	char *source;       /* complaints address (or from) */
-	char *confset;      /* or NULL */
-	struct mr_buf body; /* the form being posted */
-	struct mr_buf resp; /* SES's answer */
+	char *source;         /* complaints address (or from) */
+	char *confset;        /* or NULL */
+	struct mr_buf body;   /* the form being posted */
+	struct aws_body resp; /* SES's answer */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -98,16 +98,6 @@ static int txa_preflight(const char *rest, const struct tx_deps *d,
 	return r;
 }
 
-static size_t txa_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct mr_buf *b = arg;
-
-	if (b->len + size * n > TXA_RESP_MAX)
-		return 0;
-	buf_append(b, p, size * n);
-	return size * n;
-}
-
 static CURLcode txa_setup(struct txa *t, const struct set *s)
 {
 	char *url = s->ses.endpoint
@@ -127,7 +117,7 @@ static CURLcode txa_setup(struct txa *t, const struct set *s)
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->errbuf);
 	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, txa_write);
+		rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, aws_body_write);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->resp);
 	if (rc == CURLE_OK)
@@ -152,7 +142,7 @@ static void txa_close(struct tx *h)
 	free(t->source);
 	free(t->confset);
 	buf_free(&t->body);
-	buf_free(&t->resp);
+	buf_free(&t->resp.buf);
 	free(t);
 }
 
@@ -178,7 +168,8 @@ static struct tx *txa_open(const char *rest, const struct tx_deps *d,
 			     ? xstrdup(s->ses.configuration_set)
 			     : NULL;
 	buf_init(&t->body);
-	buf_init(&t->resp);
+	buf_init(&t->resp.buf);
+	t->resp.max = TXA_RESP_MAX;
 	t->curl = curl_easy_init();
 	if (t->curl == NULL) {
 		mr_err_set(err, MR_TEMP, "ses: curl_easy_init failed");
@@ -321,8 +312,8 @@ static void txa_refused(struct txa *t, long http, struct tx_why *why,
 	char code[64], msg[256], red[256];
 	enum mr_fail kind = MR_TEMP;
 
-	xml_field(t->resp.data, "Code", code, sizeof(code));
-	xml_field(t->resp.data, "Message", msg, sizeof(msg));
+	xml_field(t->resp.buf.data, "Code", code, sizeof(code));
+	xml_field(t->resp.buf.data, "Message", msg, sizeof(msg));
 	log_redact(red, sizeof(red), msg);
 	why->reason = REASON_SES_UNAVAILABLE;
 	for (size_t i = 0; i < sizeof(codes) / sizeof(*codes); i++)
@@ -354,7 +345,7 @@ static int txa_perform(struct txa *t, const struct aws_creds *c,
 		curl_slist_free_all(hl);
 		return -1;
 	}
-	buf_reset(&t->resp);
+	buf_reset(&t->resp.buf);
 	t->errbuf[0] = 0;
 	if (hl != NULL &&
 	    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, hl) == CURLE_OK &&
