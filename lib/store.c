@@ -157,13 +157,21 @@ static int st_list_ok(enum st_list list, const char *what, struct mr_err *err)
 	return 0;
 }
 
+/* The checks of st_list_has/add/remove: 0 or -1 with err. */
+static int st_list_args_ok(struct st *st, int write, enum st_list list,
+			   const char *hash, const char *what,
+			   struct mr_err *err)
+{
+	if (st_usable(st, write, what, err) < 0 ||
+	    st_list_ok(list, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+		return -1;
+	return 0;
+}
+
 int st_list_has(struct st *st, enum st_list list, const char *hash,
 		struct mr_err *err)
 {
-	static const char what[] = "st_list_has";
-
-	if (st_usable(st, 0, what, err) < 0 ||
-	    st_list_ok(list, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+	if (st_list_args_ok(st, 0, list, hash, "st_list_has", err) < 0)
 		return -1;
 	return st->ops->list_has(st, list, hash, err);
 }
@@ -171,10 +179,7 @@ int st_list_has(struct st *st, enum st_list list, const char *hash,
 int st_list_add(struct st *st, enum st_list list, const char *hash,
 		struct mr_err *err)
 {
-	static const char what[] = "st_list_add";
-
-	if (st_usable(st, 1, what, err) < 0 ||
-	    st_list_ok(list, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+	if (st_list_args_ok(st, 1, list, hash, "st_list_add", err) < 0)
 		return -1;
 	return st->ops->list_add(st, list, hash, err);
 }
@@ -182,10 +187,7 @@ int st_list_add(struct st *st, enum st_list list, const char *hash,
 int st_list_remove(struct st *st, enum st_list list, const char *hash,
 		   struct mr_err *err)
 {
-	static const char what[] = "st_list_remove";
-
-	if (st_usable(st, 1, what, err) < 0 ||
-	    st_list_ok(list, what, err) < 0 || st_key_ok(hash, what, err) < 0)
+	if (st_list_args_ok(st, 1, list, hash, "st_list_remove", err) < 0)
 		return -1;
 	return st->ops->list_remove(st, list, hash, err);
 }
