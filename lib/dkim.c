@@ -617,27 +617,13 @@ static int key_write(const char *path, const char *data, size_t len, uid_t uid,
 		     gid_t gid, struct mr_err *err)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	const char *slash = strrchr(path, '/');
-	char *dir = slash == NULL   ? xstrdup(".")
-		    : slash == path ? xstrdup("/")
-				    : xstrndup(path, (size_t)(slash - path));
+	char *dir = mr_dir_dup(path);
 	mode_t mode = gid == (gid_t)-1 ? 0600 : 0640;
 	int fd, rc = -1;
 
 	/* missing folders above the key: 0755, so the service can reach it */
-	for (char *p = dir + 1; *p != 0; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", dir);
-			*p = '/';
-			goto out;
-		}
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		mr_err_sys(err, MR_PERM, errno, "mkdir(%s)", dir);
+	if (mr_mkdir_parents(path, 0755) < 0) {
+		mr_err_sys(err, MR_PERM, errno, "mkdir(parents of %s)", path);
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,

@@ -237,18 +237,9 @@ static int write_json(struct ev_log *ev, struct json_object *o)
 	line[len] = '\n';
 	json_object_put(o);
 	pthread_mutex_lock(&ev->fd_mu);
-	for (size_t off = 0; off < len + 1;) {
-		ssize_t w = write(ev->fd, line + off, len + 1 - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			log_err("write(event log) failed: %s",
-				log_strerror(errno));
-			rc = -1;
-			break;
-		}
-		off += (size_t)w;
+	if (mr_write_all(ev->fd, line, len + 1) < 0) {
+		log_err("write(event log) failed: %s", log_strerror(errno));
+		rc = -1;
 	}
 	pthread_mutex_unlock(&ev->fd_mu);
 	free(line);
