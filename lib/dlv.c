@@ -1,5 +1,7 @@
-/* dlv.c - outbound delivery (dlv.h)
- * SEE ALSO     design.md s.3, s.5, s.6
+/* dlv.c - outbound delivery (contract: dlv.h)
+ *
+ * The transports are opened lazily, one per URL, at the first send that
+ * needs them, and kept until dlv_reset().
  */
 #include "dlv.h"
 

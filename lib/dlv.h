@@ -1,10 +1,16 @@
 /* dlv.h - outbound delivery: transport choice, signing, send, journal
  * SYNOPSIS     struct dlv *dlv_new(void);
- *              void dlv_entry(struct dlv *, const struct snap *, struct st *, const char *uniq,
- *                             const struct rcfg_entry *, const struct rpl_req *, struct dlv_res *);
- *              void dlv_send(struct dlv *, const struct snap *, const struct rpl_msg *,
- *                            enum rcfg_method, const char *rcpt, const char *key, time_t,
- *                            struct dlv_res *);
+ *              void dlv_entry(struct dlv *d, const struct snap *sn,
+ *                             struct st *st, const char *uniq,
+ *                             const struct rcfg_entry *e,
+ *                             const struct rpl_req *req,
+ *                             struct dlv_res *res);
+ *              void dlv_send(struct dlv *d, const struct snap *sn,
+ *                            const struct rpl_msg *m,
+ *                            enum rcfg_method method, const char *rcpt,
+ *                            const char *key, time_t now,
+ *                            struct dlv_res *res);
+ *              void dlv_reset(struct dlv *d);
  * DESCRIPTION  A struct dlv belongs to one worker thread and keeps its
  *              transport handles open between messages (one SMTP
  *              connection, one SES HTTPS connection per worker). The
@@ -20,12 +26,16 @@
  *              recovered request re-sends only what the journal does not
  *              know. The one duplicate window is between the transport's
  *              acceptance and the journal write.
- *              dlv_reset() closes the transports (a new snapshot).
+ *              dlv_reset() closes the transports, after making durable
+ *              what they left pending (a failure there is reported by the
+ *              next dlv_sync()); each reopens at its next send. The job
+ *              context calls it for every new snapshot.
  * DIAGNOSTICS  Every call fills a struct dlv_res: sent, already sent (in
  *              the journal), temporary or permanent failure with a reason
  *              word and an error text (not yet redacted: the caller
  *              redacts before anything is written), and pause when the
  *              transport asked all sending to stop for a while.
+ * SEE ALSO     tx.h, dkim.h, store.h, job.h; design.md s.3, s.5, s.6
  */
 #ifndef MR_DLV_H
 #define MR_DLV_H

@@ -1,11 +1,10 @@
-/* job.c - one message through the pipeline (job.h)
- * DESCRIPTION  Sending, signing and the journal are dlv.c's; this module
- *              decides, collects the per-entry results into one final
- *              state and writes the event. job_add holds each handled
- *              message in the context's batch (struct job_held) with what
- *              its event needs; job_commit makes the batch durable and
- *              only then finishes and reports it (group commit).
- * SEE ALSO     design.md s.3, s.4, s.6, s.8
+/* job.c - one message through the pipeline (contract: job.h)
+ *
+ * Sending, signing and the journal are dlv.c's; this module decides,
+ * collects the per-entry results into one final state and writes the
+ * event. job_add holds each handled message in the context's batch
+ * (struct job_held) with what its event needs; job_commit makes the batch
+ * durable and only then finishes and reports it.
  */
 #include "job.h"
 

@@ -1,19 +1,38 @@
 /* job.h - one message through the pipeline
- * SYNOPSIS     int job_run(struct job_ctx *, const struct md_entry *, struct job_result *);
+ * SYNOPSIS     struct job_ctx *job_ctx_new(struct snap *sn,
+ *                      struct md_spool *sp, struct ev_log *ev,
+ *                      struct mr_err *err);
+ *              void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn);
+ *              int job_add(struct job_ctx *ctx, const struct md_entry *ent,
+ *                      time_t now, struct job_result **res_r);
+ *              int job_commit(struct job_ctx *ctx, job_done_fn done,
+ *                      void *arg);
+ *              int job_run(struct job_ctx *ctx, const struct md_entry *ent,
+ *                      time_t now, struct job_result *res);
  * DESCRIPTION  claim (done by the caller) -> open -> parse -> policy ->
  *              every config entry delivered on its own (dlv.h) -> final
  *              spool state -> event. A job context belongs to one thread:
  *              it owns its store handle and its delivery handle (kept
- *              open, so connections are reused). Every entry is tried, in
- *              config order; then: any temporary failure -> back to new/
- *              (the journal keeps what was sent, so only the rest is
- *              retried), or to the failure folder with retry-expired once
- *              the message is older than retry.max_age_s; otherwise at
- *              least one entry sent -> replied; all permanent failures ->
- *              the failure folder.
+ *              open, so connections are reused), and holds a reference to
+ *              the snapshot it works with until job_ctx_set_snap() gives
+ *              it another. Every entry is tried, in config order; then:
+ *              any temporary failure -> back to new/ (the journal keeps
+ *              what was sent, so only the rest is retried), or to the
+ *              failure folder with retry-expired once the message is
+ *              older than retry.max_age_s; otherwise at least one entry
+ *              sent -> replied; all permanent failures -> the failure
+ *              folder. Admin forwards (forward_reasons) are capped per
+ *              hour (fwdcap.h). Nothing outside learns an outcome before
+ *              it is durable (group commit, below).
+ *              job_send_direct() and job_classify() serve the send-direct
+ *              and classify commands.
  * DIAGNOSTICS  job_run: 0 when the message reached a state (any outcome);
  *              -1 when even the final rename failed (it stays claimed and
- *              is recovered at the next start).
+ *              is recovered at the next start). job_add: -1 when the
+ *              batch is full. job_commit: 0, or -1 when something could
+ *              not be made final or durable (logged). job_ctx_new: NULL
+ *              with err when the store cannot be opened.
+ * SEE ALSO     dlv.h, policy.h, eng.h; design.md s.3, s.4, s.6, s.8
  */
 #ifndef MR_JOB_H
 #define MR_JOB_H
@@ -63,7 +82,10 @@ struct job_ctx *job_ctx_new(struct snap *sn, struct md_spool *sp,
 			    struct ev_log *ev, struct mr_err *err);
 void job_ctx_free(struct job_ctx **ctx);
 /* Use a new snapshot from the next message on (after a reload); takes a
- * reference. Transports are reopened when their settings changed. */
+ * reference. A different snapshot first commits the held batch, then
+ * closes every transport (they reopen with the new settings at their next
+ * send, whether or not those changed) and reopens the store only when its
+ * URL changed (on failure the old store is kept, logged). */
 void job_ctx_set_snap(struct job_ctx *ctx, struct snap *sn);
 
 /* One message, committed at once (a batch of one). */

@@ -1,4 +1,7 @@
-/* tx.c - transport front: pick a backend by URL scheme (tx.h)
+/* tx.c - transport front (contract: tx.h)
+ *
+ * Picks a backend from a static table by URL scheme prefix, as OpenSMTPD
+ * picks its table backends by name, and hands each call to its ops.
  */
 #include "tx.h"
 

@@ -12,6 +12,7 @@
  *              whose acceptance needs an fsync of its own (maildir:)
  *              leaves the part it can share between messages to sync()
  *              while defer_sync is set.
+ * DIAGNOSTICS  As tx.h: 0 or -1 with err; open() NULL with err.
  * SEE ALSO     tx.h, tx.c, store_impl.h (the same shape)
  */
 #ifndef MR_TX_IMPL_H

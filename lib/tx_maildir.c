@@ -1,22 +1,15 @@
-/* tx_maildir.c - the "maildir:<path>" transport (tx.h)
- * DESCRIPTION  Writes each message as a Maildir delivery would: a file in
- *              tmp/ named <sec>.M<usec>P<pid>Q<n>.<host> (exclusive
- *              create), the data, fsync, close, rename into new/ without
- *              replacing anything, fsync new/. With defer_sync set (group
- *              commit) send only writes the file in tmp/ and starts its
- *              writeback (sync_file_range); txm_sync then makes every
- *              pending file durable (one syncfs(2) of the outbox's file
- *              system when there are several: one cache flush instead of
- *              one per file; fsync for a single one), renames each into
- *              new/ and fsyncs new/ once: a file is never in new/ before
- *              its data is on disk. syncfs also writes whatever else is
- *              dirty on that file system: the maildir: outbox is for dry
- *              runs, tests and the demo. A Return-Path line with the
- *              envelope sender is prepended, as a delivery agent does.
- *              With a delivery key the file lands as new/<key>, and a key
- *              that is already there counts as delivered: a reply
- *              recovered after a crash is not written twice.
- *              Used for the demo, tests and dry runs.
+/* tx_maildir.c - the "maildir:<path>" transport (contract: tx.h)
+ *
+ * A file in tmp/ named <sec>.M<usec>P<pid>Q<n>.<host> (exclusive create),
+ * the data, fsync, close, rename into new/ without replacing anything,
+ * fsync new/. With defer_sync set (group commit) send only writes the
+ * file in tmp/ and starts its writeback (sync_file_range); txm_sync then
+ * makes every pending file durable (one syncfs(2) of the outbox's file
+ * system when there are several: one cache flush instead of one per
+ * file; fsync for a single one), renames each into new/ and fsyncs new/
+ * once: a file is never in new/ before its data is on disk. syncfs also
+ * writes whatever else is dirty on that file system: the maildir: outbox
+ * is for dry runs, tests and the demo.
  */
 #include "tx.h"
 

@@ -1,35 +1,12 @@
-/* tx_ses.c - the "ses" transport: Amazon SES SendRawEmail
- * SYNOPSIS     extern const struct tx_ops tx_ses_ops;  (tx_open("ses", ...))
- * DESCRIPTION  The URL is just "ses": region (ses.region), endpoint
- *              (ses.endpoint, default https://email.REGION.amazonaws.com)
- *              and ses.configuration_set are settings. Each send is one
- *              SES query-API call, Action=SendRawEmail (Version
- *              2010-12-01), POSTed as a form: Source is the complaints
- *              address (SES sends bounces and complaints there, as the
- *              SMTP envelope sender does), Destinations.member.1 the
- *              requester, RawMessage.Data the message exactly as composed
- *              (base64). SigV4 is libcurl's own (aws_curl_sign, service
- *              "ses"). One easy handle per worker keeps its HTTPS
- *              connection alive between sends. Before each call the
- *              worker waits for its slot under ses.max_send_rate
- *              (pace.h), shared by every worker of the process.
- *              The handle borrows the aws and pace objects of its
- *              tx_deps (the snapshot's): it is closed before the snapshot
- *              is released (dlv_reset).
- *              Never CURLOPT_VERBOSE: it would print the request.
- * DIAGNOSTICS  SES error codes (the <Code> of the ErrorResponse):
- *              MessageRejected -> MR_PERM ses-rejected; InvalidParameterValue
- *              (e.g. "Message length is more than 10485760 bytes long")
- *              -> MR_PERM ses-invalid; Throttling ("Maximum sending rate
- *              exceeded.") -> MR_TEMP ses-throttled; "Daily message quota
- *              exceeded." and AccountSendingPausedException -> MR_TEMP
- *              ses-paused with why->pause (the whole account is stopped);
- *              signature and token errors -> MR_TEMP aws-credentials
- *              (ExpiredToken also drops cached instance credentials);
- *              HTTP 5xx, other codes, connection, TLS and timeout errors
- *              -> MR_TEMP ses-unavailable. Error texts carry the code and
- *              SES's message passed through log_redact().
- * SEE ALSO     aws.h, pace.h; components.md s.5
+/* tx_ses.c - the "ses" transport: Amazon SES SendRawEmail (contract: tx.h)
+ *
+ * Each send is one SES query-API call, Action=SendRawEmail (Version
+ * 2010-12-01), POSTed as a form: Source, Destinations.member.1 and
+ * RawMessage.Data (base64). SigV4 is libcurl's own (aws_curl_sign,
+ * service "ses"). One easy handle per worker keeps its HTTPS connection
+ * alive between sends. Never CURLOPT_VERBOSE: it would print the request.
+ * SES's answer is the <Code> and <Message> of its ErrorResponse, mapped by
+ * the codes table below; SES's message passes through log_redact().
  */
 #include "tx.h"
 

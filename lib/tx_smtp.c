@@ -1,46 +1,17 @@
-/* tx_smtp.c - the "smtp://host:port" and "smtps://host:port" transports
- * SYNOPSIS     extern const struct tx_ops tx_smtp_ops, tx_smtps_ops;
- *              (used through tx_open("smtp://127.0.0.1:2525", ...))
- * DESCRIPTION  One libcurl easy handle per transport handle, that is per
- *              worker thread, reused for every send: curl keeps the SMTP
- *              connection in the handle's cache and sends QUIT only at
- *              curl_easy_cleanup(), so a worker normally uses one
- *              connection for all its replies. When the server has
- *              dropped an idle connection curl notices and reconnects; when
- *              a send on a reused connection fails at the connection level
- *              before the server answered (it closed the connection as we
- *              spoke, or said 421), it is tried once more on a fresh
- *              connection. (SMTP's one duplicate window stays: a break
- *              after the server took the final dot, before its 250
- *              reached us.)
- *              smtp:// is plain SMTP, smtps:// implicit TLS (GnuTLS, peer
- *              and host name verified). With smtp_starttls, smtp:// must
- *              switch to TLS with STARTTLS before anything else is said
- *              (CURLUSESSL_ALL: a server that does not offer it is a
- *              failure, never a fallback to clear text); smtp_ca_file
- *              replaces the system CAs for the verification (a relay
- *              with a private CA). With smtp_user, SMTP AUTH with the
- *              password on the first line of smtp_password_file, which is
- *              read at open (a regular file, no symlink, that others
- *              cannot read, as DKIM keys); settings refuse a user without
- *              TLS, and preflight refuses it for an smtp:// override.
- *              The URL path, if any, is the EHLO
- *              name; otherwise dkim.domain, else the domain of from_addr,
- *              else "localhost". The message is uploaded from the caller's
- *              iovec list as is (CRLF line ends; curl does the
- *              dot-stuffing). Envelope: MAIL FROM env->mail_from (the
- *              complaints address), RCPT TO env->rcpt. Never
- *              CURLOPT_VERBOSE: it prints the RCPT TO line.
- * DIAGNOSTICS  An answer 4xx is MR_TEMP and 5xx MR_PERM (but a 5xx to the
- *              greeting, EHLO, STARTTLS, AUTH or MAIL FROM is MR_TEMP: it
- *              is not about the message), with the text
- *              "smtp: <code> <server reply>"; every other failure
- *              (refused, timeout, DNS, TLS, send/receive errors) is
- *              MR_TEMP, "smtp: <curl's description> (<detail>)". Server
- *              replies and curl's details echo addresses, so they pass
- *              through log_redact(); the recipient never reaches a text.
- * SEE ALSO     design.md s.6, style.md 2.4, 2.5, 2.7; curl
- *              docs/examples/smtp-mail.c
+/* tx_smtp.c - the "smtp://" and "smtps://" transports (contract: tx.h)
+ *
+ * One libcurl easy handle per transport handle, that is per worker
+ * thread, reused for every send: curl keeps the SMTP connection in the
+ * handle's cache and sends QUIT only at curl_easy_cleanup(). When the
+ * server has dropped an idle connection curl notices and reconnects; when
+ * a send on a reused connection fails at the connection level before the
+ * server answered (it closed the connection as we spoke, or said 421), it
+ * is tried once more on a fresh connection. (SMTP's one duplicate window
+ * stays: a break after the server took the final dot, before its 250
+ * reached us.) STARTTLS is CURLUSESSL_ALL. TLS is GnuTLS (curl's). The
+ * message is uploaded from the caller's iovec list; curl does the
+ * dot-stuffing. Never CURLOPT_VERBOSE: it prints the RCPT TO line.
+ * See curl docs/examples/smtp-mail.c.
  */
 #include "tx.h"
 

@@ -1,11 +1,11 @@
-/* wq.c - the daemon's work queue (wq.h)
- * DESCRIPTION  A hash table of known names (chained, grows at load 1)
- *              plus a FIFO ring of the queued ones. Queued entries are
- *              only ever removed by wq_pop, so the ring never points at a
- *              freed entry. Sequence numbers grow in push order, so the
- *              oldest queued item is at the head of the ring, and the
- *              in-flight items (at most one per worker) are kept in a
- *              small array for wq_done_upto.
+/* wq.c - the daemon's work queue (contract: wq.h)
+ *
+ * A hash table of known names (chained, grows at load 1) plus a FIFO ring
+ * of the queued ones. Queued entries are only ever removed by wq_pop, so
+ * the ring never points at a freed entry. Sequence numbers grow in push
+ * order, so the oldest queued item is at the head of the ring, and the
+ * in-flight items (at most one per worker) are kept in a small array for
+ * wq_done_upto.
  */
 #include "wq.h"
 

@@ -1,20 +1,39 @@
 /* wq.h - the daemon's bounded work queue, with in-flight and retry state
- * SYNOPSIS     struct wq *wq_new(size_t cap, const struct wq_backoff *);
+ * SYNOPSIS     struct wq *wq_new(size_t cap, const struct wq_backoff *bo);
+ *              int wq_push(struct wq *q, const char *name, int adopt,
+ *                          int block);
+ *              int wq_pop(struct wq *q, struct wq_item *it);
+ *              void wq_done(struct wq *q, const struct wq_item *it,
+ *                           const char *park_name, time_t retry_at,
+ *                           int temp);
+ *              void wq_close(struct wq *q);
  * DESCRIPTION  The only mutable state the watcher, the scanner and the
- *              workers share (one mutex, two condition variables). It holds
+ *              workers share: one mutex and three condition variables
+ *              (can_pop: an item is queued or the pause ended; can_push:
+ *              there is room again; idle: nothing is in flight). It holds
  *              every name the daemon currently knows about:
  *                queued     waiting for a worker (at most cap of them);
  *                in flight  taken by a worker;
  *                deferred   sent back to new/ after a transient failure,
- *                           due again after an exponential backoff.
+ *                           due again after an exponential backoff
+ *                           (initial_s doubling up to max_s).
  *              A name is known at most once, so the watcher, the rescans
  *              and the retry timer can all offer the same name: it is
  *              queued once and claimed once (the claim rename decides
- *              anyway). After `pause_after` transient failures in a row
- *              (a dependency is down) workers get nothing until a pause
- *              that doubles up to max_s has passed: no busy loop. Each
- *              queued item gets a sequence number, so that a drain request
- *              can wait until everything queued before a point is done.
+ *              anyway). After pause_after transient failures in a row (a
+ *              dependency is down), or at wq_pause() (the sending account
+ *              is paused), workers get nothing until a pause that doubles
+ *              with each pause in a row, up to max_s, has passed: no busy
+ *              loop. A success ends the run of pauses. Each queued item
+ *              gets a sequence number, so that a drain request can wait
+ *              until everything queued before a point is done
+ *              (wq_done_upto). Every function is thread-safe.
+ * DIAGNOSTICS  wq_push: 1 queued, 0 not queued (known and not due, or
+ *              full without block), -1 closed. wq_pop: 1 got one, 0
+ *              closed. wq_trypop: 1 got one, 0 none ready, -1 closed.
+ *              wq_wait_idle: 1 idle, 0 timed out. Nothing here fails
+ *              otherwise (allocation failure aborts, mr.h).
+ * SEE ALSO     eng.h, daemon.h, design.md s.3
  */
 #ifndef MR_WQ_H
 #define MR_WQ_H
