@@ -1,8 +1,42 @@
 /* addr.h - mailbox parsing (libetpan), validation, matching and hashing
+ * SYNOPSIS     int addr_parse_mailbox(const char *value, size_t len,
+ *                                     char **addr_r, char **display_r);
+ *              int addr_valid(const char *s);
+ *              const char *addr_domain(const char *addr);
+ *              size_t addr_local_len(const char *addr, int strip_detail);
+ *              int addr_domain_under(const char *domain,
+ *                                    const char *parent);
+ *              int addr_domain_in(const char *domain, char *const *list,
+ *                                 size_t n);
+ *              void addr_hash_hex(const struct hash_key *key,
+ *                                 const char *s, char out[]);
  * DESCRIPTION  Addresses are parsed with libetpan, never with a regular
  *              expression, and validated after the parse (libetpan is
- *              lenient: see libetpan-notes.md s.2). Comparisons ignore
- *              ASCII case. Hashes are what the store keeps (design.md s.7).
+ *              lenient: libetpan-notes.md s.2). addr_parse_mailbox() runs
+ *              libetpan's mailbox-list parser on a header value, then
+ *              checks what libetpan does not: the whole value was
+ *              consumed (trailing CFWS and one CRLF allowed) and the
+ *              addr-spec passes addr_valid(). libetpan drops the CFWS
+ *              inside an addr-spec, spaces in quotes included ("a b"@x
+ *              reads "ab"@x, another mailbox), so the addr-spec must also
+ *              appear verbatim in the value, or the mailbox is refused.
+ *              The display name is decoded with prs_display_dup().
+ *
+ *              addr_valid() accepts a dot-atom-ish local part (any byte
+ *              but SP, CTL, specials; dots are not checked, since real
+ *              mailboxes like "j..d" exist) in ASCII or UTF-8 (RFC 6532),
+ *              or a quoted local part (may hold '@' and spaces, not CTL or
+ *              "<>,;"), then one '@' and a domain of non-empty labels of
+ *              letters, digits, '-' and '_' (at most 63 bytes each), or a
+ *              [literal] of address-literal characters; at most 254
+ *              bytes in all.
+ *
+ *              Comparisons ignore ASCII case only: no locale is involved.
+ *              Hashes are what the store keeps (design.md s.7). Nothing
+ *              here logs: these are addresses.
+ * DIAGNOSTICS  addr_parse_mailbox(): 1 parsed, 0 unparsable (nothing to
+ *              free). The others cannot fail.
+ * SEE ALSO     parse.h, hash.h, libetpan-notes.md s.2, design.md s.4, s.7
  */
 #ifndef MR_ADDR_H
 #define MR_ADDR_H

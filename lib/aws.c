@@ -1,10 +1,11 @@
-/* aws.c - AWS credentials and request signing (aws.h)
- * DESCRIPTION  The cache is one struct aws_creds under a mutex. Instance
- *              credentials are fetched while holding it, so concurrent
- *              workers wait for one fetch instead of each making their
- *              own. The IMDS requests use a short-lived curl handle with
- *              short timeouts; the service requests use the caller's.
- * SEE ALSO     components.md s.5 (IMDSv2 flow)
+/* aws.c - AWS credentials and request signing (contract: aws.h)
+ *
+ * The cache is one struct aws_creds under a mutex. Instance credentials are
+ * fetched while holding it, so concurrent workers wait for one fetch instead
+ * of each making their own. The IMDS requests use a short-lived curl handle
+ * with short timeouts; the service requests use the caller's.
+ *
+ * See also components.md s.5 (IMDSv2 flow).
  */
 #include "aws.h"
 

@@ -1,8 +1,16 @@
 /* aws.h - AWS credentials and request signing, for SES, S3 and CloudWatch
  * SYNOPSIS     struct aws *aws_new(const struct set *s);
- *              int aws_creds_get(struct aws *, time_t now, struct aws_creds *, struct mr_err *);
- *              int aws_curl_sign(void *curl, const struct aws_creds *, const char *region,
- *                                const char *service, void *headers, struct mr_err *);
+ *              int aws_creds_get(struct aws *a, time_t now,
+ *                                struct aws_creds *c, struct mr_err *err);
+ *              int aws_curl_sign(void *curl, const struct aws_creds *c,
+ *                                const char *region, const char *service,
+ *                                void *headers, struct mr_err *err);
+ *              int aws_imds_get(struct aws *a, const char *path,
+ *                               char **out_r, struct mr_err *err);
+ *              size_t aws_body_write(char *p, size_t size, size_t n,
+ *                                    void *body);
+ *              void aws_uri_encode(struct mr_buf *b, const char *s,
+ *                                  int keep_slash);
  * DESCRIPTION  One struct aws per configuration snapshot, shared by every
  *              worker (thread-safe). Credentials come from the first
  *              source that has them, as in the AWS SDKs:
@@ -27,11 +35,15 @@
  *              list). curl signs every header in that list.
  *              aws_creds_stale() forgets cached instance credentials (the
  *              service answered ExpiredToken).
+ *              aws_imds_get() reads one instance metadata item (IMDSv2).
+ *              aws_body_write() and aws_uri_encode() are what every AWS
+ *              caller (SES, S3, CloudWatch) needs around a request: a
+ *              bounded response body and SigV4's percent-encoding.
  *              Secrets never reach a log line or an error text.
  * DIAGNOSTICS  0, or -1 with err: MR_PERM when no source is configured or
  *              a file is unusable, MR_TEMP when instance metadata did not
- *              answer.
- * SEE ALSO     tx_ses.c; components.md s.4b, s.5
+ *              answer (aws_imds_get: MR_PERM when aws.imds is off).
+ * SEE ALSO     tx.h, s3.h, cw.h; components.md s.4b, s.5
  */
 #ifndef MR_AWS_H
 #define MR_AWS_H

@@ -1,26 +1,8 @@
-/* blob.c - blob_*: attachment bytes from a local directory or S3 (blob.h)
- * SYNOPSIS     struct blob *blob_open(const char *dir, struct mr_err *err);
- *              int blob_get(struct blob *b, const char *bucket,
- *                           const char *key, char **data_r, size_t *len_r,
- *                           struct mr_err *err);
- *              struct blob *blob_open_s3(struct s3 *s3);
- *              void blob_close(struct blob **b);
- * DESCRIPTION  The local source maps bucket/key to <dir>/<bucket>/<key>.
- *              Only the directory path is kept, so a directory replaced
- *              by a deploy (rename of a new tree) is seen by the next get.
- *              Bucket and key must be relative paths made of non-empty
- *              components other than "." and "..", without control
- *              characters; the last component is opened with O_NOFOLLOW
- *              (a symlink there is refused) and must be a regular file of
- *              at most BLOB_MAX bytes. O_NONBLOCK keeps a FIFO planted in
- *              the tree from blocking the caller.
- *              The S3 source (blob_open_s3) reads bucket/key through
- *              the S3 cache (s3.h); it does not own the client.
- * DIAGNOSTICS  blob_open: NULL with err (MR_PERM) when dir is not a
- *              directory. blob_get: 0, or -1 with err naming bucket/key:
- *              MR_PERM for a missing, refused or oversized object, MR_TEMP
- *              for resource trouble (EMFILE, EIO, ...).
- * SEE ALSO     design.md s.5, s.10 (attachments_dir)
+/* blob.c - attachment bytes from a local directory or S3 (contract: blob.h)
+ *
+ * A small ops table per source. The local source opens with O_NONBLOCK so
+ * that a FIFO does not block, and checks the open descriptor with fstat,
+ * so nothing can be swapped in between the checks and the read.
  */
 #include "blob.h"
 

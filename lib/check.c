@@ -1,11 +1,8 @@
-/* check.c - chk_config: every problem of a configuration at once (check.h)
- * DESCRIPTION  The daemon stops at the first broken part (it cannot run
- *              with it); an operator fixing a new install wants the whole
- *              list. So each part is loaded here on its own and its
- *              problems are collected: the settings first (without them
- *              nothing else can be found), then the hash and event keys,
- *              each DKIM key, the store, the responder config, every
- *              attachment of every entry, and the transport of each entry.
+/* check.c - every problem of a configuration at once (contract: check.h)
+ *
+ * The daemon stops at the first broken part (it cannot run with it); an
+ * operator fixing a new install wants the whole list. So each part is
+ * loaded here on its own and its problems are collected.
  */
 #include "check.h"
 

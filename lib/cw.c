@@ -1,11 +1,10 @@
-/* cw.c - CloudWatch metrics (cw.h)
- * DESCRIPTION  The thread sleeps on a condition variable with the
- *              monotonic clock, so cw_stop wakes it at once, also between
- *              retries. The request is the query API's form body, built
- *              here and percent-encoded (RFC 3986 unreserved characters
- *              pass). The curl handle, the credentials and the instance
- *              facts belong to the thread.
- * SEE ALSO     components.md s.4b (PutMetricData), design.md s.9
+/* cw.c - CloudWatch metrics (contract: cw.h)
+ *
+ * The thread sleeps on a condition variable with the monotonic clock, so
+ * cw_stop wakes it at once, also between retries. The request is the
+ * query API's form body, built here and percent-encoded with
+ * aws_uri_encode(). The curl handle, the credentials and the instance
+ * facts belong to the thread. See components.md s.4b (PutMetricData).
  */
 #include "cw.h"
 

@@ -1,8 +1,10 @@
 /* cw.h - CloudWatch metrics: one PutMetricData call per interval
- * SYNOPSIS     struct cw *cw_start(struct snap *, struct met *, struct md_spool
- * *, struct mr_err *); void cw_stop(struct cw **); void cw_stats(struct cw *,
- * struct cw_stats *); DESCRIPTION  A thread of its own (never a worker: mail
- * does not wait for metrics) wakes every metrics.interval_s, takes what the
+ * SYNOPSIS     struct cw *cw_start(struct snap *sn, struct met *m,
+ *                                  struct md_spool *sp, struct mr_err *err);
+ *              void cw_stop(struct cw **c);
+ *              void cw_stats(struct cw *c, struct cw_stats *st);
+ * DESCRIPTION  A thread of its own (never a worker: mail does not wait
+ *              for metrics) wakes every metrics.interval_s, takes what the
  *              counter model counted since the last time
  *              (met_interval_take), reads the backlog (entries in new/)
  *              and the age of the oldest waiting request, and sends them
@@ -26,6 +28,7 @@
  * DIAGNOSTICS  cw_start: NULL with err (nothing started) when the thread
  *              cannot start; a missing AWS credential is not an error at
  *              start: every call then fails and is counted as dropped.
+ * SEE ALSO     metrics.h, aws.h; components.md s.4b, design.md s.9
  */
 #ifndef MR_CW_H
 #define MR_CW_H

@@ -1,46 +1,17 @@
-/* dkim.c - dkim_*: DKIM signing, relaxed/relaxed (RFC 6376, RFC 8463)
- * SYNOPSIS     struct dkim *dkim_load(const struct set *s, struct mr_err *err);
- *              void dkim_free(struct dkim **d);
- *              int dkim_enabled(const struct dkim *d);
- *              void dkim_body_hash(const char *body, size_t len,
- *                      unsigned char out[32]);
- *              int dkim_sign(const struct dkim *d, const char *head,
- *                      size_t head_len, const unsigned char bh[32],
- *                      time_t now, struct mr_buf *out, struct mr_err *err);
- * DESCRIPTION  dkim_load() reads the private keys named by dkim.rsa_key and
- *              dkim.ed25519_key once. A key file must be a regular file
- *              (opened with O_NOFOLLOW, checked with fstat on the open
- *              descriptor, so no symlink or swap can slip in) that "others"
- *              cannot read, write or execute; group access is the
- *              operator's business (0640 for a key group). Keys are PEM;
- *              encrypted keys are refused instead of prompting. RSA must
- *              be 1024..4096 bits (RFC 8301: verifiers need not accept
- *              more), ed25519_key must hold an Ed25519 key, and the two
- *              selectors must differ, because one DNS name holds one key.
- *              Each key signs and verifies a test string at load, so a
- *              broken key fails at start, not on the first reply.
+/* dkim.c - DKIM signing, relaxed/relaxed (contract: dkim.h)
  *
- *              dkim_sign() canonicalizes the signed header fields once
- *              (relaxed: lower-case name, unfolded, WSP runs made one SP,
- *              WSP around the value dropped), taking several instances of
- *              a name bottom-up (RFC 6376 s.5.4.2) and listing From once
- *              more than it occurs. Then per key it writes the folded
- *              DKIM-Signature up to "b=", appends that header's own
- *              relaxed form (no CRLF) to the data, signs, and folds the
- *              base64 signature in. rsa-sha256 is RSASSA-PKCS1-v1_5 over
- *              SHA-256 of the data; ed25519-sha256 is PureEdDSA over the
- *              32-byte SHA-256 of the data (RFC 8463 s.3). Both are
- *              deterministic, which the tests use.
+ * dkim_sign() canonicalizes the signed header fields once (relaxed:
+ * lower-case name, unfolded, WSP runs made one SP, WSP around the value
+ * dropped), taking several instances of a name bottom-up (RFC 6376
+ * s.5.4.2) and listing From once more than it occurs. Then per key it
+ * writes the folded DKIM-Signature up to "b=", appends that header's own
+ * relaxed form (no CRLF) to the data, signs, and folds the base64
+ * signature in. rsa-sha256 is RSASSA-PKCS1-v1_5 over SHA-256 of the data;
+ * ed25519-sha256 is PureEdDSA over the 32-byte SHA-256 of the data (RFC
+ * 8463 s.3).
  *
- *              Threads: struct dkim is read-only after dkim_load(); each
- *              call makes its own EVP_MD_CTX. OpenSSL's error queue is
- *              per thread and drained after every failure.
- * DIAGNOSTICS  dkim_load: NULL, err MR_PERM, text starting with the setting
- *              ("dkim.rsa_key: /x/k.pem: mode 0644 lets others read it;
- *              chmod 600 (or 640) it"). dkim_sign: -1 with MR_PERM when
- *              the header block has no From, MR_TEMP when OpenSSL fails;
- *              out is then left as it was.
- * SEE ALSO     design.md s.5, RFC 6376, RFC 8301, RFC 8463
+ * Threads: each call makes its own EVP_MD_CTX; OpenSSL's error queue is
+ * per thread.
  */
 #include "dkim.h"
 

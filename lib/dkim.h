@@ -1,11 +1,44 @@
 /* dkim.h - DKIM signing of replies (RFC 6376, RFC 8463; design.md s.5)
- * DESCRIPTION  relaxed/relaxed, rsa-sha256 and ed25519-sha256. The body
- *              hash is computed once per prebuilt reply body (the composer
- *              caches it); dkim_sign() sees only the header block. Only
- *              this module loads private keys (style.md s.2.6).
- * DIAGNOSTICS  dkim_load: NULL with err (MR_PERM) naming the setting and
- *              the file. dkim_sign: 0, or -1 with err (MR_PERM for a header
- *              block without From, MR_TEMP for an OpenSSL failure).
+ * SYNOPSIS     struct dkim *dkim_load(const struct set *s,
+ *                                     struct mr_err *err);
+ *              void dkim_free(struct dkim **d);
+ *              int dkim_enabled(const struct dkim *d);
+ *              void dkim_body_hash(const char *body, size_t len,
+ *                                  unsigned char out[32]);
+ *              int dkim_sign(const struct dkim *d, const char *head,
+ *                            size_t head_len, const unsigned char bh[32],
+ *                            time_t now, struct mr_buf *out,
+ *                            struct mr_err *err);
+ *              int dkim_keygen(const char *path, enum dkim_alg alg, ...);
+ *              size_t dkim_check(const struct set *s, ...);
+ * DESCRIPTION  relaxed/relaxed, rsa-sha256 and ed25519-sha256. Only this
+ *              module loads private keys (style.md s.2.6).
+ *              dkim_load() reads the private keys named by dkim.rsa_key
+ *              and dkim.ed25519_key once. A key file must be a regular
+ *              file (opened with O_NOFOLLOW, checked with fstat on the
+ *              open descriptor, so no symlink or swap can slip in) that
+ *              "others" cannot read, write or execute; group access is the
+ *              operator's business (0640 for a key group). Keys are PEM;
+ *              encrypted keys are refused instead of prompting. RSA must
+ *              be 1024..4096 bits (RFC 8301: verifiers need not accept
+ *              more), ed25519_key must hold an Ed25519 key, and the two
+ *              selectors must differ, because one DNS name holds one key.
+ *              Each key signs and verifies a test string at load, so a
+ *              broken key fails at start, not on the first reply.
+ *              The body hash is computed once per prebuilt reply body (the
+ *              composer caches it); dkim_sign() sees only the header
+ *              block. Both algorithms are deterministic (the tests rely
+ *              on it). struct dkim is read-only after dkim_load() and
+ *              shared by every worker.
+ *              dkim_keygen(), dkim_check(), dkim_record_dup() and
+ *              dkim_zone_line_dup() serve dkim-keygen and config-check.
+ * DIAGNOSTICS  dkim_load: NULL, err MR_PERM, text starting with the setting
+ *              ("dkim.rsa_key: /x/k.pem: mode 0644 lets others read it;
+ *              chmod 600 (or 640) it"). dkim_sign: 0, or -1 with MR_PERM
+ *              when the header block has no From, MR_TEMP when OpenSSL
+ *              fails; out is then left as it was. OpenSSL's error queue is
+ *              drained after every failure.
+ * SEE ALSO     reply.h, dlv.h; design.md s.5, RFC 6376, RFC 8301, RFC 8463
  */
 #ifndef MR_DKIM_H
 #define MR_DKIM_H

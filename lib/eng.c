@@ -1,9 +1,9 @@
-/* eng.c - the worker pool shared by the daemon and drain (eng.h)
- * DESCRIPTION  Shared state: the work queue (its own lock) and the
- *              current snapshot (mu, with a generation number each worker
- *              compares before each message). A worker commits its batch
- *              before it takes up a new snapshot, before it would wait for
- *              work, and when the queue is closed.
+/* eng.c - the worker pool shared by the daemon and drain (contract: eng.h)
+ *
+ * Shared state: the work queue (its own lock) and the current snapshot (mu,
+ * with a generation number each worker compares before each message). A
+ * worker commits its batch before it takes up a new snapshot, before it
+ * would wait for work, and when the queue is closed.
  */
 #include "eng.h"
 

@@ -1,8 +1,9 @@
-/* event.c - the event log (event.h)
- * DESCRIPTION  Records are built with json-c, never with printf, and
- *              written with a single write(2) to an O_APPEND descriptor.
- *              The descriptor is swapped by ev_reopen under fd_mu, which
- *              every write holds, so no line is split between two files.
+/* event.c - the event log (contract: event.h)
+ *
+ * Records are built with json-c, never with printf, and written with a
+ * single write(2) to an O_APPEND descriptor. The descriptor is swapped by
+ * ev_reopen under fd_mu, which every write holds, so no line is split
+ * between two files.
  */
 #include "event.h"
 

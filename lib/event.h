@@ -21,6 +21,11 @@
  *              ev_reopen opens the path again (after logrotate renamed the
  *              file): a record is written whole to either the old or the
  *              new file, never split, never lost.
+ * DIAGNOSTICS  ev_open: NULL with err when the file cannot be opened or
+ *              created. ev_emit: 0, or -1 when the write failed (logged;
+ *              the message's outcome stands). ev_reopen: 0, or -1 with err
+ *              (the old file stays in use).
+ * SEE ALSO     metrics.h, job.h; design.md s.8
  */
 #ifndef MR_EVENT_H
 #define MR_EVENT_H

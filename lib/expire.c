@@ -1,5 +1,7 @@
-/* expire.c - exp_run: retention passes and their events (expire.h)
- * SEE ALSO     maildir/expire.c, design.md s.3
+/* expire.c - retention passes and their events (contract: expire.h)
+ *
+ * The spool side (what is old enough, unlink, fsync) is md_expire's
+ * (maildir/expire.c); this module only turns each removal into an event.
  */
 #include "expire.h"
 

@@ -1,11 +1,12 @@
-/* fwdcap.c - fwdcap_take: the hourly cap on admin forwards (fwdcap.h)
- * DESCRIPTION  The store's daily counts already are what the cap needs:
- *              an atomic, idempotent per-message increment compared with
- *              a limit (st_adhoc_take). The key names the reason and the
- *              hour, so a new hour starts from 0 without any reset, and
- *              hashing it like an address keeps the row indistinguishable
- *              from the others (with hash_key, an HMAC).
- * SEE ALSO     store.h, design.md s.4
+/* fwdcap.c - the hourly cap on admin forwards (contract: fwdcap.h)
+ *
+ * The store's daily counts already are what the cap needs: an atomic,
+ * idempotent per-message increment compared with a limit (st_adhoc_take).
+ * The key names the reason and the hour, so a new hour starts from 0 without
+ * any reset, and hashing it like an address keeps the row indistinguishable
+ * from the others (with hash_key, an HMAC).
+ *
+ * See also store.h, design.md s.4.
  */
 #include "fwdcap.h"
 

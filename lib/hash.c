@@ -1,4 +1,7 @@
-/* hash.c - digests, HMACs, randomness and key files (hash.h)
+/* hash.c - digests, HMACs, randomness and key files (contract: hash.h)
+ *
+ * One-shot OpenSSL calls (SHA512, HMAC), which keep no state between
+ * threads; randomness from getrandom(2).
  */
 #include "hash.h"
 

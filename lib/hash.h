@@ -1,9 +1,27 @@
 /* hash.h - digests, HMACs, randomness and secret key files (OpenSSL)
+ * SYNOPSIS     void hash_sha512_hex(const void *data, size_t len,
+ *                                   char out[HASH_SHA512_HEX]);
+ *              void hash_hmac_sha512_hex(const struct hash_key *key,
+ *                                        const void *data, size_t len,
+ *                                        char out[HASH_SHA512_HEX]);
+ *              void hash_hex(const unsigned char *in, size_t n, char *out);
+ *              int hash_random(void *buf, size_t n);
+ *              int hash_key_load(const char *path, int create,
+ *                                struct hash_key *key, struct mr_err *err);
  * DESCRIPTION  The store keeps SHA-512 hex (or HMAC-SHA-512 hex with the
  *              store's hash_key) of lower-cased addresses and domains
  *              (design.md s.7); events carry HMAC-SHA-256 hex with the
- *              event key (s.8). Key files hold the secret as text and must
- *              not be readable by group or others.
+ *              event key (s.8). Hex is lower case. Key files hold the
+ *              secret as text; hash_key_load() creates a missing one (32
+ *              random bytes as hex, mode 0600, its folders 0700) when
+ *              asked, and refuses a symlink, a non-regular or empty file,
+ *              or one that group or others may access. hash_key_free()
+ *              wipes the secret. All functions are thread-safe.
+ * DIAGNOSTICS  hash_key_load: 1 loaded, 0 absent (create not set), -1
+ *              with err (MR_PERM) naming the file and the fix.
+ *              hash_random: 0, or -1 with errno. An HMAC that OpenSSL
+ *              cannot compute (allocation) leaves out empty.
+ * SEE ALSO     addr.h, event.h, priv.h
  */
 #ifndef MR_HASH_H
 #define MR_HASH_H

@@ -1,17 +1,7 @@
-/* inst.c - inst_*: one-time host setup (inst.h)
- * SYNOPSIS     int inst_user(const char *name, const char *home, int create,
- *                      struct inst_user *u, struct mr_err *err);
- *              int inst_copy_new(const char *src, const char *dst,
- *                      mode_t mode, struct mr_err *err);
- *              size_t inst_folders(const struct set *s,
- *                      const struct inst_user *u, struct mr_msgs *done,
- *                      struct mr_msgs *problems);
- * DESCRIPTION  useradd(8) runs through posix_spawn with an argv and its
- *              exit status is checked (style.md s.3). Folders are made
- *              with mkdir(2) and then given their owner and mode with
- *              chown/chmod, so the umask does not matter. Parents that are
- *              missing are created root-owned 0755, as install -d would.
- * DIAGNOSTICS  See inst.h.
+/* inst.c - one-time host setup (contract: inst.h)
+ *
+ * Each folder is visited once (the seen list), however many settings name
+ * it.
  */
 #include "inst.h"
 

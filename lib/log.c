@@ -1,7 +1,8 @@
-/* log.c - diagnostics (log.h)
- * DESCRIPTION  One global set up by log_init() before threads start. Each
- *              line is written with a single write(2) so that lines from
- *              several threads do not interleave.
+/* log.c - diagnostics (contract: log.h)
+ *
+ * One global set up by log_init() before threads start. Each line is written
+ * with a single write(2) so that lines from several threads do not
+ * interleave.
  */
 #include "log.h"
 

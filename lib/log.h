@@ -1,8 +1,23 @@
 /* log.h - diagnostics to stderr or syslog (LOG_MAIL)
+ * SYNOPSIS     void log_init(const char *progname, int to_syslog,
+ *                            enum log_level level);
+ *              void log_err(const char *fmt, ...);
+ *              void log_warn(const char *fmt, ...);
+ *              void log_info(const char *fmt, ...);
+ *              void log_debug(const char *fmt, ...);
+ *              const char *log_strerror(int errnum);
+ *              void log_redact(char *dst, size_t n, const char *src);
  * DESCRIPTION  The logger is the only global; log_init() runs before any
- *              thread starts. Messages read "what(object) failed: reason".
- *              Never pass a requester's address: log addr_hash_hex() or
- *              run foreign text through log_redact().
+ *              thread starts. Each line is written whole at once, so
+ *              lines from several threads do not interleave; lines below
+ *              the level are dropped. Messages read "what(object) failed:
+ *              reason". Never pass a requester's address: log
+ *              addr_hash_hex() or run foreign text through log_redact().
+ *              log_strerror() is the thread-safe strerror (glibc's %m
+ *              fails under -Wpedantic).
+ * DIAGNOSTICS  None: logging never fails the caller (a lost line is
+ *              lost). log_level_parse: -1 for an unknown word.
+ * SEE ALSO     event.h (the event log is not the diagnostics log)
  */
 #ifndef MR_LOG_H
 #define MR_LOG_H

@@ -1,11 +1,10 @@
-/* metrics.c - the one counter model of handled messages (metrics.h)
- * DESCRIPTION  One mutex guards the data; met_add does a few array and
- *              hash-table updates under it. Histogram buckets: below 1024
- *              ms one per millisecond; above, 64 per power of two (the
- *              bucket of v is its top 7 significant bits), so a quantile
- *              is exact below 1024 ms and within 1/64 above. A quantile
- *              reports the upper end of its bucket, never above the
- *              maximum seen.
+/* metrics.c - the one counter model of handled messages (contract: metrics.h)
+ *
+ * One mutex guards the data; met_add does a few array and hash-table updates
+ * under it. Histogram buckets: below 1024 ms one per millisecond; above, 64
+ * per power of two (the bucket of v is its top 7 significant bits), so a
+ * quantile is exact below 1024 ms and within 1/64 above. A quantile reports
+ * the upper end of its bucket, never above the maximum seen.
  */
 #include "metrics.h"
 

@@ -14,6 +14,9 @@
  *              readers take a consistent copy with met_copy().
  *              Tables are bounded (MET_MAX_REASONS, MET_MAX_ADDRS): what
  *              does not fit is counted under "(other)".
+ * DIAGNOSTICS  None: nothing here fails (tables are bounded, allocation
+ *              failure aborts, mr.h).
+ * SEE ALSO     event.h, stats.h, cw.h
  */
 #ifndef MR_METRICS_H
 #define MR_METRICS_H

@@ -6,6 +6,17 @@
  *              problems (config-check). x*() allocators abort on
  *              exhaustion: a claimed message is recovered on restart.
  *              struct mr_buf is a growable, always NUL-terminated buffer.
+ *              The rest are the small helpers every module shares: ASCII
+ *              case comparison (no locale), UTF-8 validation, a quoted
+ *              copy for problem texts (mr_show), whole reads and writes
+ *              that retry EINTR, an atomic file write (tmp, fsync,
+ *              rename, fsync of the folder), mkdir -p, and the clock
+ *              (mr_time, shifted by MAILRESPONDER_CLOCK_OFFSET_S in tests).
+ *              All are thread-safe; mr_hostname() is first called before
+ *              threads start.
+ * DIAGNOSTICS  int functions return 0 or -1 (errno or err set, as each
+ *              says); the x*() allocators never return NULL.
+ * SEE ALSO     log.h, style.md s.2.3, s.2.4
  */
 #ifndef MR_MR_H
 #define MR_MR_H

@@ -1,4 +1,7 @@
-/* pace.c - send pacing across threads (pace.h)
+/* pace.c - send pacing across threads (contract: pace.h)
+ *
+ * The slot is taken under the mutex, the sleep happens outside it
+ * (clock_nanosleep to an absolute time, restarted after EINTR).
  */
 #include "pace.h"
 

@@ -1,49 +1,8 @@
-/* parse.c - prs_*: read and parse the header block of one request
- * SYNOPSIS     int prs_read(int fd, size_t max_header, struct prs_msg **,
- *                           struct mr_err *);
- *              int prs_parse(const char *buf, size_t len, struct prs_msg **,
- *                            struct mr_err *);
- *              void prs_free(struct prs_msg **);
- *              const char *prs_header(const struct prs_msg *,
- *                                     const char *name, size_t *next);
- *              int prs_is_report(const struct prs_msg *);
- *              char *prs_decode_2047(const char *value, size_t len);
- * DESCRIPTION  prs_read() reads fd in chunks of PRS_CHUNK bytes until the
- *              chunk that holds the blank line ending the headers (or EOF),
- *              so a large body costs at most one chunk, and hands the
- *              header block to prs_parse().
+/* parse.c - read and parse a request's header block (contract: parse.h)
  *
- *              prs_parse() uses mailimf_envelope_and_optional_fields_parse
- *              only: mailimf_fields_parse and mailimf_message_parse leak on
- *              a Return-Path without '>' (libetpan-notes.md s.1). The
- *              block is complete when libetpan stopped at its end or on a
- *              blank line. From: the FIRST From header decides; a From
- *              that libetpan could not type (an optional field named
- *              "From") leaves from_addr NULL even when a later one parses,
- *              and from_count tells policy there were several. The
- *              From addr-spec must appear verbatim in the block, because
- *              libetpan drops the CFWS inside one, spaces within quotes
- *              included ("a b"@x reads "ab"@x; notes s.2).
- *              Message-IDs holding CTL, SP, '<', '>' or non-ASCII bytes,
- *              or longer than PRS_MSGID_MAX, are dropped: they are copied
- *              into the reply's References.
- *
- *              prs_decode_2047() decodes with libetpan (default charset
- *              and output UTF-8), at most PRS_DECODE_MAX input bytes, then
- *              validates the result: libetpan can emit code points above
- *              U+10FFFF (notes s.3). Each invalid byte becomes U+FFFD;
- *              C0 controls (CR, LF and TAB included), DEL and C1 controls
- *              become spaces; leading and trailing spaces are trimmed. On
- *              a libetpan error (an encoding letter other than B or Q) the
- *              raw value is used, unfolded, with non-ASCII bytes as '?'.
- *
- *              No static mutable state: called from every worker thread.
- *              Nothing here logs header contents.
- * DIAGNOSTICS  prs_read(): -1 with MR_PERM "headers-too-large", or MR_TEMP
- *              on a read error. prs_parse(): -1 only when libetpan fails
- *              (MR_TEMP out of memory, MR_PERM otherwise); garbage parses
- *              to a message with NULL fields.
- * SEE ALSO     parse.h, addr.h, libetpan-notes.md s.1, s.3, s.4, s.6
+ * The block is complete when libetpan stopped at its end or on a blank
+ * line. Header values are unfolded here once, so that policy compares
+ * tokens and never searches raw header lines.
  */
 #include "parse.h"
 

@@ -1,17 +1,54 @@
 /* parse.h - the headers of one request, parsed with libetpan
- * SYNOPSIS     int prs_read(int fd, size_t max_header, struct prs_msg **, struct mr_err *);
- *              int prs_parse(const char *buf, size_t len, struct prs_msg **, struct mr_err *);
- * DESCRIPTION  Only the header block is read and parsed: the body is never
- *              loaded (a 20 MB body costs one read of the first block).
- *              prs_read() reads from fd until the blank line ending the
- *              headers (or EOF); a header block larger than max_header is a
- *              permanent error "headers-too-large". prs_parse() parses a
- *              buffer holding at least the header block (it must be
- *              followed by two readable NUL bytes: buf[len], buf[len+1]).
+ * SYNOPSIS     int prs_read_limits(int fd, const struct prs_limits *lim,
+ *                                  struct prs_msg **msg_r,
+ *                                  struct mr_err *err);
+ *              int prs_parse_limits(const char *buf, size_t len,
+ *                                   const struct prs_limits *lim,
+ *                                   struct prs_msg **msg_r,
+ *                                   struct mr_err *err);
+ *              void prs_free(struct prs_msg **msg);
+ *              const char *prs_header(const struct prs_msg *msg,
+ *                                     const char *name, size_t *next);
+ *              char *prs_decode_2047(const char *value, size_t len);
+ * DESCRIPTION  Only the header block is read and parsed, plus, for a
+ *              multipart message within lim->mime_bytes, its MIME
+ *              structure (report detection); a large body costs at most
+ *              one 64 KiB chunk. prs_read*() read fd until the chunk that
+ *              holds the blank line ending the headers (or EOF) and hand
+ *              the block to prs_parse*(), which parses a buffer holding
+ *              at least the header block (followed by two readable NUL
+ *              bytes: buf[len], buf[len+1]).
+ *              The parse uses mailimf_envelope_and_optional_fields_parse
+ *              only (mailimf_fields_parse and mailimf_message_parse leak
+ *              on a Return-Path without '>', libetpan-notes.md s.1). From:
+ *              the FIRST From header decides; a From that libetpan could
+ *              not type leaves from_addr NULL even when a later one
+ *              parses, and from_count tells policy there were several.
+ *              The From addr-spec must appear verbatim in the block
+ *              (libetpan drops the CFWS inside one; notes s.2).
+ *              Message-IDs holding CTL, SP, '<', '>' or non-ASCII bytes,
+ *              or longer than 900 bytes, are dropped: they are copied
+ *              into the reply's References.
  *              Garbage is not an error: fields that cannot be parsed are
  *              left NULL and policy decides (design.md s.4).
- * DIAGNOSTICS  0 parsed; -1 with err (MR_PERM for bad input, MR_TEMP for
- *              read errors).
+ *
+ *              prs_decode_2047() decodes with libetpan (output UTF-8), at
+ *              most 64 KiB of input, then validates the result (libetpan
+ *              can emit code points above U+10FFFF, notes s.3): each
+ *              invalid byte becomes U+FFFD; C0 controls (CR, LF and TAB
+ *              included), DEL and C1 controls become spaces; leading and
+ *              trailing spaces are trimmed. On a libetpan error (an
+ *              encoding letter other than B or Q) the raw value is used,
+ *              unfolded, with non-ASCII bytes as '?'.
+ *
+ *              No static mutable state: called from every worker thread.
+ *              Nothing here logs header contents.
+ * DIAGNOSTICS  0 parsed; -1 with err: MR_PERM with the reason word as the
+ *              text when a limit is exceeded ("headers-too-large",
+ *              "too-many-headers", "header-line-too-long",
+ *              "mime-too-deep", "mime-too-many-parts"), or when libetpan
+ *              fails; MR_TEMP for a read error or libetpan out of memory.
+ * SEE ALSO     addr.h, policy.h, libetpan-notes.md s.1-s.4, s.6
  */
 #ifndef MR_PARSE_H
 #define MR_PARSE_H

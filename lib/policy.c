@@ -1,12 +1,8 @@
-/* policy.c - when to reply (policy.h)
- * DESCRIPTION  pol_decide() walks the rows of design.md s.4 in order.
- *              Header values come from the parser already unfolded; the
- *              markers are compared as tokens, case-insensitively, never
- *              by searching raw header lines. Authentication-Results
- *              (RFC 8601) are tokenised here: comments removed, resinfo
- *              split on ';' outside quoted strings, and only headers whose
- *              authserv-id is our verifier's count.
- * SEE ALSO     design.md s.4
+/* policy.c - when to reply (contract: policy.h)
+ *
+ * The rule table below is the data of design.md s.4, row by row.
+ * Authentication-Results are tokenised here: comments removed, resinfo
+ * split on ';' outside quoted strings.
  */
 #include "policy.h"
 

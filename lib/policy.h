@@ -1,13 +1,23 @@
 /* policy.h - when to reply (design.md s.4)
- * SYNOPSIS     int pol_decide(const struct pol_in *, const struct prs_msg *,
- *                             struct pol_verdict *, struct mr_err *);
+ * SYNOPSIS     int pol_decide(const struct pol_in *in,
+ *                             const struct prs_msg *msg,
+ *                             struct pol_verdict *v, struct mr_err *err);
+ *              const char *pol_reason_word(enum pol_reason r);
  * DESCRIPTION  Applies the rows of design.md s.4 in order; the first match
- *              decides. The store rows (blocked lists, daily limit) use
- *              in->st when it is not NULL; with in->dry_run the daily limit
- *              is only read (classify changes nothing), otherwise one
- *              request is counted, once per unique name.
+ *              decides. Header values come from the parser already
+ *              unfolded; markers are compared as tokens, case-insensitively,
+ *              never by searching raw header lines. Of the
+ *              Authentication-Results headers (RFC 8601) only those whose
+ *              authserv-id is our verifier's (authserv_id) count; a
+ *              dkim=pass aligns when its header.d (or the domain of
+ *              header.i) is the From domain or a parent of it with at
+ *              least one dot. The store rows (blocked lists, daily limit)
+ *              use in->st when it is not NULL; with in->dry_run the daily
+ *              limit is only read (classify changes nothing), otherwise
+ *              one request is counted, once per unique name.
  * DIAGNOSTICS  0 with the verdict; -1 with err when the store failed
  *              (MR_TEMP: try the message again later).
+ * SEE ALSO     parse.h, store.h, reason.h
  */
 #ifndef MR_POLICY_H
 #define MR_POLICY_H

@@ -1,5 +1,7 @@
-/* priv.c - priv_*: the service user and the key files' owners (priv.h)
- * SEE ALSO     design.md s.8, OpenSMTPD's privilege drop
+/* priv.c - the service user and the key files' owners (contract: priv.h)
+ *
+ * The drop follows OpenSMTPD's: setgroups, setresgid, setresuid, then a
+ * setuid(0) that must fail. See also design.md s.8.
  */
 #include "priv.h"
 

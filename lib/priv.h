@@ -1,6 +1,9 @@
 /* priv.h - who the daemon runs as
- * SYNOPSIS     int priv_resolve(const struct set *, struct priv *, struct mr_err *);
- *              int priv_check_keys(const struct set *, const struct priv *, struct mr_err *);
+ * SYNOPSIS     int priv_resolve(const struct set *s, struct priv *p,
+ *                               struct mr_err *err);
+ *              int priv_check_keys(const struct set *s,
+ *                                  const struct priv *p,
+ *                                  struct mr_err *err);
  *              int priv_drop(const struct priv *, struct mr_err *);
  * DESCRIPTION  run started as root needs the settings' "user": it opens
  *              what needs root (keys, spool lock, control socket, event

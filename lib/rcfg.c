@@ -1,23 +1,8 @@
-/* rcfg.c - rcfg_parse: the responder config (rcfg.h)
- * SYNOPSIS     struct rcfg *rcfg_parse(const char *, size_t, struct mr_msgs *);
- *              struct rcfg *rcfg_load_file(const char *, struct mr_msgs *);
- *              size_t rcfg_lookup(const struct rcfg *, const char *addr,
- *                                 const struct rcfg_entry **out, size_t max);
- * DESCRIPTION  The existing JSON format, accepted as-is (design.md s.5):
- *              a list of {"email_addr", "body", "attachments",
- *              "send_method"}. Parsed with json-c (comments allowed,
- *              nothing but whitespace after the list); every entry is
- *              checked in full and every problem kept, so that
- *              config-check shows all of them in one run. Lookups run per
- *              message: the entries are indexed by (address, position) in
- *              a sorted array, so a lookup is a binary search over
- *              pointers plus one stack copy of the lower-cased query. The
- *              loaded config is never changed, so threads share it freely.
- * DIAGNOSTICS  NULL when any problem was found; each names the entry index
- *              (its position in the list, from 0) and the field, e.g.
- *              "entry 3: send_method: expected \"SMTP\" or \"SES\", got
- *              \"FAX\"". JSON syntax problems give line, column and byte.
- * SEE ALSO     design.md s.5, config/responses.sample.json
+/* rcfg.c - the responder config (contract: rcfg.h)
+ *
+ * The entries are indexed by (address, position) in a sorted array, so a
+ * lookup is a binary search over pointers plus one stack copy of the
+ * lower-cased query.
  */
 #include "rcfg.h"
 

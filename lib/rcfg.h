@@ -1,17 +1,36 @@
 /* rcfg.h - the responder config (design.md s.5), an immutable snapshot
- * SYNOPSIS     struct rcfg *rcfg_parse(const char *json, size_t len, struct mr_msgs *);
+ * SYNOPSIS     struct rcfg *rcfg_parse(const char *json, size_t len,
+ *                                      struct mr_msgs *problems);
+ *              struct rcfg *rcfg_load_file(const char *path,
+ *                                          struct mr_msgs *problems);
+ *              size_t rcfg_lookup(const struct rcfg *c, const char *addr,
+ *                                 const struct rcfg_entry **out,
+ *                                 size_t max);
+ *              void rcfg_free(struct rcfg **c);
  * DESCRIPTION  The existing JSON format, accepted as-is: a list of
  *              {"email_addr", "body", "attachments", "send_method"}.
  *              body: a string (text/plain) or a non-empty list of
- *              [mimetype, text], where mimetype is a bare text subtype
- *              as existing deployments write it ("plain", "html":
- *              text/<subtype>) or type/subtype; attachments: null, absent or a list of
- *              [bucket, key, shown_filename]; send_method: "SMTP" or "SES"
- *              (any case). Several entries may share an address; they are
+ *              [mimetype, text], where mimetype is a bare text subtype as
+ *              existing deployments write it ("plain", "html":
+ *              text/<subtype>) or type/subtype; attachments: null, absent
+ *              or a list of [bucket, key, shown_filename]; send_method:
+ *              "SMTP" or "SES" (any case). Parsed with json-c (comments
+ *              allowed, nothing but whitespace after the list; a file of
+ *              at most 16 MiB); every entry is checked in full and every
+ *              problem kept, so that config-check shows all of them in
+ *              one run. Several entries may share an address; they are
  *              answered in config order. Addresses are compared
- *              case-insensitively. Entry indexes are positions in the list.
- * DIAGNOSTICS  NULL when any problem was found; every problem names the
- *              entry index and the field ("entry 3: send_method: ...").
+ *              case-insensitively. Entry indexes are positions in the
+ *              list. Lookups run per message: a binary search, no
+ *              allocation. The loaded config is never changed, so threads
+ *              share it freely.
+ * DIAGNOSTICS  NULL when any problem was found; each names the entry index
+ *              (from 0) and the field, e.g. "entry 3: send_method:
+ *              expected \"SMTP\" or \"SES\", got \"FAX\"". JSON syntax
+ *              problems give line, column and byte; file problems the
+ *              path.
+ * SEE ALSO     reply.h, snap.h; design.md s.5,
+ *              config/responses.sample.json
  */
 #ifndef MR_RCFG_H
 #define MR_RCFG_H

@@ -6,6 +6,8 @@
  *              words (replied, unknown-address, ...) stay with the policy
  *              (pol_reason_word); these are the reasons a request could
  *              not be handled as decided.
+ * DIAGNOSTICS  reason_word: "unknown" for a value outside the enum.
+ * SEE ALSO     policy.h, event.h
  */
 #ifndef MR_REASON_H
 #define MR_REASON_H

@@ -1,48 +1,17 @@
-/* reply.c - rpl_*: compose replies around prebuilt MIME bodies (reply.h)
- * SYNOPSIS     struct rpl_set *rpl_set_build(const struct set *s,
- *                      const struct rcfg *c, struct blob *b,
- *                      struct mr_msgs *problems);
- *              int rpl_compose(const struct rpl_set *rs, size_t entry,
- *                      const struct rpl_req *req, struct rpl_msg *out,
- *                      struct mr_err *err);
- *              char *rpl_encode_2047(const char *utf8);
- * DESCRIPTION  A small MIME writer of our own. libetpan's writer doubles a
- *              space before a line break in quoted-printable, makes random
- *              boundaries and has a time-zone bug in its dates
- *              (libetpan-notes.md s.5), so the body bytes are written
- *              here and only checked against libetpan's parser in the
- *              unit tests.
+/* reply.c - compose replies around prebuilt MIME bodies (contract: reply.h)
  *
- *              rpl_set_build() writes, per config entry and variant (0:
- *              shown names, 1: provider renames), the top-level part
- *              headers and the encoded content once. Boundaries are
- *              "=_mr_<entry>_<variant>_<a|m>_<hex>" where hex is taken
- *              from a SHA-256 of the parts they enclose, so two builds of
- *              the same config give the same bytes; "=_" cannot occur in
- *              quoted-printable or base64 text. Variant 1 is variant 0
- *              when no rename touches the entry's attachments.
+ * A small MIME writer of our own. libetpan's writer doubles a space before
+ * a line break in quoted-printable, makes random boundaries and has a
+ * time-zone bug in its dates (libetpan-notes.md s.5), so the body bytes
+ * are written here and only checked against libetpan's parser in the unit
+ * tests.
  *
- *              rpl_compose() writes only the reply's own header lines and
- *              points at the prebuilt body: no attachment byte is copied.
- *              The sent message is head + CRLF + body. Every line ends in
- *              CRLF; text lines are at most 76 bytes, header lines are
- *              folded at spaces to 78 where a space allows it and are
- *              always below 998.
- *
- *              Choices: the Subject is the original with controls turned
- *              into spaces, leading/trailing spaces trimmed, cut to
- *              RPL_SUBJECT_MAX bytes; "Re: " is not added when it starts
- *              with "re:" in any case ("Re : x" and "Re- x" get one); an
- *              empty or missing Subject gives "Re:". With attachments the
- *              bodies always sit in a multipart/alternative, even a single
- *              one (reply.h's structure). A rename that would leave an
- *              empty name is not applied. A single text part ends with a
- *              soft line break when its text does not end in a newline,
- *              so the message ends in CRLF and the text still round-trips.
- * DIAGNOSTICS  See reply.h. rpl_compose: MR_PERM for CR/LF/controls, '<'
- *              or '>' in to_addr, reply_to or message_id, or an unknown
- *              entry; MR_TEMP when no randomness is available.
- * SEE ALSO     design.md s.5, libetpan-notes.md s.5, RFC 2045-2047, 5322
+ * Boundaries are "=_mr_<entry>_<variant>_<a|m>_<hex>" where hex is taken
+ * from a SHA-256 of the parts they enclose; "=_" cannot occur in
+ * quoted-printable or base64 text. Variant 1 (provider renames) is variant
+ * 0 when no rename touches the entry's attachments. A single text part
+ * ends with a soft line break when its text does not end in a newline, so
+ * the message ends in CRLF and the text still round-trips.
  */
 #include "reply.h"
 

@@ -1,30 +1,57 @@
 /* reply.h - compose replies (design.md s.5)
- * SYNOPSIS     struct rpl_set *rpl_set_build(const struct set *, const struct rcfg *,
- *                                            struct blob *, struct mr_msgs *);
- *              int rpl_compose(const struct rpl_set *, size_t entry,
- *                              const struct rpl_req *, struct rpl_msg *, struct mr_err *);
+ * SYNOPSIS     struct rpl_set *rpl_set_build(const struct set *s,
+ *                      const struct rcfg *c, struct blob *b,
+ *                      struct mr_msgs *problems);
+ *              int rpl_compose(const struct rpl_set *rs, size_t entry,
+ *                      const struct rpl_req *req, struct rpl_msg *out,
+ *                      struct mr_err *err);
+ *              int rpl_forward(const struct rpl_set *rs,
+ *                      const struct rpl_fwd *f, ...);
+ *              int rpl_notice(const struct rpl_set *rs,
+ *                      const char *to_addr, ...);
+ *              char *rpl_encode_2047(const char *utf8);
  * DESCRIPTION  A config entry's body is the same for every requester except
  *              the provider variant (attachment names renamed for
- *              gmail/outlook-like recipients), so rpl_set_build() builds
- *              each (entry, variant) body once - MIME part headers and the
- *              encoded content with fixed boundaries - and rpl_compose()
- *              only writes the headers of one reply and points at the
- *              prebuilt body. Structure: multipart/mixed holding
- *              multipart/alternative (parts in config order, text/html
- *              last) and the attachments (base64, Content-Disposition:
- *              attachment; filename=...); without attachments the
- *              alternative alone, or a single text part for a single
- *              body. Text is UTF-8 quoted-printable and round-trips
- *              exactly. Headers: Date (UTC), From (settings), To (bare
- *              addr-spec), Reply-To (the requested address), Subject
- *              "Re: <original>" (RFC 2047 B when not ASCII; no second
- *              "Re:"), Message-ID (own, random), In-Reply-To and References
- *              (the request's Message-ID), Auto-Submitted: auto-replied,
- *              MIME-Version, then the body's own Content-Type (and
- *              Content-Transfer-Encoding for a single part).
+ *              recipients in exactly one of provider_domains), so
+ *              rpl_set_build() builds each (entry, variant) body once -
+ *              MIME part headers and the encoded content with fixed
+ *              boundaries - and rpl_compose() only writes the headers of
+ *              one reply and points at the prebuilt body: no attachment
+ *              byte is copied. The sent message is head + CRLF + body.
+ *              Two builds of the same config give the same bytes
+ *              (boundaries come from a hash of what they enclose).
+ *              Structure: multipart/mixed holding multipart/alternative
+ *              (parts in config order, text/html last) and the
+ *              attachments (base64, Content-Disposition: attachment;
+ *              filename=...); without attachments the alternative alone,
+ *              or a single text part for a single body. With attachments
+ *              the bodies always sit in a multipart/alternative, even a
+ *              single one. Text is UTF-8 quoted-printable and round-trips
+ *              exactly. Every line ends in CRLF; text lines are at most 76
+ *              bytes, header lines are folded at spaces to 78 where a
+ *              space allows it and are always below 998.
+ *              Headers: Date (UTC), From (settings), To (bare addr-spec),
+ *              Reply-To (the requested address), Subject, Message-ID
+ *              (own, random), In-Reply-To and References (the request's
+ *              Message-ID), Auto-Submitted: auto-replied, MIME-Version,
+ *              then the body's own Content-Type (and
+ *              Content-Transfer-Encoding for a single part). The Subject
+ *              is the original with controls turned into spaces,
+ *              leading/trailing spaces trimmed, cut to RPL_SUBJECT_MAX
+ *              bytes, RFC 2047 B when not ASCII; "Re: " is not added when
+ *              it starts with "re:" in any case ("Re : x" and "Re- x" get
+ *              one); an empty or missing Subject gives "Re:". A rename
+ *              that would leave an empty name is not applied.
+ *              rpl_forward() wraps a request for an admin (message/rfc822)
+ *              and rpl_notice() writes a plain text mail of ours (the stats
+ *              report). The built set is read-only and shared by workers.
  * DIAGNOSTICS  rpl_set_build: NULL with problems naming the entry
  *              ("entry 2: attachment files/app.apk: ..."). rpl_compose:
- *              0, or -1 with err (MR_PERM: bad header input).
+ *              0, or -1 with err: MR_PERM for CR/LF/controls, '<' or '>'
+ *              in to_addr, reply_to or message_id, or an unknown entry;
+ *              MR_TEMP when no randomness is available.
+ * SEE ALSO     rcfg.h, blob.h, dkim.h; design.md s.5, libetpan-notes.md
+ *              s.5, RFC 2045-2047, RFC 5322
  */
 #ifndef MR_REPLY_H
 #define MR_REPLY_H

@@ -1,9 +1,9 @@
-/* s3.c - s3_*: S3 objects through a local cache (s3.h)
- * DESCRIPTION  Cache file: <cache_dir>/<hex SHA-256 of "bucket/key">,
- *              holding "mailresponder-s3 1\n<bucket>/<key>\n<etag>\n\n"
- *              and then the object's bytes. One curl handle per struct
- *              s3 (connections are reused), used under a mutex.
- *              Never CURLOPT_VERBOSE: it would print the signature.
+/* s3.c - S3 objects through a local cache (contract: s3.h)
+ *
+ * Cache file: <cache_dir>/<hex SHA-256 of "bucket/key">, holding
+ * "mailresponder-s3 1\n<bucket>/<key>\n<etag>\n\n" and then the object's
+ * bytes. One curl handle per struct s3 (connections are reused), used under
+ * a mutex. Never CURLOPT_VERBOSE: it would print the signature.
  */
 #include "s3.h"
 

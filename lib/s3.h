@@ -1,5 +1,6 @@
 /* s3.h - objects from S3 through a local cache (design.md s.5)
- * SYNOPSIS     struct s3 *s3_new(const struct set *s, struct aws *aws, int flags);
+ * SYNOPSIS     struct s3 *s3_new(const struct set *s, struct aws *aws,
+ *                               int flags);
  *              int s3_get(struct s3 *, const char *bucket, const char *key,
  *                         char **data_r, size_t *len_r, struct mr_err *);
  * DESCRIPTION  s3_get() returns the bytes of bucket/key. Every object

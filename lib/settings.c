@@ -1,22 +1,8 @@
-/* settings.c - set_load: read and check the settings file (settings.h)
- * SYNOPSIS     struct set *set_load(const char *path, struct mr_msgs *);
- *              void set_free(struct set **s);
- * DESCRIPTION  The file is read whole (at most 1 MiB) and parsed with
- *              json-c: comments are allowed, nothing but whitespace may
- *              follow the top-level object. Defaults are set first; then
- *              each key of the file, in file order, goes to its handler in
- *              a table, which checks the JSON type and the value and only
- *              then replaces the default. Last come the derived defaults
- *              (dkim.domain from "from", ...) and the checks across keys.
- *              No problem stops the walk, so that config-check shows all
- *              of them in one run. JSON null keeps the default of a string
- *              key; numbers and lists must be given as such. The result is
- *              never changed after set_load(), so threads share it freely.
- * DIAGNOSTICS  NULL when any problem was found, each appended to problems
- *              and starting with the key ("dkim.selector: expected a
- *              string", "unknown key 'dialy_limit'"); file and JSON
- *              syntax problems start with the path.
- * SEE ALSO     design.md s.10, config/settings.sample.json
+/* settings.c - read and check the settings file (contract: settings.h)
+ *
+ * Each key goes to its handler in the keys table below; a handler checks
+ * type and value before it replaces the default, so a bad value leaves
+ * the default and a problem.
  */
 #include "settings.h"
 

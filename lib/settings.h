@@ -1,13 +1,26 @@
 /* settings.h - the settings file (design.md s.10), an immutable snapshot
- * SYNOPSIS     struct set *set_load(const char *path, struct mr_msgs *problems);
- * DESCRIPTION  One JSON object; json-c's comments are allowed. Every key
- *              is optional except "spool"; unknown keys, wrong types and
- *              bad values are problems that name the key. Relative paths
- *              resolve against the settings file's folder. The fields are
- *              the API and are read-only after set_load().
+ * SYNOPSIS     struct set *set_load(const char *path,
+ *                                   struct mr_msgs *problems);
+ *              void set_free(struct set **s);
+ * DESCRIPTION  One JSON object, read whole (at most 1 MiB) and parsed with
+ *              json-c: comments are allowed, nothing but whitespace may
+ *              follow the top-level object. Every key is optional except
+ *              "spool". Defaults are set first; then each key of the file,
+ *              in file order, is checked for its JSON type and value and
+ *              only then replaces the default. Last come the derived
+ *              defaults (dkim.domain from "from", ...) and the checks
+ *              across keys. No problem stops the walk, so that
+ *              config-check shows all of them in one run. JSON null keeps
+ *              the default of a string key; numbers and lists must be
+ *              given as such. Relative paths resolve against the settings
+ *              file's folder. The fields are the API and are never
+ *              changed after set_load(), so threads share them freely.
  * DIAGNOSTICS  NULL when any problem was found; every problem is appended
- *              to problems (each text starts with the key, e.g.
- *              "daily_limit: expected an integer >= 0").
+ *              to problems and starts with the key ("daily_limit:
+ *              expected an integer >= 0", "unknown key 'dialy_limit'");
+ *              file and JSON syntax problems start with the path.
+ * SEE ALSO     snap.h, check.h; design.md s.10,
+ *              mailresponder-settings(5), config/settings.sample.json
  */
 #ifndef MR_SETTINGS_H
 #define MR_SETTINGS_H

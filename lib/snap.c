@@ -1,4 +1,7 @@
-/* snap.c - load and share a configuration snapshot (snap.h)
+/* snap.c - load and share a configuration snapshot (contract: snap.h)
+ *
+ * A failed load frees what was built through the same snap_unref() path
+ * as a released snapshot, so every part has one free.
  */
 #include "snap.h"
 

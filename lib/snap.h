@@ -1,11 +1,26 @@
 /* snap.h - a loaded configuration: settings, responder config, prebuilt
  *          reply bodies and keys, shared read-only by every worker
- * SYNOPSIS     struct snap *snap_load(const char *settings, int flags, struct mr_msgs *);
- * DESCRIPTION  Everything a worker needs that changes only on reload. The
- *              snapshot is immutable and reference-counted: a reload builds
- *              a new one and swaps it in; workers finish their message
- *              with the one they started with (design.md s.9, style 2.5).
- * DIAGNOSTICS  NULL with every problem appended to problems.
+ * SYNOPSIS     struct snap *snap_load(const char *settings, int flags,
+ *                                     struct mr_msgs *problems);
+ *              struct snap *snap_ref(struct snap *sn);
+ *              void snap_unref(struct snap **sn);
+ * DESCRIPTION  Everything a worker needs that changes only on reload, in
+ *              this order: the settings, the store and event keys, the
+ *              DKIM keys, the AWS credential chain and the SES pace, then
+ *              (unless SNAP_NO_REPLIES) the responder config (a file or
+ *              s3://), the attachment source and the prebuilt reply
+ *              bodies, then (unless SNAP_NO_SEND) the SES preflight: with
+ *              an SES entry and no AWS credentials every request would
+ *              fail, so that is a problem at load. SNAP_READONLY creates
+ *              nothing (no key file, no S3 cache file). The snapshot is
+ *              immutable and reference-counted (atomic): a reload builds a
+ *              new one and swaps it in; workers finish their message with
+ *              the one they started with (design.md s.9, style 2.5), and
+ *              the last snap_unref() frees it.
+ * DIAGNOSTICS  snap_load: NULL with every problem appended to problems;
+ *              snap_load_ex also tells when the cause was S3 out of reach
+ *              without a cached copy (a runtime failure, retried).
+ * SEE ALSO     settings.h, rcfg.h, reply.h, dkim.h, aws.h, s3.h, job.h
  */
 #ifndef MR_SNAP_H
 #define MR_SNAP_H

@@ -1,11 +1,10 @@
-/* stats.c - the stats report (stats.h)
- * DESCRIPTION  A million lines must be read in well under 3 s, so lines
- *              are not handed to json-c: a scanner walks each flat object
- *              once, keeps pointers to the values of the keys it needs and
- *              decodes escapes only in the few strings that have them.
- *              It is strict where it matters: one object per line, every
- *              string closed and free of control bytes, nothing after the
- *              closing brace.
+/* stats.c - the stats report (contract: stats.h)
+ *
+ * A million lines must be read in well under 3 s, so lines are not handed to
+ * json-c: a scanner walks each flat object once, keeps pointers to the
+ * values of the keys it needs and decodes escapes only in the few strings
+ * that have them. It is strict where it matters: one object per line, every
+ * string closed and free of control bytes, nothing after the closing brace.
  */
 #include "stats.h"
 

@@ -1,7 +1,9 @@
 /* stats.h - the stats report: a summary of the event log (design.md s.8)
  * SYNOPSIS     int stats_read_log(const char *path, time_t from, time_t to,
- *                                 struct met *, struct stats_read *, struct
- * mr_err *); void stats_text(const struct stats_report *, struct mr_buf *);
+ *                                 struct met *m, struct stats_read *rd,
+ *                                 struct mr_err *err);
+ *              void stats_text(const struct stats_report *r,
+ *                              struct mr_buf *out);
  *              char *stats_json_dup(const struct stats_report *);
  *              int stats_mail(const struct snap *, const char *text, ...);
  * DESCRIPTION  stats_read_log reads the event log file and its logrotate

@@ -1,16 +1,8 @@
-/* store.c - st_*: the state store front (store.h)
- * SYNOPSIS     struct st *st_open(const char *url, int flags, struct mr_err *);
- *              void st_close(struct st **);
- * DESCRIPTION  st_open() picks a backend (struct st_ops, store_impl.h) by
- *              the URL scheme, as OpenSMTPD picks its table backends by
- *              name. Every other st_ function clears err, checks its
- *              arguments, refuses writes on an ST_READONLY store and hands
- *              the call to the backend; so the checks live in one place
- *              and a backend sees only well-formed requests.
- * DIAGNOSTICS  As store.h. An unknown scheme, a bad argument and a write
- *              on a read-only store are MR_PERM. Error texts name the
- *              function, never the hash values.
- * SEE ALSO     store_impl.h, store_sqlite.c, design.md s.7
+/* store.c - the state store front (contract: store.h)
+ *
+ * st_open() picks a backend by the URL scheme, as OpenSMTPD picks its
+ * table backends by name. The argument checks live here, in one place, so
+ * a backend sees only well-formed requests (store_impl.h).
  */
 #include "store.h"
 

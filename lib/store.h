@@ -1,8 +1,19 @@
 /* store.h - the state store: lists, daily counts, send journal (design.md s.7)
- * SYNOPSIS     struct st *st_open(const char *url, int flags, struct mr_err *);
- * DESCRIPTION  A store is picked by URL scheme ("sqlite:<path>" or
- *              "mysql://user@host:port/db"); each backend is a struct
- *              st_ops. Tables,
+ * SYNOPSIS     struct st *st_open(const char *url, int flags,
+ *                                 struct mr_err *err);
+ *              int st_lists_match(struct st *st, const char *email_hash,
+ *                                 ...);
+ *              int st_adhoc_take(struct st *st, const char *uniq,
+ *                                const char *hash, long limit, time_t now,
+ *                                int *allowed_r, struct mr_err *err);
+ *              int st_journal_has(struct st *st, const char *uniq,
+ *                                 int part, struct mr_err *err);
+ *              int st_journal_put(struct st *st, const char *uniq,
+ *                                 int part, time_t now, ...);
+ *              void st_close(struct st **st);
+ * DESCRIPTION  A store is picked by URL scheme, each backend a struct
+ *              st_ops (store_impl.h): "sqlite:<path>" or
+ *              "mysql://user@host[:port]/db[?socket=/path]". Tables,
  *              compatible with the existing deployment:
  *                blacklist_adhoc(emailhash, count)   old daily counts
  *                adhoc_day(emailhash, day, count)    counts per UTC day
@@ -11,11 +22,35 @@
  *                whitelist_email(emailhash)          allow-listed senders
  *                whitelist_domain(domainhash)        allow-listed domains
  *                send_journal(uniq, part, ts, val)   what was sent/counted
- *              Hashes are computed by the caller (addr_hash_hex). One
- *              handle per thread; handles are not shared.
+ *              Missing tables are created, except with ST_READONLY
+ *              (MySQL: with the existing DDL, and existing ones checked
+ *              for the columns used). Hashes
+ *              are computed by the caller (addr_hash_hex). Every st_
+ *              function clears err, checks its arguments and refuses
+ *              writes on an ST_READONLY store before the backend sees the
+ *              call; a read-only store whose database is missing reads as
+ *              empty. st_adhoc_take counts a request at most once (its
+ *              unique name is journalled with the answer, and a second
+ *              take returns the first answer) and concurrent takers never
+ *              exceed the limit. A group commit's journal rows
+ *              (st_batch_commit) go in one transaction, all or none.
+ *              One handle per thread; handles are not shared. The SQLite
+ *              file (0600) and its folder (0700) are created whatever the
+ *              umask; the MySQL password comes from a file others cannot
+ *              read or an environment variable, never from the URL, and is
+ *              never logged. A lost MySQL connection fails the call at
+ *              hand and is reopened by the next call.
  * DIAGNOSTICS  int functions: 0 ok, -1 error; lookups 1 found, 0 not
- *              found, -1 error. A busy/locked database or a lost server is
- *              MR_TEMP; anything else MR_PERM.
+ *              found, -1 error. A busy/locked database, I/O trouble, a
+ *              lost or unreachable server, deadlocks and lock waits are
+ *              MR_TEMP; anything else (corruption, a constraint, a bad
+ *              argument, an unknown scheme, a write on a read-only store)
+ *              MR_PERM. Failing to connect in st_open() is MR_PERM (the
+ *              caller exits). Texts read "sqlite <operation> failed:
+ *              <errmsg>" or "mysql <operation> failed: <error> (<code>)",
+ *              name the function or the server (user@host:port/db), never
+ *              a hash value or a password.
+ * SEE ALSO     store_impl.h, policy.h, fwdcap.h; design.md s.7
  */
 #ifndef MR_STORE_H
 #define MR_STORE_H

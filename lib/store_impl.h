@@ -8,6 +8,7 @@
  *              non-empty, lists are valid, output pointers are set, and no
  *              write is passed on for an ST_READONLY store. Backends
  *              follow the store.h return conventions and fill err.
+ * DIAGNOSTICS  As store.h; MR_TEMP only for what a retry can cure.
  * SEE ALSO     store.h, store.c, store_sqlite.c
  */
 #ifndef MR_STORE_IMPL_H

@@ -1,43 +1,30 @@
-/* store_mysql.c - st_mysql_ops: the MariaDB/MySQL state store ("mysql://")
- * SYNOPSIS     extern const struct st_ops st_mysql_ops;  (store_impl.h)
- *              mysql://user@host[:port]/db[?socket=/path]
- * DESCRIPTION  One connection per struct st (one per worker), through the
- *              MariaDB Connector/C: utf8mb4, connect/read/write timeouts
- *              from the settings, no automatic reconnect (it would lose a
- *              transaction silently). Data only ever travels as bound
- *              parameters of prepared statements, kept for the life of the
- *              connection; constant statements (DDL, the table probe,
- *              START TRANSACTION) go as text. The password comes from a
- *              file that others cannot read, or from an environment
- *              variable; never from the URL, and it is never logged.
- *              Tables: the existing deployment's five, created with its DDL
- *              only when missing and checked for the columns we use
- *              (names, types, keys, room for a 128-character hash), plus
- *              send_journal and adhoc_day. Autocommit is on; st_adhoc_take
- *              is one READ COMMITTED transaction: the day's count is raised
- *              and read back in one statement (INSERT ... ON DUPLICATE KEY
- *              UPDATE count = LAST_INSERT_ID(count + 1), the value arrives
- *              with the OK packet), the old table raised with it, and the
- *              answer journalled under the request's unique name; when the
- *              journal already holds that name the transaction is rolled
- *              back and the first answer returned. Row locks are always
- *              taken in the same order (day row, old row, journal row), so
- *              takers never deadlock each other; a deadlock reported
- *              anyway (Galera certification) re-runs the transaction.
- *              A group commit's journal rows (st_batch_commit) go in one
- *              transaction, all or none. Per answered request: 8 round
- *              trips (lists 1, count 5, journal lookup and write).
- *              A lost connection (restart, failover, wait_timeout, KILL)
- *              fails the call at hand with MR_TEMP and drops the
- *              connection; the next call connects again.
- * DIAGNOSTICS  Client errors (no connection, lost, timeout), server
- *              shutdown, killed connections, deadlocks, lock waits, a
- *              read-only server, missing tables and access errors are
- *              MR_TEMP; anything else MR_PERM. Failing to connect in
- *              st_open() is MR_PERM (the caller exits); later, MR_TEMP.
- *              Texts read "mysql <operation> failed: <error> (<code>)" and
- *              name the server as user@host:port/db, never a password.
- * SEE ALSO     store.h, store_impl.h, store_sqlite.c, design.md s.7
+/* store_mysql.c - the MariaDB/MySQL state store (contract: store.h)
+ *
+ * One connection per struct st (one per worker), through the MariaDB
+ * Connector/C: utf8mb4, connect/read/write timeouts from the settings, no
+ * automatic reconnect (it would lose a transaction silently). Data only
+ * ever travels as bound parameters of prepared statements, kept for the
+ * life of the connection; constant statements (DDL, the table probe,
+ * START TRANSACTION) go as text. The existing deployment's five tables
+ * are created with its DDL only when missing and checked for the columns
+ * we use (names, types, keys, room for a 128-character hash).
+ *
+ * Autocommit is on; st_adhoc_take is one READ COMMITTED transaction: the
+ * day's count is raised and read back in one statement (INSERT ... ON
+ * DUPLICATE KEY UPDATE count = LAST_INSERT_ID(count + 1), the value
+ * arrives with the OK packet), the old table raised with it, and the
+ * answer journalled under the request's unique name; when the journal
+ * already holds that name the transaction is rolled back and the first
+ * answer returned. Row locks are always taken in the same order (day row,
+ * old row, journal row), so takers never deadlock each other; a deadlock
+ * reported anyway (Galera certification) re-runs the transaction. Per
+ * answered request: 8 round trips (lists 1, count 5, journal lookup and
+ * write). A lost connection (restart, failover, wait_timeout, KILL) drops
+ * the connection; the next call connects again.
+ *
+ * Error mapping: client errors (no connection, lost, timeout), server
+ * shutdown, killed connections, deadlocks, lock waits, a read-only
+ * server, missing tables and access errors are MR_TEMP.
  */
 /* The MariaDB headers declare a struct st_list, whose tag would clash
  * with our enum st_list: theirs is renamed in this file (we never use

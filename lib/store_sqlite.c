@@ -1,25 +1,18 @@
-/* store_sqlite.c - st_sqlite_ops: the SQLite state store ("sqlite:<path>")
- * SYNOPSIS     extern const struct st_ops st_sqlite_ops;  (store_impl.h)
- * DESCRIPTION  One sqlite3 handle per struct st, opened with
- *              SQLITE_OPEN_NOMUTEX: a handle belongs to one thread, and
- *              processes and threads share the file through sqlite's own
- *              locking (WAL, synchronous=NORMAL, a busy timeout). The
- *              directory (0700) and the file (0600) are created whatever
- *              the umask, and the schema when missing (PRAGMA
- *              user_version). Statements are prepared on first use, kept
- *              for the life of the handle and take bound parameters only.
- *              st_adhoc_take is one BEGIN IMMEDIATE transaction: the
- *              journal row of the request decides if it was counted
- *              before; if not, the count is upserted and the answer
- *              journalled with it, so a request is counted once and
- *              concurrent takers never exceed the limit.
- *              ST_READONLY opens the file read-only and creates nothing; a
- *              missing file, or a missing table, reads as empty.
- * DIAGNOSTICS  BUSY, LOCKED, IOERR, FULL, NOMEM and PROTOCOL are MR_TEMP,
- *              anything else (CORRUPT, NOTADB, READONLY, CANTOPEN, a
- *              constraint) MR_PERM. Any error inside a transaction rolls
- *              it back. Texts read "sqlite <operation> failed: <errmsg>".
- * SEE ALSO     store.h, store_impl.h, design.md s.7
+/* store_sqlite.c - the SQLite state store (contract: store.h)
+ *
+ * One sqlite3 handle per struct st, opened with SQLITE_OPEN_NOMUTEX: a
+ * handle belongs to one thread, and processes and threads share the file
+ * through sqlite's own locking (WAL, synchronous=NORMAL, a busy timeout).
+ * The schema is created when missing (PRAGMA user_version). Statements are
+ * prepared on first use, kept for the life of the handle and take bound
+ * parameters only. st_adhoc_take is one BEGIN IMMEDIATE transaction: the
+ * journal row of the request decides if it was counted before; if not,
+ * the count is upserted and the answer journalled with it. Any error
+ * inside a transaction rolls it back.
+ *
+ * Error mapping: BUSY, LOCKED, IOERR, FULL, NOMEM and PROTOCOL are
+ * MR_TEMP, anything else (CORRUPT, NOTADB, READONLY, CANTOPEN, a
+ * constraint) MR_PERM.
  */
 #include "store_impl.h"
 

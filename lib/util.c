@@ -1,6 +1,7 @@
-/* util.c - errors, allocation, buffers and small file helpers (mr.h)
- * DESCRIPTION  See mr.h. Allocation failure logs and aborts: the message
- *              being handled stays claimed and is recovered at restart.
+/* util.c - errors, allocation, buffers and small helpers (contract: mr.h)
+ *
+ * Allocation failure logs and aborts: the message being handled stays
+ * claimed and is recovered at restart.
  */
 #include "mr.h"
 
