@@ -1,32 +1,7 @@
-/* claim.c - md_claim, md_adopt, md_open: take a message and read it
- * SYNOPSIS     int md_claim(struct md_spool *sp, const char *name,
- *                           struct md_entry *ent, struct mr_err *err);
- *              int md_adopt(struct md_spool *sp, const char *name,
- *                           struct md_entry *ent, struct mr_err *err);
- *              int md_open(struct md_spool *sp, const struct md_entry *ent,
- *                          struct mr_err *err);
- * DESCRIPTION  A claim is one renameat2(new/NAME, cur/UNIQ:2,) with
- *              RENAME_NOREPLACE: whoever's rename succeeds owns the
- *              message, the others get ENOENT. When cur/UNIQ:2, is
- *              already taken by another message (two deliveries with one
- *              unique name), the message is claimed under a fresh unique
- *              name instead of overwriting that one; ent->uniq says which.
- *              The claim is not fsynced: a claim lost in a crash leaves
- *              the message in new/, where it is claimed again.
- *              md_adopt takes over cur/UNIQ:2, left by a dead run.
- *              md_open checks with lstat that the entry is a regular file
- *              and opens it with O_NOFOLLOW|O_NONBLOCK, then checks that
- *              the fd is that same file (nothing was swapped in between):
- *              a symlink, FIFO, socket, device or directory dropped into
- *              the spool is never followed, read or blocked on. The fd
- *              keeps O_NONBLOCK, which does nothing on a regular file.
- * DIAGNOSTICS  md_claim, md_adopt: 1 ok (ent filled), 0 the entry is gone,
- *              -1 error with err. When the stat after a successful claim
- *              fails, ent->uniq and ent->cur are still filled (the
- *              message is ours and must be finished). md_open: an fd, or
- *              -1 with err, MR_PERM "not a regular file" for anything but
- *              a regular file.
- * SEE ALSO     md.h, design.md s.3, rename(2)
+/* claim.c - take a message and read it (contract: md.h)
+ *
+ * The fd from md_open keeps O_NONBLOCK, which does nothing on a regular
+ * file. The claim's target is built from the name up to its first ':'.
  */
 #include "md_impl.h"
 

@@ -1,29 +1,7 @@
-/* expire.c - md_expire, md_remove_claimed: retention of finished requests
- * SYNOPSIS     int md_expire(struct md_spool *sp, time_t now, long handled_s,
- *                            long failed_s, md_expired_fn fn, void *arg,
- *                            struct md_expired *out, struct mr_err *err);
- *              int md_remove_claimed(struct md_spool *sp,
- *                                    const struct md_entry *ent,
- *                                    unsigned *dirs, struct mr_err *err);
- * DESCRIPTION  Finished requests hold the requester's address in clear,
- *              so they are removed (unlink) once they have been in their
- *              final state long enough: handled ones (cur/ entries whose
- *              flags hold S: replied or ignored) after handled_s seconds,
- *              failed ones (<failed>/new and <failed>/cur) after failed_s.
- *              The age is taken from the inode change time, which the
- *              final rename sets: a request that was retried for days is
- *              not removed the moment it fails. Claimed entries (":2,"
- *              without flags) and dot-files are never touched; only
- *              regular files are removed. fn (if not NULL) is called with
- *              each removed file's unique name. A directory is read in one
- *              pass while entries are unlinked (unlink cannot make readdir
- *              skip a live entry for long: the next run sees it); each
- *              touched directory is fsynced once at the end.
- *              md_remove_claimed is the final state for a retention of 0:
- *              the claimed file is unlinked instead of renamed.
- * DIAGNOSTICS  0 ok, -1 with err (MR_TEMP); an entry that vanished meanwhile
- *              (reprocess moved it) is not an error.
- * SEE ALSO     md.h, design.md s.3
+/* expire.c - retention of finished requests (contract: md.h)
+ *
+ * A directory is read in one pass while entries are unlinked (unlink
+ * cannot make readdir skip a live entry for long: the next run sees it).
  */
 #include "md_impl.h"
 

@@ -1,32 +1,7 @@
-/* finish.c - md_finish, md_reprocess: final states and the way back
- * SYNOPSIS     int md_finish(struct md_spool *sp, const struct md_entry *ent,
- *                            enum md_state state, struct mr_err *err);
- *              int md_reprocess(struct md_spool *sp, const char *name,
- *                               time_t newer_than, time_t older_than,
- *                               size_t *moved_r, struct mr_err *err);
- * DESCRIPTION  md_finish renames a claimed cur/UNIQ:2, to its state:
- *              replied cur/UNIQ:2,RS, ignored cur/UNIQ:2,S, failed
- *              <failed>/new/UNIQ, retry new/UNIQ (flags in ASCII order),
- *              then fsyncs the directory it landed in: the state is
- *              durable when md_finish returns. md_finish_nosync leaves
- *              the fsync to md_sync, so that a group commit syncs each
- *              directory once for many messages. No rename replaces a file:
- *              if the target name is taken, the message gets a fresh
- *              unique name (logged). Any entry type moves (a symlink moves
- *              as a link, never followed).
- *              md_reprocess moves entries of <failed>/new and
- *              <failed>/cur back to new/UNIQ (any ":2,..." info dropped),
- *              all of them or the one whose unique name or file name is
- *              name, and only those whose mtime (the delivery time; a
- *              rename keeps it) is in [newer_than, older_than), 0 meaning
- *              no bound. It moves in bounded batches (scan, then rename),
- *              at most as many entries as matched when it started, so a
- *              message that fails again at once cannot keep it busy, and
- *              fsyncs new/ once at the end.
- * DIAGNOSTICS  0 ok, -1 with err: MR_TEMP for system errors, MR_PERM for a
- *              bad name, a vanished message, or (md_reprocess) a name that
- *              is not in the failure folder.
- * SEE ALSO     md.h, design.md s.3
+/* finish.c - final states and the way back (contract: md.h)
+ *
+ * Flags are written in ASCII order ("RS"). md_reprocess scans, then
+ * renames, batch by batch, so no rename happens during a readdir pass.
  */
 #include "md_impl.h"
 

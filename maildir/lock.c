@@ -1,22 +1,8 @@
-/* lock.c - md_lock, md_unlock, md_lock_owner: one owner per spool
- * SYNOPSIS     int md_lock(struct md_spool *sp, int wait, struct mr_err *err);
- *              void md_unlock(struct md_spool *sp);
- *              int md_lock_owner(struct md_spool *sp, pid_t *pid_r,
- *                                struct mr_err *err);
- * DESCRIPTION  The lock is flock(2) LOCK_EX on <spool>/.mailresponder.lock
- *              (created mode 0600, never through a symlink). flock belongs
- *              to the open file description, so it goes away when the
- *              owner exits, however it exits: there is no stale lock to
- *              clean up. The file holds the owner's pid ("<pid>\n") for
- *              md_lock_owner and for operators; the pid is information,
- *              the flock is the truth. md_lock_owner probes with LOCK_SH
- *              on its own descriptor: if that succeeds nobody holds the
- *              lock. Its probe is brief, but a non-blocking md_lock racing
- *              with it can see the spool as taken. md_lock and md_unlock
- *              are for the main thread only.
- * DIAGNOSTICS  md_lock: 1 taken, 0 held by another process, -1 error.
- *              md_lock_owner: 1 found (*pid_r), 0 not held, -1 error.
- * SEE ALSO     md.h, design.md s.3, flock(2)
+/* lock.c - one owner per spool (contract: md.h)
+ *
+ * flock belongs to the open file description, so there is no stale lock
+ * to clean up; the pid written into the file is for md_lock_owner and
+ * for operators.
  */
 #include "md_impl.h"
 

@@ -1,21 +1,94 @@
 /* md.h - the spool: a Maildir with a failure folder (design.md s.3)
- * SYNOPSIS     struct md_spool *md_spool_open(const char *path, const char *failed, struct mr_err *);
+ * SYNOPSIS     struct md_spool *md_spool_open(const char *path,
+ *                      const char *failed_folder, struct mr_err *err);
+ *              int md_lock(struct md_spool *sp, int wait,
+ *                      struct mr_err *err);
+ *              int md_scan(struct md_spool *sp, enum md_where where,
+ *                      md_skip_fn skip, void *arg,
+ *                      char (*names)[MD_NAME_MAX], size_t max,
+ *                      size_t *n_r, struct mr_err *err);
+ *              int md_claim(struct md_spool *sp, const char *name,
+ *                      struct md_entry *ent, struct mr_err *err);
+ *              int md_open(struct md_spool *sp, const struct md_entry *ent,
+ *                      struct mr_err *err);
+ *              int md_finish(struct md_spool *sp,
+ *                      const struct md_entry *ent, enum md_state state,
+ *                      struct mr_err *err);
+ *              int md_reprocess(struct md_spool *sp, const char *name,
+ *                      time_t newer_than, time_t older_than,
+ *                      size_t *moved_r, struct mr_err *err);
+ *              int md_expire(struct md_spool *sp, time_t now, ...);
+ *              struct md_watch *md_watch_open(struct md_spool *sp,
+ *                      struct mr_err *err);
  * DESCRIPTION  States: new/<uniq> delivered; cur/<uniq>:2, claimed;
  *              cur/<uniq>:2,RS replied; cur/<uniq>:2,S ignored;
  *              <failed>/new/<uniq> failed; back to new/<uniq> for a retry.
- *              A claim is one rename(2): whoever's rename wins owns the
- *              message. Every rename uses RENAME_NOREPLACE; when the target
- *              name is taken (a unique-name collision) the message gets a
- *              fresh unique name instead of overwriting. Every final rename
- *              is followed by an fsync of the directory it landed in. Names
- *              starting with '.' are never touched (Maildir spec). Entries
- *              are checked with lstat before they are opened: symlinks,
- *              directories, FIFOs and devices are never followed or opened.
- *              One process owns a spool at a time (flock on
- *              <spool>/.mailresponder.lock, which holds the owner's pid).
- *              All functions are safe to call from several threads on one
- *              spool handle.
- * DIAGNOSTICS  int functions: 0 ok, -1 with err; see each for 1/0.
+ *              md_spool_open creates what is missing (mode 0700, each
+ *              creation fsynced in its parent): the spool directory itself
+ *              (not its parents), tmp/, new/, cur/, and the Maildir++
+ *              failure folder <failed>/{tmp,new,cur} with its
+ *              "maildirfolder" marker; opening an existing spool changes
+ *              nothing. The spool path may be a symlink; nothing inside it
+ *              is ever followed (a symlinked new/ or .Failed/ is refused).
+ *              failed_folder NULL means ".Failed"; it must be one path
+ *              component starting with '.'.
+ *              A claim is one renameat2(new/NAME, cur/UNIQ:2,): whoever's
+ *              rename wins owns the message, the others get 0. The claim
+ *              is not fsynced: a claim lost in a crash leaves the message
+ *              in new/, where it is claimed again. md_adopt takes over
+ *              cur/UNIQ:2, left by a dead run. Every rename uses
+ *              RENAME_NOREPLACE; when the target name is taken (a
+ *              unique-name collision) the message gets a fresh unique name
+ *              "<uniq>.<hex>" instead of overwriting (ent->uniq says
+ *              which). md_finish fsyncs the directory the message landed
+ *              in: the state is durable when it returns; md_finish_nosync
+ *              leaves that to md_sync (group commit). Any entry type moves
+ *              (a symlink moves as a link, never followed).
+ *              Names starting with '.' are never touched. md_open checks
+ *              with lstat that the entry is a regular file, opens it with
+ *              O_NOFOLLOW|O_NONBLOCK and checks the fd is that same file:
+ *              a symlink, FIFO, socket, device or directory dropped into
+ *              the spool is never followed, read or blocked on.
+ *              md_scan reads a directory once, from the start, with its
+ *              own DIR, and renames nothing. In new/ every entry is
+ *              returned whatever its type (it must still reach a final
+ *              state); in cur/ only claimed names. md_counts walks the
+ *              same way, for stats.
+ *              md_reprocess moves entries of <failed>/new and
+ *              <failed>/cur back to new/UNIQ (":2,..." dropped), in
+ *              bounded batches, at most as many as matched when it
+ *              started (a message that fails again at once cannot keep it
+ *              busy), and fsyncs new/ once at the end.
+ *              md_expire removes (unlink) requests in their final state
+ *              long enough, by inode change time (the final rename sets
+ *              it, so a request retried for days is not removed the moment
+ *              it fails): they hold the requester's address in clear.
+ *              Claimed entries and dot-files are never touched; only
+ *              regular files are removed; each touched directory is
+ *              fsynced once.
+ *              One process owns a spool at a time: md_lock takes flock(2)
+ *              LOCK_EX on <spool>/.mailresponder.lock (0600, never through
+ *              a symlink), which goes away when the owner exits however it
+ *              exits, and writes the owner's pid into it (information; the
+ *              flock is the truth). md_lock_owner probes with LOCK_SH: a
+ *              non-blocking md_lock racing with that brief probe can see
+ *              the spool as taken. md_lock and md_unlock are for the main
+ *              thread only; every other function is safe to call from
+ *              several threads on one spool handle.
+ *              md_watch (inotify on new/) only reports names: it never
+ *              opens, parses or renames anything.
+ * DIAGNOSTICS  int functions: 0 ok, -1 with err (MR_TEMP for system
+ *              errors); md_claim, md_adopt: 1 ok, 0 gone (when the stat
+ *              after a successful claim fails, ent->uniq and ent->cur are
+ *              still filled: the message is ours and must be finished).
+ *              md_lock: 1 taken, 0 held by another process.
+ *              md_lock_owner: 1 found, 0 not held. md_watch_read: 1
+ *              overflow (rescan), 0 ok. md_finish and md_reprocess:
+ *              MR_PERM for a bad name, a vanished message, or a name that
+ *              is not in the failure folder. md_expire: an entry that
+ *              vanished meanwhile is not an error.
+ * SEE ALSO     md_impl.h, wq.h, expire.h; design.md s.3, rename(2),
+ *              flock(2), readdir(3)
  */
 #ifndef MR_MD_H
 #define MR_MD_H

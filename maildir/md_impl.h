@@ -1,13 +1,33 @@
 /* md_impl.h - private parts of the spool module (md.h), shared by maildir/
+ * SYNOPSIS     #include "md_impl.h"  (the maildir/ files only)
+ *              int md_move(const struct md_dir *from, const char *name,
+ *                          const struct md_dir *to, const char *uniq,
+ *                          const char *suffix, char uniq_r[MD_NAME_MAX],
+ *                          struct mr_err *err);
+ *              int md_walk(const struct md_dir *d, md_walk_fn fn,
+ *                          void *arg, struct mr_err *err);
+ *              int md_sync_dir(const struct md_dir *d, struct mr_err *err);
  * DESCRIPTION  The body of struct md_spool and the helpers that more than
  *              one stage needs: walking a directory, scanning it into a
- *              bounded batch, moving an entry without replacing anything
- *              (with fresh unique names on a collision), and fsync of a
- *              directory. Nothing outside maildir/ includes this file.
- *              The struct is read-only after md_spool_open() except
- *              lock_fd, which only the main thread touches (md_lock,
- *              md_unlock); every other access goes through *at() calls on
- *              the directory fds, which are safe from several threads.
+ *              bounded batch, moving an entry without replacing anything,
+ *              and fsync of a directory. The struct is read-only after
+ *              md_spool_open() except lock_fd, which only the main thread
+ *              touches (md_lock, md_unlock); every other access goes
+ *              through *at() calls on the directory fds, which are safe
+ *              from several threads.
+ *              md_move is one renameat2() with RENAME_NOREPLACE between two
+ *              directory fds. A plain rename(2) silently replaces the
+ *              target, so two messages that share a unique name (a buggy
+ *              or restored deliverer, a message failed twice) would lose
+ *              one; here the second one gets a fresh name "<uniq>.<hex>"
+ *              (md_uniq_fresh: getrandom(2), thread-safe; a counter, the
+ *              pid and the clock stand in if it ever fails). Renames never
+ *              follow symlinks, so a symlink, FIFO or directory moves like
+ *              any file.
+ * DIAGNOSTICS  md_move: 1 moved, 0 the source is gone (another process
+ *              took it), -1 with err (MR_TEMP). The others: 0, or -1 with
+ *              err (MR_TEMP).
+ * SEE ALSO     md.h, design.md s.3, rename(2)
  */
 #ifndef MR_MD_IMPL_H
 #define MR_MD_IMPL_H

@@ -1,24 +1,7 @@
-/* move.c - md_move: rename inside the spool without ever replacing a file
- * SYNOPSIS     int md_move(const struct md_dir *from, const char *name,
- *                          const struct md_dir *to, const char *uniq,
- *                          const char *suffix, char uniq_r[MD_NAME_MAX],
- *                          struct mr_err *err);
- *              void md_uniq_fresh(const char *base, char out[MD_NAME_MAX]);
- *              int md_sync_dir(const struct md_dir *d, struct mr_err *err);
- * DESCRIPTION  Every state change of a message is one renameat2() with
- *              RENAME_NOREPLACE between two directory fds. A plain
- *              rename(2) silently replaces the target, so two messages
- *              that happen to share a unique name (a buggy or restored
- *              deliverer, a message failed twice) would lose one of them;
- *              here the second one gets a fresh name "<uniq>.<hex>"
- *              instead. Renames never follow symlinks, so a symlink, FIFO
- *              or directory dropped into the spool moves like any file.
- *              Fresh names come from getrandom(2) (hash_random), which is
- *              thread-safe; a counter, the pid and the clock stand in if
- *              it ever fails.
- * DIAGNOSTICS  md_move: 1 moved, 0 the source is gone (another process
- *              took it), -1 error with err (MR_TEMP).
- * SEE ALSO     md_impl.h, design.md s.3, rename(2)
+/* move.c - rename without replacing a file (contract: md_impl.h)
+ *
+ * A fresh name is 8 random bytes in hex after a dot, behind as much of the
+ * old unique name as leaves room for the flags added later.
  */
 #include "md_impl.h"
 

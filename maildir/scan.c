@@ -1,26 +1,8 @@
-/* scan.c - md_scan, md_counts: stream the spool directories
- * SYNOPSIS     int md_scan(struct md_spool *sp, enum md_where where,
- *                          md_skip_fn skip, void *arg,
- *                          char (*names)[MD_NAME_MAX], size_t max,
- *                          size_t *n_r, struct mr_err *err);
- *              int md_counts(struct md_spool *sp, struct md_counts *c,
- *                            struct mr_err *err);
- * DESCRIPTION  Each call reads a directory once, from the start, with its
- *              own DIR (fdopendir of a fresh openat(fd, ".")), so calls
- *              from several threads do not share a position. md_scan
- *              copies at most max names and renames nothing: renaming
- *              while readdir is running can skip entries, so the caller
- *              claims a batch and scans again until a scan comes back
- *              empty. Memory is bounded by max, never by the backlog.
- *              Names starting with '.' are never returned (Maildir). In
- *              new/ every other entry is returned whatever its type
- *              (DT_UNKNOWN is common, and a symlink or FIFO must still
- *              reach a final state: md_open refuses it, md_finish moves
- *              it). In cur/ only claimed names ("<uniq>:2,") count.
- *              md_counts walks the same way; it is for stats, so an entry
- *              that vanishes between readdir and lstat is simply counted.
- * DIAGNOSTICS  0 ok, -1 with err (MR_TEMP for system errors).
- * SEE ALSO     md.h, design.md s.3, readdir(3)
+/* scan.c - stream the spool directories (contract: md.h)
+ *
+ * Each call opens its own DIR (fdopendir of a fresh openat(fd, ".")),
+ * so calls from several threads do not share a position. md_counts
+ * counts an entry that vanishes between readdir and lstat.
  */
 #include "md_impl.h"
 

@@ -1,25 +1,8 @@
-/* spool.c - md_spool_open, md_spool_close: the spool's directories
- * SYNOPSIS     struct md_spool *md_spool_open(const char *path,
- *                                             const char *failed_folder,
- *                                             struct mr_err *err);
- *              void md_spool_close(struct md_spool **sp);
- *              const char *md_spool_path(const struct md_spool *sp);
- *              const char *md_new_path(const struct md_spool *sp);
- * DESCRIPTION  Creates what is missing (mode 0700): the spool directory
- *              itself (not its parents), tmp/, new/, cur/, and the
- *              Maildir++ failure folder <failed>/{tmp,new,cur} with its
- *              empty "maildirfolder" marker; each creation is made
- *              durable by an fsync of its parent. Opening an existing
- *              spool changes nothing. The spool path may be a symlink
- *              (operators move /var/spool); nothing inside it is ever
- *              followed: a symlinked new/ or .Failed/ is refused.
- *              O_DIRECTORY fds are kept for the spool, new/, cur/ and the
- *              failure folder's new/ and cur/; every later operation is an
- *              *at() call relative to them. failed_folder NULL means
- *              ".Failed"; it must be one path component starting with '.'
- *              (so that it cannot clash with tmp, new or cur).
- * DIAGNOSTICS  md_spool_open: the handle, or NULL with err.
- * SEE ALSO     md.h, design.md s.3
+/* spool.c - the spool's directories (contract: md.h)
+ *
+ * O_DIRECTORY fds are kept for the spool, new/, cur/ and the failure
+ * folder's new/ and cur/; every later operation is an *at() call relative
+ * to them.
  */
 #include "md_impl.h"
 

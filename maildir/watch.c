@@ -1,12 +1,7 @@
-/* watch.c - md_watch: inotify on the spool's new/ (md.h)
- * SYNOPSIS     struct md_watch *md_watch_open(struct md_spool *, struct mr_err *);
- *              int md_watch_read(struct md_watch *, md_watch_fn, void *, struct mr_err *);
- * DESCRIPTION  Postfix's virtual(8) writes tmp/ and link()s into new/
- *              (IN_CREATE); other delivery agents rename (IN_MOVED_TO).
- *              The watcher only reports names: it never opens, parses or
- *              renames anything. IN_Q_OVERFLOW means events were lost and
- *              the caller must rescan the directory.
- * DIAGNOSTICS  md_watch_read: 1 overflow, 0 ok, -1 error.
+/* watch.c - inotify on the spool's new/ (contract: md.h)
+ *
+ * Postfix's virtual(8) writes tmp/ and link()s into new/ (IN_CREATE);
+ * other delivery agents rename (IN_MOVED_TO).
  */
 #include "md.h"
 
