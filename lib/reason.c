@@ -1,7 +1,7 @@
 /* reason.c - failure reason words (contract: reason.h)
  *
- * The table is the single place these words are written; README and
- * design.md s.4 list the same words.
+ * The table is the single place these words are written; the Policy
+ * section of mailresponder(8) and design.md s.4 list the same words.
  */
 #include "reason.h"
 

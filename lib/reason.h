@@ -2,7 +2,7 @@
  * SYNOPSIS     const char *reason_word(enum reason r);
  * DESCRIPTION  One enum and one table for every failure reason that
  *              reaches the event log's "reason" field or an entry's result
- *              (design.md s.4 and s.8, README "When it replies"). Policy
+ *              (design.md s.4 and s.8, mailresponder(8) Policy). Policy
  *              words (replied, unknown-address, ...) stay with the policy
  *              (pol_reason_word); these are the reasons a request could
  *              not be handled as decided.
