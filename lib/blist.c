@@ -62,14 +62,21 @@ static int store_hit(struct st *st, const struct snap *sn, enum st_list l,
 	return 0;
 }
 
-/* The same for a list of the settings (domains in clear there). */
+/* The same for a list of the settings (domains in clear there). The
+ * policy matches these with addr_domain_in, which lets a single label
+ * ("test") cover every domain under it, so the walk goes down to the
+ * last label. */
 static const char *settings_hit(const char *dom, const struct set_strv *v)
 {
-	for (const char *d = dom; d && strchr(d, '.'); d = strchr(d, '.') + 1)
-		for (size_t i = 0; i < v->n; i++)
-			if (mr_streq_ci(v->v[i], d))
-				return d;
-	return NULL;
+	const char *d = dom;
+
+	for (;;) {
+		if (mr_strv_has_ci(v->v, v->n, d))
+			return d;
+		if ((d = strchr(d, '.')) == NULL)
+			return NULL;
+		d++;
+	}
 }
 
 int blist_where(struct st *st, const struct snap *sn, const struct blist_key *k,

@@ -684,10 +684,7 @@ static int is_own(const struct snap *sn, const char *addr)
 	    (s->from_addr && mr_streq_ci(addr, s->from_addr)) ||
 	    (s->complaints_address && mr_streq_ci(addr, s->complaints_address)))
 		return 1;
-	for (size_t i = 0; i < s->own_addresses.n; i++)
-		if (mr_streq_ci(addr, s->own_addresses.v[i]))
-			return 1;
-	return 0;
+	return mr_strv_has_ci(s->own_addresses.v, s->own_addresses.n, addr);
 }
 
 /* The address table with every address that is not our own merged into

@@ -164,4 +164,16 @@ R.check("remove reports what it removed", rc == 0 and "removed from the blocked 
 rc, out, err = env.run("blacklist", "show", "x@spam.example")
 R.check("show after remove", "blocked address: no" in out, out)
 env.close()
+
+# a single label in the settings' lists covers every domain under it, in
+# the policy and in blacklist show alike
+env = Env(settings={"exempt_domains": ["test"], "daily_limit": 1})
+names = [env.deliver(msg(frm="a@x.sender.test")) for _ in range(2)]
+env.run("drain")
+R.eq("exempt by a single label: no daily limit",
+     [env.state_of(n) for n in names], ["replied", "replied"])
+rc, out, err = env.run("blacklist", "show", "a@x.sender.test")
+R.check("show: a single-label settings entry is named",
+        rc == 0 and "exempt domain (settings): yes, by its parent domain test" in out, out + err)
+env.close()
 sys.exit(R.done())
