@@ -23,6 +23,7 @@
  *              opened or a thread not started. eng_scan: 0, or -1 when
  *              the queue was closed or the spool could not be read
  *              (logged).
+ * SEE ALSO     wq.h, job.h, daemon.h, drain.h; design.md s.3
  */
 #ifndef MR_ENG_H
 #define MR_ENG_H

@@ -12,6 +12,7 @@
  *              with MAILRESPONDER_CLOCK_OFFSET_S to age files whose change
  *              time they cannot set.
  * DIAGNOSTICS  0, or -1 with err.
+ * SEE ALSO     md.h, event.h; mailresponder(8) expire
  */
 #ifndef MR_EXPIRE_H
 #define MR_EXPIRE_H

@@ -12,6 +12,7 @@
  *              the counts of past days. Each message is counted once, even when
  *              it is retried or recovered (journal key "<uniq>/fwdcap").
  * DIAGNOSTICS  0, or -1 with err (the store's: MR_TEMP when busy/down).
+ * SEE ALSO     store.h, job.h
  */
 #ifndef MR_FWDCAP_H
 #define MR_FWDCAP_H

@@ -116,8 +116,9 @@ int prs_read(int fd, size_t max_header, struct prs_msg **msg_r,
 int prs_parse(const char *buf, size_t len, struct prs_msg **msg_r,
 	      struct mr_err *err);
 /* prs_read() and prs_parse() check no header count or line length (the
- * MIME limits are the defaults). The same under explicit limits; prs_read_limits() also reads the body
- * of a multipart message (up to lim->mime_bytes) for the structure scan. */
+ * MIME limits are the defaults). The same under explicit limits;
+ * prs_read_limits() also reads the body of a multipart message (up to
+ * lim->mime_bytes) for the structure scan. */
 int prs_read_limits(int fd, const struct prs_limits *lim,
 		    struct prs_msg **msg_r, struct mr_err *err);
 int prs_parse_limits(const char *buf, size_t len, const struct prs_limits *lim,

@@ -16,6 +16,7 @@
  *              root or by the user the daemon runs as; their modes are
  *              checked where they are loaded (dkim.c, hash.c).
  * DIAGNOSTICS  0, or -1 with err naming the setting or file.
+ * SEE ALSO     daemon.h, dkim.h, hash.h; mailresponder(8) run
  */
 #ifndef MR_PRIV_H
 #define MR_PRIV_H

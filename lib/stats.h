@@ -28,6 +28,7 @@
  *              the folder) cannot be read; an unreadable or broken rotated
  *              file is a warning and counted in files_bad. stats_mail: 0,
  *              or -1 with err (the first failed send stops).
+ * SEE ALSO     metrics.h, event.h; mailresponder(8) stats
  */
 #ifndef MR_STATS_H
 #define MR_STATS_H
