@@ -1,8 +1,7 @@
-/* cmd.c - the prologue the subcommands share (cmd.h)
- * SYNOPSIS     int cmd_parse(struct cmd *, int argc, char **argv);
- * DESCRIPTION  See cmd.h. The getopt_long tables are built from the
- *              command's struct cmd_opt table; a long-only option gets
- *              the code CMD_LONG_ONLY + its index.
+/* cmd.c - the prologue the subcommands share (contract: cmd.h)
+ *
+ * The getopt_long tables are built from the command's struct cmd_opt
+ * table; a long-only option gets the code CMD_LONG_ONLY + its index.
  */
 #include "cmd.h"
 

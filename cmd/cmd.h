@@ -2,6 +2,9 @@
  * SYNOPSIS     int cmd_parse(struct cmd *, int argc, char **argv);
  *              int cmd_open(struct cmd *, int snap_flags, int what);
  *              void cmd_close(struct cmd *);
+ *              struct set *cmd_load_set(const char *settings);
+ *              const char *cmd_settings(const char *opt);
+ *              int cmd_usage(const char *cmd, const char *msg);
  * DESCRIPTION  cmd/main.c sends "mailresponder SUB" to cmd_SUB(argc, argv)
  *              (argv[0] is SUB). Each parses its options, loads the
  *              settings, calls lib/ and maps the result to an exit code:
@@ -16,13 +19,23 @@
  *              cmd_open loads the snapshot (snap.h; every problem on
  *              stderr, the log level from the settings) and, as what
  *              asks, opens the spool (CMD_SPOOL) and the event log
- *              (CMD_EVENTS). cmd_close frees what cmd_open made.
+ *              (CMD_EVENTS). sn, sp and ev belong to the struct cmd;
+ *              cmd_close frees what cmd_open made (also after a failed
+ *              cmd_open) and sets the three to NULL. settings and args
+ *              point into argv, the environment or a constant. A
+ *              command that needs the settings alone (no responder
+ *              config, no S3) calls cmd_load_set; the caller frees the
+ *              result with set_free.
  * DIAGNOSTICS  cmd_parse: 0, or EXIT_USAGE after a usage message on
  *              stderr. cmd_open: 0, or an exit code after a message:
  *              EXIT_USAGE when the settings or the responder config have
  *              problems, EXIT_RUNTIME when S3 cannot be reached and
  *              nothing is cached, or the spool or event log cannot be
- *              opened.
+ *              opened. cmd_load_set: NULL after every problem was printed
+ *              on stderr. cmd_usage prints the usage error and returns
+ *              EXIT_USAGE.
+ * SEE ALSO     snap.h, settings.h, md.h, event.h; mailresponder(8) EXIT
+ *              STATUS
  */
 #ifndef MR_CMD_H
 #define MR_CMD_H

@@ -1,7 +1,9 @@
-/* blist.c - blist: where an address or domain stands on the lists (blist.h)
- * DESCRIPTION  The store holds hashes only, so a domain's parents are
- *              hashed and looked up one by one, from the domain itself up
- *              to the last name with a dot, as the policy checks them.
+/* blist.c - where an address or domain stands on the lists
+ * (contract: blist.h)
+ *
+ * The store holds hashes only, so a domain's parents are hashed and
+ * looked up one by one, from the domain itself up to the last name with
+ * a dot, as the policy checks them.
  */
 #include "blist.h"
 

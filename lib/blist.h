@@ -15,8 +15,13 @@
  *              the listed domain (itself or a parent) on the store's block
  *              and allow lists and on the settings' blocked_domains and
  *              exempt_domains. The domains returned point into arg.
+ *              The settings' lists are matched as the policy matches them
+ *              (addr_domain_in): a single label ("test") covers every
+ *              domain under it.
+ *              st is the caller's handle, used for the call only.
  * DIAGNOSTICS  blist_key: 0, or -1 when arg is not a valid address or
  *              domain. blist_where: 0, or -1 with err (store).
+ * SEE ALSO     store.h, addr.h, policy.h; mailresponder(8) blacklist
  */
 #ifndef MR_BLIST_H
 #define MR_BLIST_H

@@ -1,10 +1,8 @@
-/* ctl.c - ctl: the client of the daemon's control socket (ctl.h)
- * SYNOPSIS     int ctl_drain(const char *spool, long timeout_ms,
- *                            struct ctl_drained *, struct mr_err *);
- * DESCRIPTION  See ctl.h. One connection per request: connect, send the
- *              line, read until EOF, parse. A daemon that stops while a
- *              client waits closes the connection without an answer,
- *              which the client reports instead of waiting on.
+/* ctl.c - the client of the daemon's control socket (contract: ctl.h)
+ *
+ * One connection per request: connect, send the line, read until EOF,
+ * parse. A daemon that stops while a client waits closes the connection
+ * without an answer, which the client reports instead of waiting on.
  */
 #include "ctl.h"
 

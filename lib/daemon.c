@@ -1,10 +1,10 @@
-/* daemon.c - the always-on spool daemon (daemon.h)
- * DESCRIPTION  Threads: main (poll loop), one scanner, N workers (the
- *              engine, eng.h, shared with drain). Shared state: the work
- *              queue (its own lock), the engine's snapshot, scan requests
- *              (scan_mu) and the event log's counters (metrics.h). Signals
- *              are blocked in every thread and read
- *              through a signalfd in the main loop.
+/* daemon.c - the always-on spool daemon (contract: daemon.h)
+ *
+ * Threads: main (poll loop), one scanner, N workers (the engine, eng.h,
+ * shared with drain). Shared state: the work queue (its own lock), the
+ * engine's snapshot, scan requests (scan_mu) and the event log's counters
+ * (metrics.h). Signals are blocked in every thread and read through a
+ * signalfd in the main loop.
  */
 #include "daemon.h"
 

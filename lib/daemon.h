@@ -26,6 +26,7 @@
  * DIAGNOSTICS  Returns an exit code: 0 after a clean stop, 2 when the
  *              daemon could not start (spool owned by another process,
  *              store or spool unavailable).
+ * SEE ALSO     eng.h, ctl.h, snap.h, priv.h; mailresponder(8) run
  */
 #ifndef MR_DAEMON_H
 #define MR_DAEMON_H

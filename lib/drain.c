@@ -1,11 +1,11 @@
-/* drain.c - process the backlog and return (drain.h)
- * DESCRIPTION  The daemon's engine (eng.h) without the watch: the same
- *              workers and group commit, fed by streaming scans of new/
- *              (bounded by the queue, so memory does not grow with the
- *              backlog) until a scan, made once the workers are idle,
- *              finds nothing new. A message sent back for a retry stays
- *              known to the queue as deferred with no due time, so it is
- *              not taken again in the same run.
+/* drain.c - process the backlog and return (contract: drain.h)
+ *
+ * The daemon's engine (eng.h) without the watch: the same workers and
+ * group commit, fed by streaming scans of new/ (bounded by the queue, so
+ * memory does not grow with the backlog) until a scan, made once the
+ * workers are idle, finds nothing new. A message sent back for a retry
+ * stays known to the queue as deferred with no due time, so it is not
+ * taken again in the same run.
  */
 #include "drain.h"
 

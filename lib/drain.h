@@ -20,11 +20,13 @@
  *              new/ is watched until empty. When another drain holds the
  *              lock, the backlog is left to it. SIGUSR1 is ignored from
  *              the first call on: a drain is not the daemon, and a second
- *              drain must not end it.
+ *              drain must not end it. sn is borrowed for the call.
  * DIAGNOSTICS  0 done (whatever the outcomes); -1, logged, when the spool
  *              could not be opened or locked, the event log not opened,
  *              the run not go on (store unavailable, spool I/O error,
  *              dependency down) or the daemon not do the work in time.
+ * SEE ALSO     eng.h, ctl.h, daemon.h; design.md s.3, mailresponder(8)
+ *              drain
  */
 #ifndef MR_DRAIN_H
 #define MR_DRAIN_H

@@ -1,9 +1,9 @@
-/* jsn.c - jsn_check: the strict JSON check of the settings and the
- *         responder config (jsn.h)
- * DESCRIPTION  json-c parses the value; what follows it must be
- *              whitespace. The value is thrown away: the callers parse
- *              again (config files are small), each with its own json-c
- *              tree.
+/* jsn.c - the strict JSON check of the settings and the responder config
+ * (contract: jsn.h)
+ *
+ * json-c parses the value; what follows it must be whitespace. The value
+ * is thrown away: the callers parse again (config files are small), each
+ * with its own json-c tree.
  */
 #include "jsn.h"
 

@@ -11,6 +11,7 @@
  *              json-c (settings.c, rcfg.c), so that no json-c type crosses
  *              a module boundary.
  * DIAGNOSTICS  0 one value; -1 after a problem.
+ * SEE ALSO     settings.h, rcfg.h
  */
 #ifndef MR_JSN_H
 #define MR_JSN_H

@@ -1,6 +1,7 @@
-/* pfmaps.c - pfm_*: the Postfix lookup tables for the spool (pfmaps.h)
- * DESCRIPTION  The table texts are built once, in pfm_open; pfm_current
- *              compares them with the files, pfm_write writes them.
+/* pfmaps.c - the Postfix lookup tables for the spool (contract: pfmaps.h)
+ *
+ * The table texts are built once, in pfm_open; pfm_current compares them
+ * with the files, pfm_write writes them.
  */
 #include "pfmaps.h"
 

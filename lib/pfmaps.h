@@ -1,7 +1,9 @@
 /* pfmaps.h - the Postfix lookup tables for the spool (mailresponder
  *            postfix-maps)
- * SYNOPSIS     struct pfm *pfm_open(const struct set *s, const struct pfm_opts *o,
- *                                   struct mr_msgs *problems, struct mr_err *err);
+ * SYNOPSIS     struct pfm *pfm_open(const struct set *s,
+ *                                   const struct pfm_opts *o,
+ *                                   struct mr_msgs *problems,
+ *                                   struct mr_err *err);
  *              int pfm_current(const struct pfm *p, struct mr_msgs *done);
  *              int pfm_write(const struct pfm *p, struct mr_msgs *done,
  *                            struct mr_msgs *diag);
@@ -16,7 +18,9 @@
  *              is o->dir, else the folder of the settings file. A
  *              plus-address (get+fa@example.org) is listed as such:
  *              virtual(8) looks the full address up first. Nothing is
- *              written yet.
+ *              written yet. s and o are borrowed for the call; the
+ *              caller frees the result with pfm_free(&p), which accepts
+ *              NULL and sets p to NULL.
  *
  *              The value is the spool with a trailing '/' (a Maildir).
  *              virtual(8) reads it relative to virtual_mailbox_base, so
