@@ -1,13 +1,23 @@
-"""Shared helpers for the end-to-end tests.
+"""Shared helpers for the end-to-end tests and the benchmarks.
 
 Each test prints "ok - name" or "not ok - name" lines (test/run.sh counts
 them). Messages are checked with Python's email package, not with our code.
+
+The daemon harness: Daemon(env) starts `mailresponder run` on an Env,
+ready() waits until it watches the spool, stop() ends it by PID; status()
+reads `mailresponder status`; stage() and publish() put requests into
+new/ the way Postfix's delivery does. Every process started through
+spawn() or Daemon is killed when the test exits, also on SIGTERM (the
+timeout of test/run.sh).
 """
+import atexit
 import email
 import email.policy
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -125,6 +135,15 @@ class Env:
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
+    def update_settings(self, **kw):
+        """Change top-level keys of the settings file; returns them all."""
+        with open(self.settings, encoding="utf-8") as f:
+            s = json.loads(f.read().split("\n", 1)[1])
+        s.update(kw)
+        with open(self.settings, "w", encoding="utf-8") as f:
+            f.write("// test settings\n" + json.dumps(s, indent=1, ensure_ascii=False))
+        return s
+
     def run(self, *args, timeout=600, env=None):
         e = dict(os.environ)
         if env:
@@ -228,3 +247,251 @@ def body_parts(m):
 
 def norm(s):
     return s.replace("\r\n", "\n")
+
+
+# ---- processes, waiting, ports ----
+
+PROCS = []  # every process started by spawn() or Daemon
+
+
+def kill_all():
+    """Kill whatever a test started and is still running (also a stopped
+    one: SIGCONT first)."""
+    for p in PROCS:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait(30)
+            except Exception:
+                pass
+    del PROCS[:]
+
+
+atexit.register(kill_all)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    # test/run.sh's timeout sends SIGTERM: exit, so that atexit kills
+    # what the test started
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
+
+
+def spawn(argv, **kw):
+    """subprocess.Popen, killed at exit if still running."""
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    p = subprocess.Popen(argv, **kw)
+    PROCS.append(p)
+    return p
+
+
+def wait_for(pred, timeout, step=0.05):
+    """Call pred until it returns a true value or timeout seconds pass;
+    returns its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(step)
+
+
+def free_ports(n=1):
+    """n distinct free TCP ports on 127.0.0.1, picked by the kernel now."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def cpu_s(pid):
+    """utime + stime of a process, seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sanitizer_errors(text):
+    """AddressSanitizer and UBSan reports in a log (sanitizer builds)."""
+    return [l for l in text.splitlines()
+            if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+
+
+# ---- the daemon ----
+
+class Daemon:
+    """`mailresponder run` on env, its output appended to <env>/daemon.log;
+    extra_env is added to the environment."""
+
+    def __init__(self, env, extra_env=None, log_name="daemon.log"):
+        self.env = env
+        self.log_path = os.path.join(env.dir, log_name)
+        self.logf = open(self.log_path, "ab")
+        self.start_off = self.logf.tell()
+        e = dict(os.environ)
+        if extra_env:
+            e.update(extra_env)
+        self.p = spawn([BIN, "run", "-c", env.settings], stdout=self.logf,
+                       stderr=self.logf, env=e)
+        self.pid = self.p.pid
+        self.stop_s = None
+
+    def log(self):
+        """What this daemon wrote so far."""
+        with open(self.log_path, "rb") as f:
+            f.seek(self.start_off)
+            return f.read().decode("utf-8", "replace")
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def ready(self, timeout=30):
+        """Wait for "run: watching": the control socket, the watch and the
+        workers are up."""
+        ok = wait_for(lambda: "run: watching" in self.log() or not self.alive(), timeout,
+                      0.02)
+        return bool(ok) and self.alive()
+
+    def send(self, sig):
+        self.p.send_signal(sig)
+
+    def wait(self, timeout=60):
+        """Wait for the exit on its own: the exit code, None on timeout."""
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        """Signal it and wait: the exit code, or None when it had to be
+        killed after timeout seconds. stop_s is how long it took."""
+        t0 = time.monotonic()
+        if self.alive():
+            self.p.send_signal(sig)
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(10)
+            rc = None
+        self.stop_s = time.monotonic() - t0
+        self.logf.close()
+        return rc
+
+    def kill(self):
+        if self.alive():
+            self.p.kill()
+        self.p.wait(30)
+        self.logf.close()
+
+    def sanitizer_errors(self):
+        return sanitizer_errors(self.log())
+
+
+def status(env, tries=1, extra_env=None, args=()):
+    """`mailresponder status`: (exit code, output, {field: value}, daemon
+    counters or None). With tries > 1, the first run that exits 0."""
+    for _ in range(tries):
+        rc, out, err = env.run("status", *args, timeout=30, env=extra_env)
+        if rc == 0:
+            break
+    counters = None
+    for line in out.splitlines():
+        if line.startswith("daemon counters: "):
+            try:
+                counters = json.loads(line[len("daemon counters: "):])
+            except ValueError:
+                counters = {}
+    fields = dict(l.split(": ", 1) for l in out.splitlines() if ": " in l)
+    return rc, out + err, fields, counters
+
+
+def counters(env, extra_env=None):
+    """The daemon's counters from status ({} without a daemon)."""
+    return status(env, extra_env=extra_env)[3] or {}
+
+
+# ---- the spool ----
+
+def listdir(path):
+    try:
+        return [n for n in os.listdir(path) if not n.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def n_new(env):
+    return len(listdir(os.path.join(env.spool, "new")))
+
+
+def n_claimed(env):
+    return sum(1 for n in listdir(os.path.join(env.spool, "cur")) if n.endswith(":2,"))
+
+
+def n_outbox(env):
+    return len(listdir(os.path.join(env.outbox, "new")))
+
+
+def stage(env, n, tag):
+    """Write n requests into a staging folder on the spool's file system
+    (request i from "User i <TAGi@sender.test>", Message-ID TAGi@sender.test).
+    Returns [(unique name, staging path, Message-ID)]; publish() renames
+    them into new/."""
+    d = os.path.join(env.dir, "staging-" + tag)
+    os.makedirs(d, exist_ok=True)
+    out = []
+    for i in range(n):
+        name = "%d.V801I%dM%06d.%s.test.host" % (1700000000 + i, i, i, tag)
+        mid = "%s%d@sender.test" % (tag, i)
+        p = os.path.join(d, name)
+        with open(p, "wb") as f:
+            f.write(msg(frm="User %d <%s%d@sender.test>" % (i, tag, i), msgid=mid,
+                        subject="please send %d" % i))
+        out.append((name, p, mid))
+    return out
+
+
+def publish(env, items):
+    new = os.path.join(env.spool, "new")
+    for name, p, _ in items:
+        os.rename(p, os.path.join(new, name))
+
+
+def publish_bursts(env, items, rnd, max_burst=600, max_pause=0.15):
+    """publish() in bursts of random size with random pauses."""
+    i = 0
+    while i < len(items):
+        k = rnd.randint(1, max_burst)
+        publish(env, items[i:i + k])
+        i += k
+        time.sleep(rnd.uniform(0, max_pause))
+
+
+def killed_drains(env, rounds, replies, rnd, extra_env=None):
+    """Run `drain -q` rounds times and SIGKILL each run mid-way: once the
+    outbox holds a random number of replies, one draw in each of rounds
+    equal slices of 5..90 % of the replies expected in all, so that every
+    kill lands while the run works whatever the machine's speed. Returns
+    (runs killed, replies in the outbox at each kill)."""
+    lo, hi = replies // 20, replies * 9 // 10
+    w = (hi - lo) // rounds
+    kills, at = 0, []
+    e = dict(os.environ)
+    if extra_env:
+        e.update(extra_env)
+    for k in range(rounds):
+        target = rnd.randint(lo + k * w, lo + (k + 1) * w - 1)
+        p = spawn([BIN, "drain", "-q", "-c", env.settings], stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL, env=e)
+        wait_for(lambda: n_outbox(env) >= target or p.poll() is not None, 300, 0.005)
+        time.sleep(rnd.uniform(0, 0.02))
+        if p.poll() is None:
+            p.kill()
+            kills += 1
+        p.wait(30)
+        at.append(n_outbox(env))
+    return kills, at

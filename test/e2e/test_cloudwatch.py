@@ -14,50 +14,22 @@ the same latency, and the dropped batches are counted in status.
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg, BIN
+from mrtest import Daemon, Env, Results, counters, kill_all, msg, wait_for
 from awsstub import Stub
 
 R = Results()
-PROCS = []
 KEY, SECRET = "AKIDMRCWTEST", "cw-test-secret-0123456789"
 
 
-def wait_for(fn, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
-
-
 def start(env):
-    logf = open(os.path.join(env.dir, "daemon.log"), "ab")
-    e = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
-    p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                         stdout=logf, stderr=logf, env=e)
-    PROCS.append(p)
-    ok = wait_for(lambda: p.poll() is not None or os.path.exists(
-        os.path.join(env.spool, ".mailresponder.sock")), 30)
-    return p if ok and p.poll() is None else None
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return None
+    d = Daemon(env, extra_env={"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET})
+    return d if d.ready() else None
 
 
 def feed(env, n, rate, tag):
@@ -107,7 +79,7 @@ def calls_of(stub):
     return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
 
 
-def batched():
+def test_batched():
     tmp = Env()
     creds = os.path.join(tmp.dir, "creds.json")
     with open(creds, "w") as f:
@@ -119,9 +91,9 @@ def batched():
     if p is None:
         return
     t0 = time.monotonic()
-    names = feed(env, 300, 50, "cw")
+    feed(env, 300, 50, "cw")
     wait_for(lambda: len(env.events_list()) >= 300, 60)
-    R.eq("stop: exit 0", stop(p), 0)
+    R.eq("stop: exit 0", p.stop(), 0)
     ran = time.monotonic() - t0
     ev = env.events_list()
     calls = calls_of(stub)
@@ -214,15 +186,10 @@ def latency(env, p, tag, n=100, rate=50):
 
 
 def status_cw(env):
-    rc, out, _ = env.run("status")
-    m = re.search(r"daemon counters: (\{.*\})", out)
-    try:
-        return (json.loads(m.group(1)) if m else {}).get("cloudwatch", {})
-    except ValueError:
-        return {}
+    return counters(env).get("cloudwatch", {})
 
 
-def outage():
+def test_outage():
     tmp = Env()
     creds = os.path.join(tmp.dir, "creds.json")
     with open(creds, "w") as f:
@@ -261,10 +228,9 @@ def outage():
         rc, out, _ = env.run("status", "--prometheus")
         m = re.search(r"(?m)^mailresponder_cloudwatch_dropped_total (\d+)$", out)
         R.check("%s: and in status --prometheus" % label, m and int(m.group(1)) >= 1, out[-400:])
-        t = time.monotonic()
-        R.eq("%s: stop: exit 0" % label, stop(p), 0)
+        R.eq("%s: stop: exit 0" % label, p.stop(), 0)
         R.check("%s: the stop waits at most for the call in progress (timeout 2 s): %.1f s"
-                % (label, time.monotonic() - t), time.monotonic() - t < 2 + 1.5)
+                % (label, p.stop_s), p.stop_s < 2 + 1.5)
         if endpoint is None:
             stub.start()
         env.close()
@@ -273,10 +239,8 @@ def outage():
 
 
 try:
-    batched()
-    outage()
+    test_batched()
+    test_outage()
 finally:
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
+    kill_all()
 sys.exit(R.done())

@@ -1,6 +1,6 @@
 """End-to-end: the daemon (mailresponder run).
 
-Every daemon is started with subprocess.Popen and killed at exit whatever
+Every daemon is started with mrtest's Daemon and killed at exit whatever
 happens; every wait is bounded. Replies go to the maildir outbox and are
 matched to their requests by In-Reply-To.
 
@@ -48,34 +48,23 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg, BIN
+from mrtest import (BIN, Daemon, Env, Results, kill_all, listdir, msg, n_claimed, n_new,
+                    n_outbox, cpu_s, publish, publish_bursts, spawn, stage, status, wait_for)
 
 R = Results()
-PROCS = []                 # every daemon and drain we start
 RESTORE = []               # callables that undo a global change
 INOTIFY_MAX = "/proc/sys/fs/inotify/max_queued_events"
 
 
-def _cleanup():
+def _restore():
     for fn in RESTORE:
         try:
             fn()
         except Exception:
             pass
-    for p in PROCS:
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-                p.wait(10)
-            except Exception:
-                pass
 
 
-atexit.register(_cleanup)
-# test/run.sh's timeout sends SIGTERM: turn it into an exit so that the
-# atexit handler kills our daemons
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
+atexit.register(_restore)
 
 
 def one(body):
@@ -90,36 +79,8 @@ def settings(**kw):
     return s
 
 
-def wait_for(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= end:
-            return v
-        time.sleep(step)
-
-
 def spool_dir(env, *p):
     return os.path.join(env.spool, *p)
-
-
-def listdir(path):
-    try:
-        return [n for n in os.listdir(path) if not n.startswith(".")]
-    except FileNotFoundError:
-        return []
-
-
-def n_outbox(env):
-    return len(listdir(os.path.join(env.outbox, "new")))
-
-
-def n_claimed(env):
-    return sum(1 for n in listdir(spool_dir(env, "cur")) if n.endswith(":2,"))
-
-
-def n_new(env):
-    return len(listdir(spool_dir(env, "new")))
 
 
 IRT_RE = re.compile(rb"^In-Reply-To:[ \t]*<([^>\r\n]*)>", re.M | re.I)
@@ -159,109 +120,16 @@ def events_by_file(env):
     return got
 
 
-def stage(env, n, tag):
-    """Write n requests into a staging folder on the spool's file system.
-    Returns [(unique name, staging path, Message-ID)]."""
-    d = os.path.join(env.dir, "staging-" + tag)
-    os.makedirs(d, exist_ok=True)
-    out = []
-    for i in range(n):
-        name = "%d.V801I%dM%06d.%s.test.host" % (1700000000 + i, i, i, tag)
-        mid = "%s%d@sender.test" % (tag, i)
-        p = os.path.join(d, name)
-        with open(p, "wb") as f:
-            f.write(msg(frm="User %d <%s%d@sender.test>" % (i, tag, i), msgid=mid,
-                        subject="please send %d" % i))
-        out.append((name, p, mid))
-    return out
-
-
-def publish(env, items):
-    new = spool_dir(env, "new")
-    for name, p, _ in items:
-        os.rename(p, os.path.join(new, name))
-
-
-def publish_bursts(env, items, rnd, max_burst=600, max_pause=0.15):
-    i = 0
-    while i < len(items):
-        k = rnd.randint(1, max_burst)
-        publish(env, items[i:i + k])
-        i += k
-        time.sleep(rnd.uniform(0, max_pause))
-
-
-def cpu_s(pid):
-    """utime + stime of a process, seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Daemon:
-    """mailresponder run, its stderr appended to <env>/daemon.log."""
-
-    def __init__(self, env, extra_env=None):
-        self.env = env
-        self.log_path = os.path.join(env.dir, "daemon.log")
-        self.logf = open(self.log_path, "ab")
-        self.start_off = self.logf.tell()
-        e = dict(os.environ)
-        if extra_env:
-            e.update(extra_env)
-        self.p = subprocess.Popen([BIN, "run", "-c", env.settings],
-                                  stdin=subprocess.DEVNULL, stdout=self.logf,
-                                  stderr=self.logf, env=e)
-        PROCS.append(self.p)
-        self.pid = self.p.pid
-
-    def log(self):
-        """What this daemon wrote so far."""
-        with open(self.log_path, "rb") as f:
-            f.seek(self.start_off)
-            return f.read().decode("utf-8", "replace")
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def ready(self, timeout=30):
-        """Wait for "run: watching" (the watch and the workers are up)."""
-        ok = wait_for(lambda: "run: watching" in self.log() or not self.alive(), timeout)
-        return bool(ok) and self.alive()
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        """Signal it and wait: (exit code or None on timeout, seconds)."""
-        t0 = time.monotonic()
-        if self.alive():
-            self.p.send_signal(sig)
-        try:
-            rc = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(10)
-            rc = None
-        self.logf.close()
-        return rc, time.monotonic() - t0
-
-    def kill(self):
-        if self.alive():
-            self.p.kill()
-        self.p.wait(30)
-        self.logf.close()
-
-
 def sanitizer_clean(name, d):
     """A memory error report (ASan build) fails the test; LeakSanitizer
     reports show up as a non-zero exit code where the test checks it."""
-    log = d.log()
-    bad = [l for l in log.splitlines()
-           if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+    bad = d.sanitizer_errors()
     R.check("%s: no AddressSanitizer/UBSan error in the daemon log" % name, not bad,
             "\n".join(bad[:5]))
 
 
 def stop_ok(name, d, timeout=60):
-    rc, dt = d.stop(timeout=timeout)
+    rc = d.stop(timeout=timeout)
     R.check("%s: SIGTERM stops the daemon with exit code 0 (got %r)" % (name, rc), rc == 0,
             "\n".join(l for l in d.log().splitlines()
                       if "LeakSanitizer" in l or "SUMMARY" in l or "error" in l)[:2000])
@@ -269,7 +137,7 @@ def stop_ok(name, d, timeout=60):
     return rc
 
 
-def check_exactly_once(name, env, items, replies=None, states=None):
+def exactly_once(name, env, items, replies=None, states=None):
     """Every request replied exactly once, in exactly one final state."""
     replies = replies if replies is not None else replies_by_irt(env)
     states = states if states is not None else spool_states(env)
@@ -293,27 +161,9 @@ def wait_all_replied(env, n, timeout):
                     timeout, 0.1)
 
 
-def status(env, tries=1):
-    """Run status; with tries > 1, the first run that exits 0 (so that the
-    fields are checked apart from a flaky exit)."""
-    for _ in range(tries):
-        rc, out, err = env.run("status", timeout=30)
-        if rc == 0:
-            break
-    counters = None
-    for line in out.splitlines():
-        if line.startswith("daemon counters: "):
-            try:
-                counters = json.loads(line[len("daemon counters: "):])
-            except ValueError:
-                counters = {}
-    fields = dict(l.split(": ", 1) for l in out.splitlines() if ": " in l)
-    return rc, out + err, fields, counters
-
-
 # ---------------------------------------------------------------------------
 
-def t_status_recovery():
+def test_status_recovery():
     name = "status/recovery"
     env = Env(settings=settings(rescan_interval_s=0), responses=one("status body"))
     try:
@@ -347,7 +197,7 @@ def t_status_recovery():
         ok = wait_for(lambda: all(env.state_of(n) == "replied" for n, _, _ in items), 30, 0.05)
         R.check("recovery: the message left claimed and the backlog are answered at start",
                 ok, [(n, env.state_of(n)) for n, _, _ in items])
-        check_exactly_once(name, env, items)
+        exactly_once(name, env, items)
 
         rc = status(env)[0]
         R.eq("status with daemon: exit code", rc, 0)
@@ -378,7 +228,7 @@ def t_status_recovery():
         env.close()
 
 
-def t_burst():
+def test_burst():
     name = "burst"
     N = 5000
     env = Env(settings=settings(workers=4, rescan_interval_s=0),
@@ -399,7 +249,7 @@ def t_burst():
         R.check("%s: all handled within the timeout" % name, ok,
                 "outbox %d new %d claimed %d" % (n_outbox(env), n_new(env), n_claimed(env)))
         time.sleep(0.5)  # anything handled twice would show now
-        check_exactly_once(name, env, items)
+        exactly_once(name, env, items)
         try:
             ev = events_by_file(env)
             final = {f: [e for e in v if e.get("outcome") != "retry"] for f, v in ev.items()}
@@ -417,7 +267,7 @@ def t_burst():
         env.close()
 
 
-def t_overflow():
+def test_overflow():
     name = "overflow"
     if os.geteuid() != 0:
         print("skip - overflow test needs root (writes %s)" % INOTIFY_MAX)
@@ -461,13 +311,13 @@ def t_overflow():
         R.check("%s: the daemon saw the queue overflow (log)" % name,
                 "inotify queue overflow" in d.log(), d.log()[-1500:])
         time.sleep(0.3)
-        check_exactly_once(name, env, items)
+        exactly_once(name, env, items)
         stop_ok(name, d)
     finally:
         env.close()
 
 
-def t_crash():
+def test_crash():
     name = "crash"
     N, KILLS = 2000, 10
     env = Env(settings=settings(workers=2), responses=one("crash body"))
@@ -519,7 +369,7 @@ def t_crash():
         env.close()
 
 
-def t_graceful_stop():
+def test_graceful_stop():
     name = "graceful stop"
     N = 3000
     env = Env(settings=settings(workers=2, shutdown_timeout_s=20),
@@ -530,7 +380,7 @@ def t_graceful_stop():
         R.check("%s: daemon starts" % name, d.ready(), d.log())
         publish(env, items)
         wait_for(lambda: n_outbox(env) >= 200, 120, 0.005)
-        rc, dt = d.stop()
+        rc, dt = d.stop(), d.stop_s
         R.eq("%s: exit code 0 after SIGTERM" % name, rc, 0)
         R.check("%s: stopped within shutdown_timeout_s (%.1f s)" % (name, dt), dt < 20)
         R.check("%s: log says it stopped" % name, "stopped after" in d.log(), d.log()[-800:])
@@ -551,13 +401,13 @@ def t_graceful_stop():
         ok = wait_all_replied(env, N, 600)
         R.check("%s: the restarted daemon handles the rest" % name, ok)
         time.sleep(0.3)
-        check_exactly_once(name, env, items)
+        exactly_once(name, env, items)
         stop_ok(name + " (restart)", d)
     finally:
         env.close()
 
 
-def t_store_down():
+def test_store_down():
     name = "store down"
     env = Env(settings=settings(daily_limit=3, workers=1, shutdown_timeout_s=1,
                                 rescan_interval_s=0),
@@ -593,7 +443,7 @@ def t_store_down():
         R.check("%s: second message claimed" % name,
                 wait_for(lambda: env.state_of(n2) == "claimed", 10, 0.01), env.state_of(n2))
         time.sleep(0.2)
-        rc, dt = d.stop()
+        rc, dt = d.stop(), d.stop_s
         R.eq("%s: stop with a stuck message: exit code 0" % name, rc, 0)
         R.check("%s: stop bounded by shutdown_timeout_s=1 (%.1f s, store wait is 5 s)"
                 % (name, dt), dt < 4)
@@ -642,7 +492,7 @@ def block_dir(path):
         return undo
 
 
-def t_transport_down():
+def test_transport_down():
     name = "transport down"
     env = Env(settings=settings(workers=2, rescan_interval_s=0,
                                 retry={"initial_s": 1, "max_s": 4, "max_age_s": 600}),
@@ -740,7 +590,7 @@ def t_transport_down():
         env.close()
 
 
-def t_reload():
+def test_reload():
     name = "reload"
     V1 = [{"email_addr": "get@responder.test", "body": "BODY-V1-A", "attachments": None,
            "send_method": "SMTP"},
@@ -833,14 +683,14 @@ def t_reload():
                 % (name, len(mixed)), not mixed, mixed[:5])
         v2 = sum(1 for _, _, mid in items if b"BODY-V2-" in rep.get(mid, [b""])[0])
         print("# reload: %d of 400 in-flight requests answered with the new config" % v2)
-        rc = stop_ok(name, d)
+        stop_ok(name, d)
         R.check("%s: STOPPING=1 sent" % name, notified("STOPPING=1", 5), notes)
     finally:
         nsock.close()
         env.close()
 
 
-def t_sigusr1():
+def test_sigusr1():
     name = "SIGUSR1"
     env = Env(settings=settings(workers=2, rescan_interval_s=0), responses=one("usr1 body"))
     try:
@@ -876,7 +726,7 @@ def t_sigusr1():
         env.close()
 
 
-def t_drain():
+def test_drain():
     name = "drain+daemon"
     N = 1500
     env = Env(settings=settings(workers=2, rescan_interval_s=0), responses=one("drain body"))
@@ -886,17 +736,15 @@ def t_drain():
         R.check("%s: daemon starts" % name, d.ready(), d.log())
         publish(env, items[:500])
         before = set(listdir(spool_dir(env, "new")))
-        p1 = subprocess.Popen([BIN, "drain", "-c", env.settings], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        PROCS.append(p1)
+        p1 = spawn([BIN, "drain", "-c", env.settings], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE)
         pub = threading.Thread(target=publish_bursts,
                                args=(env, items[500:], random.Random(7), 200, 0.05),
                                daemon=True)
         pub.start()
         time.sleep(0.1)
-        p2 = subprocess.Popen([BIN, "drain", "-q", "-c", env.settings], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        PROCS.append(p2)
+        p2 = spawn([BIN, "drain", "-q", "-c", env.settings], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE)
         out1, err1 = p1.communicate(timeout=300)
         after = spool_states(env)
         out1 = out1.decode("utf-8", "replace")
@@ -917,7 +765,7 @@ def t_drain():
         ok = wait_all_replied(env, N, 300)
         R.check("%s: all handled" % name, ok)
         time.sleep(0.3)
-        check_exactly_once(name, env, items)
+        exactly_once(name, env, items)
         ev = events_by_file(env)
         twice = [n for n, _, _ in items if len(ev.get(n, [])) != 1]
         R.check("%s: no message handled twice (one event each; %d not)" % (name, len(twice)),
@@ -959,7 +807,7 @@ def t_drain():
         env.close()
 
 
-def t_two_drains():
+def test_two_drains():
     """Two drains without a daemon (an overlapping cron run): the second
     must not disturb the first, which owns the spool."""
     name = "drain while another drain runs"
@@ -967,25 +815,24 @@ def t_two_drains():
     try:
         items = stage(env, 1500, "dd")
         publish(env, items)
-        a = subprocess.Popen([BIN, "drain", "-q", "-c", env.settings], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        PROCS.append(a)
+        a = spawn([BIN, "drain", "-q", "-c", env.settings], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE)
         wait_for(lambda: n_outbox(env) >= 100 or a.poll() is not None, 60, 0.005)
         rc_b, out_b, err_b = env.run("drain", "-q", "-t", "2", timeout=60)
         a.communicate(timeout=300)
         R.eq("%s: the first drain finishes (exit 0, not killed)" % name, a.returncode, 0)
         print("# second drain: exit %d: %s" % (rc_b, (out_b + err_b).strip()[:200]))
         env.run("drain", "-q", timeout=300)  # whatever is left
-        check_exactly_once(name, env, items)
+        exactly_once(name, env, items)
     finally:
         env.close()
 
 
-TESTS = [t_status_recovery, t_burst, t_overflow, t_crash, t_graceful_stop,
-         t_store_down, t_transport_down, t_reload, t_sigusr1, t_drain, t_two_drains]
+TESTS = [test_status_recovery, test_burst, test_overflow, test_crash, test_graceful_stop,
+         test_store_down, test_transport_down, test_reload, test_sigusr1, test_drain, test_two_drains]
 
 if __name__ == "__main__":
-    only = sys.argv[1:]
+    only = [a for a in sys.argv[1:] if a.startswith("test_")]  # else a build dir
     for t in TESTS:
         if only and t.__name__ not in only:
             continue
@@ -995,12 +842,7 @@ if __name__ == "__main__":
         except Exception:
             R.check("%s ran to the end" % t.__name__, False, traceback.format_exc())
         finally:
-            for p in PROCS:  # nothing outlives its test
-                if p.poll() is None:
-                    p.send_signal(signal.SIGCONT)
-                    p.kill()
-                    p.wait(30)
-            del PROCS[:]
+            kill_all()  # nothing outlives its test
         print("# %s: %.1f s" % (t.__name__, time.monotonic() - t0))
         sys.stdout.flush()
     sys.exit(R.done())

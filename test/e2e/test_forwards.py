@@ -17,31 +17,16 @@ forwards reach the outbox, 480 are held back, counted in the event log
 and in status; after a restart in the same hour the cap still holds.
 Forwards are read with Python's email package.
 """
-import atexit
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg, BIN
+from mrtest import (Daemon, Env, Results, msg, n_claimed, n_new, sanitizer_errors, status,
+                    wait_for)
 
 R = Results()
-PROCS = []
-
-
-def _cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
-
-
-atexit.register(_cleanup)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
-
 AUTHSERV = "mx.responder.test"
 AR_PASS = ("Authentication-Results: %s;\n\tdkim=pass (2048-bit key; unprotected)"
            " header.d=%%s header.i=@%%s header.b=\"AbCd1234\"" % AUTHSERV)
@@ -186,7 +171,7 @@ def run_set(label, forward_reasons):
     return res, n_fw, out
 
 
-def check_set(label, forward_reasons, want):
+def forward_set(label, forward_reasons, want):
     """want: the reasons that must be forwarded."""
     res, n_fw, out = run_set(label, forward_reasons)
     n_want = 0
@@ -218,14 +203,14 @@ def check_set(label, forward_reasons, want):
 
 
 # --- which reasons are forwarded ---
-out = check_set("existing", "existing", EXISTING)
+out = forward_set("existing", "existing", EXISTING)
 R.check("existing: drain prints the forwards", "forwards to the admins: 10 sent, 0 held back" in out, out)
 R.eq("existing: every reason it forwards has a case", sorted(EXISTING - set(FORWARDABLE)), [])
-check_set("none", [], set())
-check_set("default", None, {"complaint", "bounce"})
+forward_set("none", [], set())
+forward_set("default", None, {"complaint", "bounce"})
 for reason in FORWARDABLE:
-    check_set("only %s" % reason, [reason], {reason})
-check_set("all listed", FORWARDABLE, set(FORWARDABLE))
+    forward_set("only %s" % reason, [reason], {reason})
+forward_set("all listed", FORWARDABLE, set(FORWARDABLE))
 
 # --- settings errors name the key and the element ---
 env = Env(settings={"forward_reasons": ["spam", "spma", 3]})
@@ -255,49 +240,15 @@ def spam(i, tag):
                       ar_pass("wave.test")])
 
 
-def wait_for(pred, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while not pred() and time.monotonic() < end:
-        time.sleep(step)
-    return pred()
-
-
 def settled(env, n):
     """n events written and nothing left in new/ or claimed."""
-    new = [x for x in os.listdir(os.path.join(env.spool, "new")) if not x.startswith(".")]
-    cur = [x for x in os.listdir(os.path.join(env.spool, "cur")) if x.endswith(":2,")]
-    return not new and not cur and len(env.events_list()) >= n
-
-
-def start(env):
-    logf = open(os.path.join(env.dir, "daemon.log"), "ab")
-    p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                         stdout=logf, stderr=logf)
-    PROCS.append(p)
-    logf.close()
-    ok = wait_for(lambda: b"run: watching" in open(os.path.join(env.dir, "daemon.log"), "rb").read()
-                  or p.poll() is not None, 30)
-    return p if ok and p.poll() is None else p
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(10)
-        return None
+    return not n_new(env) and not n_claimed(env) and len(env.events_list()) >= n
 
 
 def status_of(env):
-    rc, out, err = env.run("status", timeout=30)
-    counters = {}
-    for line in out.splitlines():
-        if line.startswith("daemon counters: "):
-            counters = json.loads(line[len("daemon counters: "):])
+    rc, out, _, counters = status(env)
     line = [l for l in out.splitlines() if l.startswith("forwards this hour:")]
-    return rc, counters, line[0] if line else out + err
+    return rc, counters or {}, line[0] if line else out
 
 
 CAP, BURST = 20, 500
@@ -306,8 +257,8 @@ if 3600 - time.time() % 3600 < 90:
     time.sleep(3600 - time.time() % 3600 + 1)
 env = Env(settings={"daily_limit": 0, "workers": 4, "forward_reasons": "existing",
                     "forward_cap_per_hour": CAP, "rescan_interval_s": 1})
-d = start(env)
-R.check("burst: daemon started", d.poll() is None)
+d = Daemon(env)
+R.check("burst: daemon started", d.ready())
 for i in range(BURST):
     env.deliver(spam(i, "b"))
 R.check("burst: all %d handled" % BURST, wait_for(lambda: settled(env, BURST), 120))
@@ -330,10 +281,11 @@ R.eq("burst: status forwards this hour", line,
      "forwards this hour: spam %d (%d held back); cap %d per reason" % (BURST, BURST - CAP, CAP))
 print("# burst: %d spam-flagged requests, cap %d/hour: %d forwarded, %d held back"
       % (BURST, CAP, n_forwarded, n_held_ev))
-R.eq("burst: daemon stops cleanly", stop(d), 0)
+R.eq("burst: daemon stops cleanly", d.stop(), 0)
 
 # a restart within the hour: the count is in the store, the cap holds
-d = start(env)
+d = Daemon(env)
+R.check("restart: daemon started", d.ready())
 for i in range(10):
     env.deliver(spam(i, "after-restart"))
 R.check("restart: 10 more handled", wait_for(lambda: settled(env, BURST + 10), 60))
@@ -343,9 +295,9 @@ R.eq("restart: counter since this start", counters.get("forwards_held"), 10)
 R.eq("restart: status this hour", line,
      "forwards this hour: spam %d (%d held back); cap %d per reason"
      % (BURST + 10, BURST + 10 - CAP, CAP))
-R.eq("restart: daemon stops cleanly", stop(d), 0)
-log = open(os.path.join(env.dir, "daemon.log"), "rb").read().decode("utf-8", "replace")
-bad = [l for l in log.splitlines() if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+R.eq("restart: daemon stops cleanly", d.stop(), 0)
+with open(os.path.join(env.dir, "daemon.log"), "rb") as f:
+    bad = sanitizer_errors(f.read().decode("utf-8", "replace"))
 R.check("burst: no sanitizer report", not bad, "\n".join(bad[:5]))
 # privacy: the spammers' addresses appear nowhere but in the forwards
 with open(env.events, "rb") as f:

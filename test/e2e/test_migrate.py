@@ -18,11 +18,9 @@ forwarded, and the Postfix queue is empty. The held requests' recipient
 is the local user (their alias was expanded when they were queued), which
 is why the guide changes that user's destination.
 """
-import atexit
 import json
 import os
 import shutil
-import signal
 import smtplib
 import subprocess
 import sys
@@ -30,13 +28,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, BIN
-from postfix import Postfix, free_ports
+from mrtest import BIN, Daemon, Env, Results, wait_for
+from postfix import Postfix
 
 R = Results()
-PROCS = []
-atexit.register(lambda: [p.kill() for p in PROCS if p.poll() is None])
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
 
 if not os.path.exists("/usr/sbin/postfix") or os.geteuid() != 0:
     print("skip - migration switch-over (needs postfix and root)")
@@ -49,13 +44,6 @@ CONFIG = [  # the existing system's shape
               ["html", "<a href=\"https://example.com/en.html\">English</a>"]],
      "attachments": None, "send_method": "SMTP"},
 ]
-
-
-def wait_for(pred, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while not pred() and time.monotonic() < end:
-        time.sleep(step)
-    return pred()
 
 
 top = tempfile.mkdtemp(prefix="mr-migrate-")
@@ -186,19 +174,15 @@ set_user_destination(env.spool + "/")
 postfix("reload")  # texthash is read at process start; a .forward is read per delivery
 
 # --- step 6: start the daemon ---
-logf = open(os.path.join(env.dir, "daemon.log"), "ab")
-d = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                     stdout=logf, stderr=logf)
-PROCS.append(d)
-R.check("daemon started", wait_for(
-    lambda: b"run: watching" in open(os.path.join(env.dir, "daemon.log"), "rb").read(), 30))
+d = Daemon(env)
+R.check("daemon started", d.ready())
 
 # --- step 7: release ---
 postconf("-X", "defer_transports")
 postfix("reload")
 p = subprocess.run(["/usr/sbin/postqueue", "-c", pf.conf, "-f"], capture_output=True, text=True)
 R.check("postqueue -f", p.returncode == 0, p.stderr)
-R.check("release: the queue empties", wait_for(lambda: not queue(), 60), queue())
+R.check("release: the queue empties", wait_for(lambda: not queue(), 60, 0.1), queue())
 R.check("release: every request handled",
         wait_for(lambda: len(env.events_list()) >= 7 and not spool_new(), 60),
         len(env.events_list()))
@@ -228,11 +212,8 @@ R.eq("nothing left in the spool's new/", spool_new(), [])
 R.eq("nothing failed", os.listdir(os.path.join(env.spool, ".Failed", "new"))
      if os.path.isdir(os.path.join(env.spool, ".Failed", "new")) else [], [])
 
-d.send_signal(signal.SIGTERM)
-R.eq("daemon stops cleanly", d.wait(60), 0)
-logf.close()
-log = open(os.path.join(env.dir, "daemon.log"), "rb").read().decode("utf-8", "replace")
-bad = [l for l in log.splitlines() if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+R.eq("daemon stops cleanly", d.stop(), 0)
+bad = d.sanitizer_errors()
 R.check("no sanitizer report", not bad, "\n".join(bad[:5]))
 pf.stop()
 env.close()

@@ -26,38 +26,29 @@ each uses its own database.
 import atexit
 import hashlib
 import hmac
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg, BIN
+from mrtest import Daemon, Env, Results, counters, free_ports, kill_all, msg, wait_for
 from mariadb import MariaDB, PASSWORD
-from postfix import free_port
 
 R = Results()
-PROCS = []
 TMP = tempfile.mkdtemp(prefix="mr-mysql-e2e-")
 DB = MariaDB(TMP)
 
 
 def _cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
+    kill_all()
     DB.stop()
     shutil.rmtree(TMP, ignore_errors=True)
 
 
 atexit.register(_cleanup)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
 
 ONE = [{"email_addr": "get@responder.test", "body": "links",
         "attachments": None, "send_method": "SMTP"}]
@@ -65,15 +56,6 @@ ONE = [{"email_addr": "get@responder.test", "body": "links",
 
 def sha(s):
     return hashlib.sha512(s.lower().encode()).hexdigest()
-
-
-def wait_for(pred, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= end:
-            return v
-        time.sleep(step)
 
 
 def fresh_db(name):
@@ -116,59 +98,23 @@ def final(env, names):
     return all(env.state_of(n) in ("replied", "ignored", "failed") for n in names)
 
 
-class Daemon:
-    def __init__(self, env, extra=None):
-        e = dict(os.environ)
-        e.update(DB.env)
-        if extra:
-            e.update(extra)
-        self.env = env
-        self.log_path = os.path.join(env.dir, "daemon.log")
-        self.logf = open(self.log_path, "ab")
-        self.p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                                  stdout=self.logf, stderr=self.logf, env=e)
-        PROCS.append(self.p)
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def ready(self, timeout=30):
-        return wait_for(lambda: "run: watching" in self.log() or self.p.poll() is not None,
-                        timeout) and self.p.poll() is None
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(60)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait(10)
-        self.logf.close()
-        bad = [l for l in self.log().splitlines()
-               if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
-        R.check("daemon log: no AddressSanitizer/UBSan error", not bad, "\n".join(bad[:5]))
-        return rc
+def start(env):
+    return Daemon(env, extra_env=DB.env)
 
 
-def counters(env):
-    rc, out, err = run(env, "status")
-    for line in out.splitlines():
-        if line.startswith("daemon counters: "):
-            try:
-                return json.loads(line[len("daemon counters: "):])
-            except ValueError:
-                return None
-    return None
+def stop(d):
+    rc = d.stop()
+    bad = d.sanitizer_errors()
+    R.check("daemon log: no AddressSanitizer/UBSan error", not bad, "\n".join(bad[:5]))
+    return rc
 
 
 # ---------------------------------------------------------------------------
 
-def t_bad_input():
+def test_bad_input():
     name = "bad input"
     # unreachable: nothing listens on this port
-    port = free_port()
+    port = free_ports()[0]
     env = Env(settings={"store": "mysql://responder@127.0.0.1:%d/responder" % port},
               responses=ONE)
     try:
@@ -245,7 +191,7 @@ def old_ddl(dbname):
            "CREATE TABLE whitelist_domain(domainhash VARCHAR(128) PRIMARY KEY);", dbname)
 
 
-def t_old_ddl(keyed):
+def test_old_ddl(keyed):
     name = "old DDL (%s)" % ("HMAC hash_key" if keyed else "SHA-512")
     dbname = "mrt_old_hmac" if keyed else "mrt_old"
     old_ddl(dbname)
@@ -339,7 +285,7 @@ def t_old_ddl(keyed):
         env.close()
 
 
-def t_rollover():
+def test_rollover():
     name = "day rollover"
     fresh_db("mrt_day")
     env = my_env("mrt_day")
@@ -374,13 +320,13 @@ def host_deliver(env, host, data):
                                                               SEQ[0], host))
 
 
-def t_fleet():
+def test_fleet():
     name = "fleet"
     fresh_db("mrt_fleet")
     envs = fleet_envs("mrt_fleet")
     daemons = []
     try:
-        daemons = [Daemon(e) for e in envs]
+        daemons = [start(e) for e in envs]
         R.check("%s: 4 daemons up" % name, all(d.ready() for d in daemons),
                 "\n".join(d.log()[-500:] for d in daemons))
         # one sender, 50 requests, spread over all spools at once
@@ -388,7 +334,7 @@ def t_fleet():
         for i in range(50):
             e = envs[i % 4]
             names.append((e, host_deliver(e, i % 4, msg(frm="Popular@Sender.Test"))))
-        ok = wait_for(lambda: all(final(e, [n]) for e, n in names), 120)
+        ok = wait_for(lambda: all(final(e, [n]) for e, n in names), 120, 0.1)
         R.check("%s: 50 requests handled" % name, ok)
         replied = sum(1 for e, n in names if e.state_of(n) == "replied")
         got = sum(senders_of_replies(e).get("popular@sender.test", 0) for e in envs)
@@ -402,7 +348,7 @@ def t_fleet():
                 h = (i * 20 + s + i) % 4
                 e = envs[h]
                 names.append((s, e, host_deliver(e, h, msg(frm="s%02d@many.test" % s))))
-        ok = wait_for(lambda: all(final(e, [n]) for _, e, n in names), 180)
+        ok = wait_for(lambda: all(final(e, [n]) for _, e, n in names), 180, 0.1)
         R.check("%s: 160 requests handled" % name, ok)
         per = {}
         for s, e, n in names:
@@ -420,13 +366,13 @@ def t_fleet():
         R.eq("%s: no request answered twice" % name, dups, {})
     finally:
         for d in daemons:
-            rc = d.stop()
+            rc = stop(d)
             R.eq("%s: daemon stops with 0" % name, rc, 0)
         for e in envs:
             e.close()
 
 
-def t_restart():
+def test_restart():
     name = "server restart"
     fresh_db("mrt_restart")
     env = my_env("mrt_restart", workers=4, rescan_interval_s=1)
@@ -436,7 +382,7 @@ def t_restart():
         for i in range(1000):
             s = i % 250
             items.append((s, env.deliver(msg(frm="r%03d@restart.test" % s))))
-        d = Daemon(env)
+        d = start(env)
         R.check("%s: daemon up" % name, d.ready(), d.log()[-800:])
         cur = os.path.join(env.spool, "cur")
         wait_for(lambda: len(os.listdir(cur)) >= 250, 120, 0.02)
@@ -447,7 +393,7 @@ def t_restart():
         seen = []
         end = time.monotonic() + 20
         while time.monotonic() < end:
-            c = counters(env)
+            c = counters(env, extra_env=DB.env)
             if c:
                 seen.append((c.get("paused_s"), c.get("retry")))
                 if c.get("paused_s", 0) > 0:
@@ -484,7 +430,7 @@ def t_restart():
         R.check("%s: no crash: the daemon is still running" % name, d.p.poll() is None)
     finally:
         if d is not None:
-            R.eq("%s: daemon stops with 0" % name, d.stop(), 0)
+            R.eq("%s: daemon stops with 0" % name, stop(d), 0)
             log = d.log()
             R.check("%s: no address in the daemon log" % name, "restart.test" not in log,
                     [l for l in log.splitlines() if "restart.test" in l][:3])
@@ -493,8 +439,8 @@ def t_restart():
 
 try:
     DB.start()
-    for t in (t_bad_input, lambda: t_old_ddl(False), lambda: t_old_ddl(True), t_rollover,
-              t_fleet, t_restart):
+    for t in (test_bad_input, lambda: test_old_ddl(False), lambda: test_old_ddl(True), test_rollover,
+              test_fleet, test_restart):
         try:
             t()
         except Exception:

@@ -10,13 +10,11 @@ sources start no program through a shell.
 import os
 import pwd
 import re
-import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import BIN, ROOT, Env, Results, msg
+from mrtest import BIN, ROOT, Daemon, Env, Results, msg, wait_for
 
 R = Results()
 
@@ -107,39 +105,24 @@ env = Env(settings={"user": "nobody"})
 os.makedirs(os.path.join(env.dir, "state"), exist_ok=True)
 os.makedirs(os.path.join(env.dir, "outbox"), exist_ok=True)
 chown_tree(env.dir, nobody.pw_uid, nobody.pw_gid)
-log = open(os.path.join(env.dir, "daemon.log"), "wb")
-p = subprocess.Popen([BIN, "run", "-c", env.settings], stdout=log, stderr=log,
-                     stdin=subprocess.DEVNULL)
+d = Daemon(env)
 try:
-    t0 = time.monotonic()
-    ok = False
-    while time.monotonic() - t0 < 30 and p.poll() is None:
-        with open(os.path.join(env.dir, "daemon.log"), "rb") as f:
-            if b"run: watching" in f.read():
-                ok = True
-                break
-        time.sleep(0.05)
-    R.check("root with user nobody: daemon up", ok and p.poll() is None)
-    ids = proc_ids(p.pid)
+    R.check("root with user nobody: daemon up", d.ready())
+    ids = proc_ids(d.pid)
     want = str(nobody.pw_uid)
     R.eq("real, effective, saved and fs uid are nobody's", ids.get("Uid"), [want] * 4)
     R.eq("real, effective, saved and fs gid are nobody's", ids.get("Gid"),
          [str(nobody.pw_gid)] * 4)
     R.eq("supplementary groups: nobody's group only", ids.get("Groups"), [str(nobody.pw_gid)])
     name = env.deliver(msg(frm="ivy@sender.test", msgid="p1@sender.test"))
-    t0 = time.monotonic()
-    while env.state_of(name) != "replied" and time.monotonic() - t0 < 30:
-        time.sleep(0.05)
+    wait_for(lambda: env.state_of(name) == "replied", 30)
     R.eq("after the drop: a request is answered", env.state_of(name), "replied")
     outs = env.outbox_files()
     R.check("the replies are written as nobody",
             outs and all(os.stat(o).st_uid == nobody.pw_uid for o in outs), outs)
-    with open(os.path.join(env.dir, "daemon.log"), "rb") as f:
-        R.check("the log says who it runs as", b"running as nobody" in f.read())
+    R.check("the log says who it runs as", "running as nobody" in d.log())
 finally:
-    p.send_signal(signal.SIGTERM)
-    rc = p.wait(60)
-    log.close()
+    rc = d.stop()
 R.eq("SIGTERM: exit 0", rc, 0)
 env.close()
-R.done()
+sys.exit(R.done())

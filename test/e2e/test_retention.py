@@ -9,12 +9,11 @@ a file cannot be set by a test). Each removal is an event line and a status coun
 requests and new/ are never touched.
 """
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import BIN, Env, Results, msg
+from mrtest import Daemon, Env, Results, msg, wait_for
 
 R = Results()
 HOUR, DAY = 3600, 86400
@@ -99,25 +98,17 @@ env = Env(settings={"retention": {"handled_s": HOUR, "failed_s": HOUR}})
 old = env.deliver(msg(frm="gus@sender.test", msgid="d1@sender.test"))
 rc, out, err = env.run("drain")
 R.eq("daemon: old request replied by drain", env.state_of(old), "replied")
-log = open(os.path.join(env.dir, "daemon.log"), "wb")
-p = subprocess.Popen([BIN, "run", "-c", env.settings], stdout=log, stderr=log,
-                     stdin=subprocess.DEVNULL, env=dict(os.environ, **at(time.time() + 2 * HOUR)))
+d = Daemon(env, extra_env=at(time.time() + 2 * HOUR))
 try:
-    t0 = time.monotonic()
-    while env.state_of(old) != "missing" and time.monotonic() - t0 < 30:
-        time.sleep(0.05)
+    wait_for(lambda: env.state_of(old) == "missing", 30)
     R.eq("daemon: the start pass removed the old request", env.state_of(old), "missing")
     fresh = env.deliver(msg(frm="hal@sender.test", msgid="d2@sender.test"))
-    t0 = time.monotonic()
-    while env.state_of(fresh) != "replied" and time.monotonic() - t0 < 30:
-        time.sleep(0.05)
+    wait_for(lambda: env.state_of(fresh) == "replied", 30)
     R.eq("daemon: a new request is still answered and kept", env.state_of(fresh), "replied")
     rc, out, err = env.run("status", timeout=30)
     R.check("status counts the removal", '"expired_handled":1' in out.replace(" ", ""), out)
 finally:
-    p.terminate()
-    rc = p.wait(60)
-    log.close()
+    rc = d.stop()
 R.eq("daemon: exit code after SIGTERM", rc, 0)
 env.close()
 
@@ -128,4 +119,4 @@ R.check("negative handled_s refused, naming the key",
         rc == 1 and "retention.handled_s" in err, err)
 R.check("unknown retention key refused", "retention.failed_days" in err, err)
 env.close()
-R.done()
+sys.exit(R.done())

@@ -23,39 +23,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg, BIN
+from mrtest import Daemon, Env, Results, counters, kill_all, msg, wait_for
 
 R = Results()
-PROCS = []
-
-
-def wait_for(fn, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
 
 
 def start(env):
-    logf = open(os.path.join(env.dir, "daemon.log"), "ab")
-    p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                         stdout=logf, stderr=logf)
-    PROCS.append(p)
-    ok = wait_for(lambda: p.poll() is not None or os.path.exists(
-        os.path.join(env.spool, ".mailresponder.sock")), 30)
-    return p if ok and p.poll() is None else None
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return None
+    d = Daemon(env)
+    return d if d.ready() else None
 
 
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -90,7 +65,7 @@ def rotate(env, p, k):
         return [env.events + ".2.gz", env.events + ".1"]
     os.rename(env.events, env.events + ".%d" % (k + 1))
     os.close(os.open(env.events, os.O_WRONLY | os.O_CREAT, 0o600))
-    p.send_signal(signal.SIGHUP)
+    p.send(signal.SIGHUP)
     return [env.events + ".1", env.events + ".2"]
 
 
@@ -103,7 +78,7 @@ def read_any(path):
         return f.read()
 
 
-def rotation():
+def test_rotation():
     env = Env(settings={"daily_limit": 0, "workers": 2})
     p = start(env)
     R.check("rotation: daemon starts", p is not None)
@@ -131,7 +106,7 @@ def rotation():
     paths = rotated + [env.events]
     done = wait_for(lambda: sum(read_any(x).count(b"\n") for x in paths
                                 if os.path.exists(x)) >= n, 120)
-    rc = stop(p)
+    rc = p.stop()
     R.eq("rotation: daemon exits 0", rc, 0)
     files = [(x, read_any(x)) for x in paths if os.path.exists(x)]
     seen, split, bad = {}, 0, []
@@ -172,7 +147,7 @@ def rotation():
     env.close()
 
 
-def logrotate_sample():
+def test_logrotate_sample():
     text = open(SAMPLE).read()
     R.check("logrotate sample: daily, compressed, kept 35 days, SIGHUP in postrotate",
             all(w in text for w in ("daily", "compress", "rotate 35", "postrotate",
@@ -230,7 +205,7 @@ def sample(fams, fam, **labels):
     return None
 
 
-def prometheus():
+def test_prometheus():
     env = Env(settings={"daily_limit": 0})
     rc, out, err = env.run("status", "--prometheus")
     R.check("status --prometheus without a daemon: exit 0", rc == 0, err)
@@ -265,25 +240,18 @@ def prometheus():
             buckets[-1][1] == cnt[0] == 11.0, (buckets, cnt))
     R.check("no requester address in the metrics",
             "sender.test" not in out, out)
-    rc, text, err = env.run("status")
-    m = re.search(r"daemon counters: (\{.*\})", text)
-    try:
-        j = json.loads(m.group(1)) if m else {}
-    except ValueError:
-        j = {}
+    j = counters(env)
     R.check("status JSON: the same counter model (replies, reasons, ms)",
             j.get("replies", -1) == 14 and isinstance(j.get("reasons"), list) and "p95" in j.get("ms", {}),
-            text)
-    R.eq("daemon exits 0", stop(p), 0)
+            j)
+    R.eq("daemon exits 0", p.stop(), 0)
     env.close()
 
 
 try:
-    rotation()
-    logrotate_sample()
-    prometheus()
+    test_rotation()
+    test_logrotate_sample()
+    test_prometheus()
 finally:
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
+    kill_all()
 sys.exit(R.done())

@@ -21,18 +21,16 @@ g) Refresh time for 20 entries and 10 MB of attachments (printed).
 """
 import email
 import email.policy
-import hashlib
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import BIN, Env, Results, msg
+from mrtest import Daemon, Env, Results, counters, kill_all, msg, wait_for
 from awsstub import Stub
 
 R = Results()
@@ -44,19 +42,8 @@ with open(CREDS, "w") as f:
     json.dump({KEY: {"secret": SECRET}}, f)
 AWS_ENV = {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
            "AWS_SESSION_TOKEN": ""}
-PROCS = []
 BUCKET = "fleet-config"
 DL = "dl-files"
-
-
-def wait_for(pred, timeout, step=0.05):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def responses(att_key="android/app.apk", extra=None):
@@ -74,54 +61,12 @@ def s3_settings(stub, **kw):
     return {"responder_config": "s3://%s/responses.json" % BUCKET, "s3": s3}
 
 
-def rewrite_settings(env, stub, **kw):
-    with open(env.settings) as f:
-        s = json.loads(f.read().split("\n", 1)[1])
-    s.update(s3_settings(stub, **kw))
-    with open(env.settings, "w") as f:
-        f.write("// test settings\n" + json.dumps(s, indent=1))
-
-
-class Daemon:
-    n = 0
-
-    def __init__(self, env):
-        self.env = env
-        Daemon.n += 1
-        self.log_path = os.path.join(env.dir, "daemon-%d.log" % Daemon.n)
-        self.logf = open(self.log_path, "ab")
-        e = dict(os.environ)
-        e.update(AWS_ENV)
-        self.p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                                  stdout=self.logf, stderr=self.logf, env=e)
-        PROCS.append(self.p)
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def ready(self):
-        return wait_for(lambda: "run: watching" in self.log() or self.p.poll() is not None, 30) \
-            and self.p.poll() is None
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(60)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait(10)
-        self.logf.close()
-        return rc
+def start(env):
+    return Daemon(env, extra_env=AWS_ENV)
 
 
 def status(env):
-    rc, out, err = env.run("status", env=AWS_ENV)
-    for line in out.splitlines():
-        if line.startswith("daemon counters: "):
-            return json.loads(line[len("daemon counters: "):])
-    return {}
+    return counters(env, extra_env=AWS_ENV)
 
 
 def att_of(raw):
@@ -159,9 +104,7 @@ def main():
     finally:
         stub.s3_hang(False)
         stub.stop()
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
+        kill_all()
         shutil.rmtree(TMP, ignore_errors=True)
 
 
@@ -174,16 +117,16 @@ def run_all(stub):
     if only in ("", "main"):
         env = Env(settings=s3_settings(stub))
         try:
-            scenario(stub, env, apk1, apk2)
+            test_s3_config(stub, env, apk1, apk2)
         finally:
             env.close()
     if only in ("", "down"):
-        down_at_start(stub, apk1)
+        test_down_at_start(stub, apk1)
     if only in ("", "big"):
-        big_refresh(stub)
+        test_big_refresh(stub)
 
 
-def scenario(stub, env, apk1, apk2):
+def test_s3_config(stub, env, apk1, apk2):
     # a) commands read the S3 config
     rc, out, err = env.run("config-check", env=AWS_ENV)
     R.check("config-check: an s3:// config with S3 attachments passes (exit %d)" % rc,
@@ -199,7 +142,7 @@ def scenario(stub, env, apk1, apk2):
             not os.listdir(os.path.join(env.dir, "s3cache")))
 
     n0 = len(stub.s3_requests())
-    d = Daemon(env)
+    d = start(env)
     R.check("daemon starts on the S3 config", d.ready(), d.log()[-2000:])
     reqs = stub.s3_requests()[n0:]
     R.check("start: config and attachment fetched, signatures accepted (%s)"
@@ -271,7 +214,7 @@ def scenario(stub, env, apk1, apk2):
     stub.s3_put(BUCKET, "responses.json", responses())
 
     # d) a changed attachment at the next timed refresh; no mixed reply
-    rewrite_settings(env, stub, refresh_s=1)
+    env.update_settings(**s3_settings(stub, refresh_s=1))
     reloaded = d.log().count("reloaded")
     d.p.send_signal(signal.SIGHUP)
     wait_for(lambda: d.log().count("reloaded") > reloaded, 20)
@@ -312,16 +255,16 @@ def scenario(stub, env, apk1, apk2):
     R.check("SIGTERM during refreshes: exit 0", d.stop() == 0, d.log()[-1500:])
 
 
-def down_at_start(stub, apk1):
+def test_down_at_start(stub, apk1):
     # f) with a cache: starts on it; without: exit 2
     stub.s3_put(DL, "android/app.apk", apk1)
     env = Env(settings=s3_settings(stub))
     try:
-        d = Daemon(env)
+        d = start(env)
         R.check("cache filled by a first start", d.ready(), d.log()[-1500:])
         d.stop()
         stub.stop()
-        d = Daemon(env)
+        d = start(env)
         R.check("S3 down at start, cache present: the daemon starts", d.ready(), d.log()[-1500:])
         R.check("S3 down at start: warning names the object and the cached copy",
                 "responses.json" in d.log() and "using the cached copy" in d.log(), d.log()[-1500:])
@@ -330,8 +273,8 @@ def down_at_start(stub, apk1):
                 raw is not None and att_of(raw) == apk1)
         d.stop()
         shutil.rmtree(os.path.join(env.dir, "s3cache"))
-        d = Daemon(env)
-        rc = d.p.wait(60)
+        d = start(env)
+        rc = d.wait(60)
         R.check("S3 down at start, no cache: exit 2 (got %s)" % rc, rc == 2, d.log()[-1500:])
         R.check("S3 down at start, no cache: the message names what could not be fetched",
                 "s3 %s/responses.json" % BUCKET in d.log() and "not starting" in d.log(),
@@ -341,7 +284,7 @@ def down_at_start(stub, apk1):
         env.close()
 
 
-def big_refresh(stub):
+def test_big_refresh(stub):
     # g) 20 entries, 10 MB of attachments in all: time of a reload
     extra = []
     for i in range(20):
@@ -354,7 +297,7 @@ def big_refresh(stub):
     env = Env(settings=s3_settings(stub))
     try:
         t0 = time.monotonic()
-        d = Daemon(env)
+        d = start(env)
         ok = d.ready()
         t_start = time.monotonic() - t0
         R.check("20 entries, 10 MB: the daemon starts", ok, d.log()[-1500:])
@@ -379,4 +322,4 @@ def big_refresh(stub):
 
 
 main()
-R.done()
+sys.exit(R.done())

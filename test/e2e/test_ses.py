@@ -15,7 +15,8 @@ d) Credentials: none at all -> configuration error (config-check, drain);
    a group-readable credentials file is refused naming it; a 0600 file
    with a profile works; IMDS only (empty environment) with a refresh
    across the expiry, in one daemon.
-e) The daemon: account paused -> the workers pause.
+e) The daemon: account paused -> the workers pause for the backoff
+   period, and status shows the pause.
 f) 500 requests through the daemon: SES calls per request, connections per
    worker, requests/s, p50 added per request against maildir.
 g) SES down for 20 s during a 500-request daemon run: none lost, all
@@ -29,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +37,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import BIN, Env, Results, msg
+from mrtest import (Daemon, Env, Results, free_ports, kill_all, msg, publish, stage,
+                    status, wait_for)
 from awsstub import Stub
 
 R = Results()
@@ -53,7 +54,6 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
            "AWS_SESSION_TOKEN": TOKEN}
 NO_AWS_ENV = {k: "" for k in AWS_ENV}
 OUTPUTS = []  # every text the program wrote, for (i)
-PROCS = []
 STUBS = []
 
 
@@ -107,60 +107,20 @@ def ses_settings(stub, **kw):
     return s
 
 
-def free_port():
-    import socket
-    so = socket.socket()
-    so.bind(("127.0.0.1", 0))
-    port = so.getsockname()[1]
-    so.close()
-    return port
-
-
 def event_of(env, name):
     evs = [e for e in env.events_list() if e["file"] == name]
     return evs[-1] if evs else {}
 
 
-def wait_for(pred, timeout, step=0.05):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+def start(env, aws=AWS_ENV):
+    return Daemon(env, extra_env=aws)
 
 
-class Daemon:
-    def __init__(self, env, aws=AWS_ENV):
-        self.env = env
-        self.log_path = os.path.join(env.dir, "daemon.log")
-        self.logf = open(self.log_path, "ab")
-        e = dict(os.environ)
-        e.update(aws)
-        self.p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                                  stdout=self.logf, stderr=self.logf, env=e)
-        PROCS.append(self.p)
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def ready(self):
-        return wait_for(lambda: "run: watching" in self.log() or self.p.poll() is not None, 30) \
-            and self.p.poll() is None
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(60)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait(10)
-        self.logf.close()
-        OUTPUTS.append(self.log())
-        return rc
+def stop(d):
+    """Stop the daemon; its log joins the outputs checked in (i)."""
+    rc = d.stop()
+    OUTPUTS.append(d.log())
+    return rc
 
 
 def norm_headers(raw):
@@ -178,7 +138,7 @@ def states(env, names):
 
 
 # ---------------------------------------------------------------- a, b
-def t_bytes_and_mixed():
+def test_bytes_and_mixed():
     stub = new_stub("stub-a")
     resp = [entry("ses@responder.test", [["plain", "SES body \u00e9"], ["html", "<p>SES</p>"]], "SES"),
             entry("mixed@responder.test", "first, by SES", "SES"),
@@ -198,12 +158,8 @@ def t_bytes_and_mixed():
     R.eq("a: configuration set passed", meta.get("ConfigurationSetName"), "mr-set")
     R.check("a: no DKIM-Signature on the SES reply", b"DKIM-Signature" not in raw, raw[:300])
     # the same request through the maildir: override
-    with open(env.settings) as f:
-        s = json.loads(f.read().split("\n", 1)[1])
-    s["transport_override"] = "maildir:outbox-override"
-    with open(env.settings, "w") as f:
-        json.dump(s, f)
-    a2 = env.deliver(req)
+    env.update_settings(transport_override="maildir:outbox-override")
+    env.deliver(req)
     rc, out, err = run(env, "drain")
     files = sorted(os.listdir(os.path.join(env.dir, "outbox-override", "new")))
     over = open(os.path.join(env.dir, "outbox-override", "new", files[0]), "rb").read() if files else b""
@@ -242,7 +198,7 @@ def t_bytes_and_mixed():
 
 
 # ---------------------------------------------------------------- c
-def t_error_classes():
+def test_error_classes():
     stub = new_stub("stub-c")
     env = Env(responses=[entry("get@responder.test", "hi", "SES")], settings=ses_settings(stub))
     cases = [("toolong-1@sender.test", "failed", "ses-invalid"),
@@ -270,20 +226,15 @@ def t_error_classes():
     R.check("c: the stand-in said SignatureDoesNotMatch",
             stub.stats()["codes"].get("SignatureDoesNotMatch", 0) >= 1, stub.stats())
     # TLS fails (https:// to a server that speaks plain HTTP): retry
-    with open(env.settings) as f:
-        s = json.loads(f.read().split("\n", 1)[1])
-    s["ses"]["endpoint"] = stub.url().replace("http://", "https://")
-    with open(env.settings, "w") as f:
-        json.dump(s, f)
+    ses = dict(ses_settings(stub)["ses"], endpoint=stub.url().replace("http://", "https://"))
+    env.update_settings(ses=ses)
     n = env.deliver(msg(frm="fine-10@sender.test", msgid="c10@sender.test"))
     rc, out, err = run(env, "drain")
     ev = event_of(env, n)
     R.eq("c: TLS failure -> retry ses-unavailable", (env.state_of(n), ev.get("reason")),
          ("new", "ses-unavailable"))
     # connection refused: retry
-    s["ses"]["endpoint"] = "http://127.0.0.1:%d/" % free_port()
-    with open(env.settings, "w") as f:
-        json.dump(s, f)
+    env.update_settings(ses=dict(ses, endpoint="http://127.0.0.1:%d/" % free_ports()[0]))
     rc, out, err = run(env, "drain")
     ev = event_of(env, n)
     R.eq("c: connection refused -> retry ses-unavailable", (env.state_of(n), ev.get("reason")),
@@ -293,7 +244,7 @@ def t_error_classes():
 
 
 # ---------------------------------------------------------------- d
-def t_credentials():
+def test_credentials():
     stub = new_stub("stub-d", imds_lifetime=303)
     resp = [entry("get@responder.test", "hi", "SES")]
     env = Env(responses=resp, settings=ses_settings(stub))
@@ -310,11 +261,7 @@ def t_credentials():
         f.write("[default]\naws_access_key_id = NOPE\naws_secret_access_key = nope\n"
                 "[mr]\naws_access_key_id = AKIAFILE0001\naws_secret_access_key = %sfile\n" % SECRET)
     os.chmod(cf, 0o640)
-    with open(env.settings) as f:
-        s = json.loads(f.read().split("\n", 1)[1])
-    s["aws"] = {"imds": 0, "credentials_file": cf, "profile": "mr"}
-    with open(env.settings, "w") as f:
-        json.dump(s, f)
+    env.update_settings(aws={"imds": 0, "credentials_file": cf, "profile": "mr"})
     rc, out, err = run(env, "config-check", aws=NO_AWS_ENV)
     R.check("d: group-readable credentials file refused, named",
             rc == 1 and cf in out + err and "chmod 600" in out + err, (rc, out, err))
@@ -324,10 +271,8 @@ def t_credentials():
     R.eq("d: the file's key signed it", [r["key"] for r in stub.requests()], ["AKIAFILE0001"])
     # IMDS only, empty environment; credentials live 303 s and are
     # refreshed 300 s before they expire: after 3 s a new set is needed
-    s["aws"] = {"imds": 1, "imds_endpoint": stub.url().rstrip("/")}
-    with open(env.settings, "w") as f:
-        json.dump(s, f)
-    d = Daemon(env, aws=NO_AWS_ENV)
+    env.update_settings(aws={"imds": 1, "imds_endpoint": stub.url().rstrip("/")})
+    d = start(env, aws=NO_AWS_ENV)
     R.check("d: imds: daemon up", d.ready(), d.log()[-500:])
     n1 = env.deliver(msg(msgid="d2@sender.test"))
     ok1 = wait_for(lambda: env.state_of(n1) == "replied", 20)
@@ -336,7 +281,7 @@ def t_credentials():
     ok2 = wait_for(lambda: env.state_of(n2) == "replied", 20)
     R.check("d: imds: both requests replied by one daemon", ok1 and ok2,
             (env.state_of(n1), env.state_of(n2)))
-    rc = d.stop()
+    stop(d)
     keys = [r["key"] for r in stub.requests()][1:]
     R.check("d: imds: temporary keys used, a new one after the refresh",
             len(keys) == 2 and keys[0].startswith("ASIASTUB") and keys[1].startswith("ASIASTUB")
@@ -352,62 +297,58 @@ def t_credentials():
 
 
 # ---------------------------------------------------------------- e
-def t_pause():
+PAUSE_S = 10
+
+
+def test_pause():
     stub = new_stub("stub-e")
-    env = Env(responses=[entry("get@responder.test", "hi", "SES")], settings=ses_settings(stub))
-    d = Daemon(env)
+    # the pause lasts the retry backoff, counted in whole seconds of
+    # time(2): a pause of initial_s ends after initial_s - 1 to initial_s s.
+    # With 1 s it could be over before status ran; 10 s leaves status the
+    # time to look on a busy machine.
+    env = Env(responses=[entry("get@responder.test", "hi", "SES")],
+              settings=ses_settings(stub, retry={"initial_s": PAUSE_S, "max_s": 2 * PAUSE_S,
+                                                 "max_age_s": 3600}))
+    d = start(env)
     R.check("e: daemon up", d.ready(), d.log()[-500:])
     n = env.deliver(msg(frm="paused-1@sender.test", msgid="e1@sender.test"))
     ok = wait_for(lambda: "the sending account is paused: pausing work" in d.log(), 15)
     R.check("e: account paused -> the workers pause", ok, d.log()[-800:])
-    st = subprocess.run([BIN, "status", "-c", env.settings], capture_output=True, text=True)
-    OUTPUTS.append(st.stdout + st.stderr)
-    R.check("e: status shows the pause", '"paused_s":' in st.stdout and
-            '"paused_s":0' not in st.stdout.replace(" ", ""), st.stdout)
-    d.stop()
+    rc, out, _, c = status(env)
+    OUTPUTS.append(out)
+    R.check("e: status shows the pause", c and 0 < c.get("paused_s", 0) <= PAUSE_S, out)
+    R.check("e: the request waits for a retry: ses-paused",
+            wait_for(lambda: event_of(env, n).get("reason") == "ses-paused", 15)
+            and env.state_of(n) == "new", (env.state_of(n), event_of(env, n)))
+    stop(d)
     stub.stop()
     close_env(env)
 
 
-def stage(env, n, tag):
-    """n requests written to tmp/, published into new/ at once."""
-    names = []
-    for i in range(n):
-        env.seq += 1
-        name = "%d.V801I%dM%06d.%s" % (1700000000 + env.seq, env.seq, env.seq, tag)
-        with open(os.path.join(env.spool, "tmp", name), "wb") as f:
-            f.write(msg(frm="user%d@sender.test" % i, msgid="%s%d@sender.test" % (tag, i)))
-        names.append(name)
-    return names
-
-
-def publish(env, names):
-    for n in names:
-        os.rename(os.path.join(env.spool, "tmp", n), os.path.join(env.spool, "new", n))
-
-
-def daemon_run(env, names, timeout, during=None):
-    d = Daemon(env)
+def daemon_run(env, items, timeout, during=None):
+    names = [n for n, _, _ in items]
+    d = start(env)
     ok = d.ready()
     t0 = time.monotonic()
-    publish(env, names)
+    publish(env, items)
     if during:
         during()
     done = wait_for(lambda: sum(1 for n in names if env.state_of(n) == "replied") == len(names),
                     timeout, 0.2)
     t = time.monotonic() - t0
-    rc = d.stop()
+    rc = stop(d)
     return ok and bool(done), t, rc
 
 
 # ---------------------------------------------------------------- f
-def t_figures():
+def test_figures():
     stub = new_stub("stub-f")
     workers = 2
     env = Env(responses=[entry("get@responder.test", "hi", "SES")],
               settings=ses_settings(stub, workers=workers, log_level="debug"))
-    names = stage(env, 500, "f")
-    ok, t, rc = daemon_run(env, names, 120)
+    items = stage(env, 500, "f")
+    names = [n for n, _, _ in items]
+    ok, t, rc = daemon_run(env, items, 120)
     with open(os.path.join(env.dir, "daemon.log")) as f:
         calls = [int(m) / 1000.0 for m in re.findall(r"ses: SendRawEmail HTTP 200 in (\d+) us", f.read())]
     R.eq("f: one timed SES call per request in the debug log", len(calls), 500)
@@ -438,8 +379,9 @@ def t_figures():
     env = Env(responses=[entry("get@responder.test", "hi", "SES")],
               settings=ses_settings(stub, workers=workers,
                                     transport_override="maildir:" + os.path.join(shm, "outbox")))
-    names = stage(env, 500, "g")
-    ok, t2, rc = daemon_run(env, names, 120)
+    items = stage(env, 500, "g")
+    names = [n for n, _, _ in items]
+    ok, t2, rc = daemon_run(env, items, 120)
     ms2 = [e["ms"] for e in env.events_list() if e["file"] in set(names)]
     print("# f: same 500 with a maildir: override on tmpfs: %.2f s (%.0f requests/s); event ms "
           "p50 %.1f (SES run: %.1f; a batch's requests end together at its commit, so the "
@@ -451,12 +393,13 @@ def t_figures():
 
 
 # ---------------------------------------------------------------- g
-def t_outage():
+def test_outage():
     stub = new_stub("stub-g")
     env = Env(responses=[entry("get@responder.test", "hi", "SES")],
               settings=ses_settings(stub, workers=2, ses=dict(
                   region="us-east-1", endpoint=stub.url(), timeout_s=3, max_send_rate=100)))
-    names = stage(env, 500, "o")
+    items = stage(env, 500, "o")
+    names = [n for n, _, _ in items]
 
     def outage():
         wait_for(lambda: len(os.listdir(os.path.join(stub.dir, "msgs"))) >= 200, 30, 0.02)
@@ -467,7 +410,7 @@ def t_outage():
         stub.start()
         print("# g: stand-in back after %.1f s" % (time.monotonic() - t))
 
-    ok, t, rc = daemon_run(env, names, 180, outage)
+    ok, t, rc = daemon_run(env, items, 180, outage)
     R.check("g: all 500 replied after a 20 s SES outage", ok, states(env, names))
     R.eq("g: daemon exit code", rc, 0)
     msgs = stub.msgs()
@@ -488,13 +431,14 @@ def t_outage():
 
 
 # ---------------------------------------------------------------- h
-def t_rate():
+def test_rate():
     stub = new_stub("stub-h")
     env = Env(responses=[entry("get@responder.test", "hi", "SES")],
               settings=ses_settings(stub, workers=4, ses=dict(
                   region="us-east-1", endpoint=stub.url(), max_send_rate=50)))
-    names = stage(env, 500, "r")
-    ok, t, rc = daemon_run(env, names, 60)
+    items = stage(env, 500, "r")
+    names = [n for n, _, _ in items]
+    ok, t, rc = daemon_run(env, items, 60)
     R.check("h: 500 replied", ok, states(env, names))
     ts = sorted(m["t_arrived"] for _, m in stub.msgs())
     worst = max(sum(1 for u in ts[i:] if u < t0 + 1.0) for i, t0 in enumerate(ts)) if ts else 0
@@ -516,7 +460,7 @@ def t_rate():
 
 
 # ---------------------------------------------------------------- i
-def t_secrets():
+def test_secrets():
     text = "\n".join(OUTPUTS)
     R.check("i: %d outputs checked, none holds the secret key" % len(OUTPUTS),
             len(OUTPUTS) > 10 and SECRET not in text and "K7MDENG" not in text)
@@ -527,16 +471,14 @@ def t_secrets():
 
 if __name__ == "__main__":
     try:
-        for t in [t_bytes_and_mixed, t_error_classes, t_credentials, t_pause,
-                  t_figures, t_outage, t_rate, t_secrets]:
+        for t in [test_bytes_and_mixed, test_error_classes, test_credentials, test_pause,
+                  test_figures, test_outage, test_rate, test_secrets]:
             t0 = time.monotonic()
             t()
             print("# %s: %.1f s" % (t.__name__, time.monotonic() - t0))
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
+        kill_all()
         for st in STUBS:
             st.stop()
         shutil.rmtree(TMP, ignore_errors=True)
-    R.done()
+    sys.exit(R.done())
