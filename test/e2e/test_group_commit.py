@@ -13,20 +13,19 @@ every request the order must be:
   -> its event line
 
 and the fsyncs of cur/ and outbox/new must be shared: fewer of them than
-requests (group commit). A second run with a SIGKILL at a random moment,
-repeated, ends with every request replied exactly once.
+requests (group commit). A second run, SIGKILLed four times mid-run (at
+a random count of replies) and restarted, ends with every request replied
+exactly once.
 """
 import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg, BIN
+from mrtest import Env, Results, killed_drains, msg, BIN
 
 R = Results()
 RESP = [{"email_addr": "get@responder.test", "body": "entry-0 links",
@@ -114,19 +113,11 @@ env.close()
 env = Env(responses=RESP, settings={"daily_limit": 0})
 M = 3000
 names = [env.deliver(msg(frm="k%d@sender.test" % i, msgid="k%d@sender.test" % i)) for i in range(M)]
-rnd = random.Random(os.getpid())
-kills = 0
-for attempt in range(4):
-    p = subprocess.Popen([BIN, "drain", "-q", "-c", env.settings],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(rnd.uniform(0.1, 0.8))
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGKILL)
-        kills += 1
-    p.wait()
+kills, at_kill = killed_drains(env, 4, M, random.Random(os.getpid()))
 rc, out, err = env.run("drain")
 R.eq("group commit kill: final drain exit code", rc, 0)
 R.check("group commit kill: at least one run killed mid-way", kills >= 1, kills)
+R.eq("group commit kill: every run killed before it was done", kills, 4)
 R.eq("group commit kill: every request replied", [env.state_of(n) for n in names].count("replied"), M)
 got = {}
 for _, raw, m in env.outbox_msgs():
@@ -146,6 +137,6 @@ for e in events:
 lost = [n for n in names if n not in final]
 R.check("group commit kill: events lost at kills (%d) within the open batches (%d kills)"
         % (len(lost), kills), len(lost) <= kills * 2 * 32, lost[:3])
-print("# kills=%d, event lines lost with them: %d" % (kills, len(lost)))
+print("# kills=%d at %s replies, event lines lost with them: %d" % (kills, at_kill, len(lost)))
 env.close()
 sys.exit(R.done())
