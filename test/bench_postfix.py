@@ -17,17 +17,14 @@ Prints requests/s of both, and their ratio against the target (80 %),
 min / median / max of MR_BENCH_RUNS runs (3), and the share of worker time
 spent signing. Asserts nothing.
 """
-import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
-from mrtest import Env, BIN
-from postfix import Postfix, free_ports
+from mrtest import Daemon, Env, counters, free_ports, maps_postfix, wait_for
 
 N = int(os.environ.get("MR_BENCH_PF_N", "2000"))
 RUNS = int(os.environ.get("MR_BENCH_RUNS", "3"))
@@ -73,29 +70,17 @@ def clear_new(d):
 def run_once():
     """(postfix alone requests/s, with mailresponder requests/s, sign share)"""
     env = Env(responses=RESP)
-    os.chmod(env.dir, 0o755)
-    mapdir = os.path.join(env.dir, "maps")
-    os.makedirs(mapdir)
     rsa = os.path.join(env.dir, "rsa.key")
     genkey(rsa, ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
-
     inbound, send = free_ports(2)
-    pf = Postfix(os.path.join(env.dir, "pf"), inbound_port=inbound, send_port=send,
-                 maps_dir=mapdir, domains=("requester.test",),
-                 vmailbox_lines=("get@responder.test responder/", "@requester.test sink/"))
-    daemon = None
+    daemon = pf = None
     try:
-        with open(env.settings) as f:
-            s = json.loads(f.read().split("\n", 1)[1])
-        s.update({"spool": pf.maildir("responder"), "transport_override": None,
-                  "smtp_url": "smtp://127.0.0.1:%d" % send, "daily_limit": 0, "workers": 2,
-                  "event_log": "events.jsonl",
-                  "dkim": {"domain": "responder.test", "selector": "rsa1", "rsa_key": rsa}})
-        with open(env.settings, "w") as f:
-            json.dump(s, f)
-        pf.configure()
-        env.run("postfix-maps", "-d", mapdir, "--base", pf.mail, "--postmap",
-                env={"MAIL_CONFIG": pf.conf})
+        pf, rc, out = maps_postfix(
+            env, {"transport_override": None, "smtp_url": "smtp://127.0.0.1:%d" % send,
+                  "daily_limit": 0, "workers": 2, "event_log": "events.jsonl",
+                  "dkim": {"domain": "responder.test", "selector": "rsa1", "rsa_key": rsa}},
+            inbound_port=inbound, send_port=send, domains=("requester.test",),
+            vmailbox_lines=("get@responder.test responder/", "@requester.test sink/"))
         pf.start()
         spool, sink = pf.maildir("responder"), pf.sink
         # warm-up: Postfix starts its processes on first use
@@ -117,26 +102,15 @@ def run_once():
         clear_new(spool)
         clear_new(sink)
         # with mailresponder
-        daemon = subprocess.Popen([BIN, "run", "-c", env.settings],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        daemon = Daemon(env)
+        daemon.ready()
         t0 = time.monotonic()
         subprocess.run(["/usr/sbin/smtp-source", "-s", "10", "-m", str(N), "-l", "1024",
                         "-f", "someone@requester.test", "-t", "get@responder.test",
                         "127.0.0.1:%d" % inbound], check=True)
         got = wait_count(lambda: n_new(sink), N, 600)
         t_mr = time.monotonic() - t0
-        c = {}
-        for _ in range(20):
-            st = subprocess.run([BIN, "status", "-c", env.settings], capture_output=True,
-                                text=True).stdout
-            if "{" in st:
-                try:
-                    c = json.loads(st[st.index("{"):].splitlines()[0])
-                    break
-                except ValueError:
-                    pass
-            time.sleep(0.2)
+        c = wait_for(lambda: counters(env), 4, 0.2)
         if not ok_base or got != N:
             print("  (postfix run incomplete: alone %s, with mailresponder %d of %d replies)"
                   % ("ok" if ok_base else "INCOMPLETE", got, N))
@@ -145,9 +119,9 @@ def run_once():
         return N / t_base, N / t_mr, share
     finally:
         if daemon is not None:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(60)
-        pf.stop()
+            daemon.stop()
+        if pf is not None:
+            pf.stop()
         env.close()
 
 

@@ -495,3 +495,24 @@ def killed_drains(env, rounds, replies, rnd, extra_env=None):
         p.wait(30)
         at.append(n_outbox(env))
     return kills, at
+
+
+# ---- a private Postfix fed by postfix-maps ----
+
+def maps_postfix(env, settings, **pf_kw):
+    """A private Postfix (postfix.py) in <env>/pf whose responder domains
+    and addresses come from the maps `mailresponder postfix-maps` writes
+    into <env>/maps; the harness's own table keeps the sinks. env's spool
+    becomes Postfix's "responder" maildir and settings are added to env's.
+    Configured, not started: returns (postfix, postfix-maps exit code,
+    its output)."""
+    from postfix import Postfix
+    mapdir = os.path.join(env.dir, "maps")
+    os.makedirs(mapdir, exist_ok=True)
+    os.chmod(env.dir, 0o755)  # Postfix (user postfix, uid 65534) must get through
+    pf = Postfix(os.path.join(env.dir, "pf"), maps_dir=mapdir, **pf_kw)
+    env.update_settings(spool=pf.maildir("responder"), **settings)
+    pf.configure()
+    rc, out, err = env.run("postfix-maps", "-d", mapdir, "--base", pf.mail, "--postmap",
+                           env=pf.env())
+    return pf, rc, out + err

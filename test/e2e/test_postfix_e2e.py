@@ -11,10 +11,8 @@ to the failure folder while the others go on. Every reply in the sink is
 verified with python's dkim module, public keys given without DNS.
 """
 import base64
-import json
 import os
 import re
-import signal
 import smtplib
 import subprocess
 import sys
@@ -22,8 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dkim  # /usr/bin/python3: python3-dkim
-from mrtest import Env, Results, BIN
-from postfix import Postfix, free_ports
+from mrtest import Daemon, Env, Results, counters, free_ports, maps_postfix
 
 R = Results()
 N = int(os.environ.get("MR_E2E_N", "500"))
@@ -75,39 +72,23 @@ tmp = Env(responses=RESP)
 pf = None
 daemon = None
 try:
-    mail_base = os.path.join(tmp.dir, "pf")
-    os.chmod(tmp.dir, 0o755)  # Postfix (user postfix, uid 65534) must get through
     k = keys(tmp.dir)
     txts = {b"rsa1": dns_txt(k["rsa"][1]), b"ed1": dns_txt(k["ed"][1])}
     inbound, send = free_ports(2)
-    mapdir = os.path.join(tmp.dir, "maps")
-    os.makedirs(mapdir)
-    # the responder's domains and addresses come from the files
-    # postfix-maps wrote; the harness's own table keeps the sinks
-    pf = Postfix(mail_base, inbound_port=inbound, send_port=send, maps_dir=mapdir,
-                 domains=("requester.test", "requester2.test"),
-                 vmailbox_lines=("get@responder.test responder/", "@requester.test sink/",
-                                 "known@requester2.test sink/"))
+    pf, rc, out = maps_postfix(
+        tmp, {"transport_override": None, "smtp_url": "smtp://127.0.0.1:%d" % send,
+              "daily_limit": 0, "retry": {"initial_s": 1, "max_s": 2, "max_age_s": 3600},
+              "dkim": {"domain": "responder.test", "selector": "rsa1", "rsa_key": k["rsa"][0],
+                       "ed25519_key": k["ed"][0], "ed25519_selector": "ed1"}},
+        inbound_port=inbound, send_port=send, domains=("requester.test", "requester2.test"),
+        vmailbox_lines=("get@responder.test responder/", "@requester.test sink/",
+                        "known@requester2.test sink/"))
     spool = pf.maildir("responder")
-    with open(tmp.settings) as f:
-        settings = json.loads(f.read().split("\n", 1)[1])
-    settings.update({"spool": spool, "transport_override": None,
-                     "smtp_url": "smtp://127.0.0.1:%d" % send, "daily_limit": 0,
-                     "retry": {"initial_s": 1, "max_s": 2, "max_age_s": 3600},
-                     "dkim": {"domain": "responder.test", "selector": "rsa1", "rsa_key": k["rsa"][0],
-                              "ed25519_key": k["ed"][0], "ed25519_selector": "ed1"}})
-    with open(tmp.settings, "w") as f:
-        json.dump(settings, f)
-
-    pf.configure()
-    rc, out, err = tmp.run("postfix-maps", "-d", mapdir, "--base", pf.mail, "--postmap",
-                           env={"MAIL_CONFIG": pf.conf})
-    R.check("postfix-maps writes the maps and runs postmap", rc == 0, out + err)
+    R.check("postfix-maps writes the maps and runs postmap", rc == 0, out)
     pf.start()
 
-    log = open(os.path.join(tmp.dir, "run.log"), "w")
-    daemon = subprocess.Popen([BIN, "run", "-c", tmp.settings], stderr=log, stdout=log)
-    time.sleep(0.5)
+    daemon = Daemon(tmp)
+    R.check("daemon starts", daemon.ready(), daemon.log()[-1500:])
 
     senders = ["user%d@requester.test" % i for i in range(N - 1)] + ["ghost@requester2.test"]
     t0 = time.monotonic()
@@ -141,8 +122,7 @@ try:
     while time.monotonic() < end and (os.listdir(os.path.join(spool, "new")) or
                                       [n for n in os.listdir(os.path.join(spool, "cur")) if n.endswith(":2,")]):
         time.sleep(0.1)
-    status = json.loads(subprocess.run([BIN, "status", "-c", tmp.settings], capture_output=True,
-                                       text=True).stdout.split("daemon counters: ", 1)[1].splitlines()[0])
+    status = counters(tmp)
 
     R.check("replies were flowing before the outage (%d)" % at_stop, at_stop > 0)
     R.check("no reply got through while the send smtpd was down", during - at_stop <= 2 * 2,
@@ -199,12 +179,9 @@ try:
             first.startswith(b"Return-Path: <complaints@responder.test>"), first[:80])
 
     # privacy: no requester address in our outputs
-    daemon.send_signal(signal.SIGTERM)
-    R.eq("daemon stops cleanly", daemon.wait(60), 0)
+    R.eq("daemon stops cleanly", daemon.stop(), 0)
+    ours = daemon.log().encode("utf-8")
     daemon = None
-    log.close()
-    with open(os.path.join(tmp.dir, "run.log"), "rb") as f:
-        ours = f.read()
     with open(tmp.events, "rb") as f:
         ours += f.read()
     leaked = [s for s in senders if s.encode() in ours]
@@ -218,7 +195,6 @@ try:
 finally:
     if daemon is not None:
         daemon.kill()
-        daemon.wait()
     if pf is not None:
         pf.stop()
     tmp.close()
