@@ -23,7 +23,7 @@ import signal
 import subprocess
 import time
 
-from postfix import free_port
+from mrtest import free_ports
 
 PASSWORD = "s3cret-pw-for-tests"
 INIT_SQL = """\
@@ -44,7 +44,7 @@ class MariaDB:
         self.dir = os.path.join(tmpdir, "mysql")
         self.data = os.path.join(self.dir, "data")
         self.sock = os.path.join(self.dir, "mysql.sock")
-        self.port = port or free_port()
+        self.port = port or free_ports()[0]
         self.proc = None
         self.flush = flush_at_commit  # innodb_flush_log_at_trx_commit
         self.env = {"MAILRESPONDER_DB_PASSWORD": PASSWORD}

@@ -17,11 +17,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from postfix import free_ports  # noqa: F401 (one port picker for every test)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("MR_BIN", os.path.join(ROOT, "build", "mailresponder"))
@@ -292,20 +293,6 @@ def wait_for(pred, timeout, step=0.05):
         if v or time.monotonic() >= end:
             return v
         time.sleep(step)
-
-
-def free_ports(n=1):
-    """n distinct free TCP ports on 127.0.0.1, picked by the kernel now."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def cpu_s(pid):

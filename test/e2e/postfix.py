@@ -73,7 +73,7 @@ def port_open(port, host="127.0.0.1", timeout=0.2):
         return False
 
 
-def free_ports(n):
+def free_ports(n=1):
     """n distinct ports on 127.0.0.1 that nothing listens on, picked by
     the kernel (all bound at once, so they differ)."""
     socks = []

@@ -125,7 +125,7 @@ def mid(s):
     return (s or "").strip().strip("<>")
 
 
-def check_private(label, env, outs, addrs):
+def privacy_kept(label, env, outs, addrs):
     """No requester address (nor the requester domains) in the event log
     or in drain's stdout/stderr."""
     texts = list(outs)
@@ -150,7 +150,7 @@ def run_drain(env, timeout=600):
     return rc, out, err, time.monotonic() - t0
 
 
-def check_replies(label, files, want):
+def replied_once(label, files, want):
     """want: {message-id: requester address}; each exactly once."""
     seen, bad = {}, []
     for p in files:
@@ -182,7 +182,7 @@ def send_requests(port, reqs):
     s.quit()
 
 
-def part_ab(n=200):
+def test_part_ab(n=200):
     spool = PF.maildir("responder")
     env = new_env("a", spool=spool)
     env.spool = spool
@@ -204,7 +204,7 @@ def part_ab(n=200):
           "replies/s; all %d delivered into the sink %.2f s after the start"
           % (n, secs, n / secs, len(files), time.monotonic() - t0))
     R.eq("a: replies in the sink", len(files), n)
-    check_replies("a", files, {m: a for a, m in reqs})
+    replied_once("a", files, {m: a for a, m in reqs})
     att = env.attach["windows/Setup.exe"]
     bad = [p for p in files
            if [x.get_content() for x in parse(p)[1].iter_attachments()] != [att]]
@@ -213,12 +213,12 @@ def part_ab(n=200):
     R.eq("a: events all replied",
          sorted(set((e["outcome"], e["reason"], e["replies"]) for e in events)),
          [("replied", "replied", 1)])
-    check_private("a", env, (out, err), [a for a, _ in reqs])
-    part_b(off, n)
+    privacy_kept("a", env, (out, err), [a for a, _ in reqs])
+    test_part_b(off, n)
     env.close()
 
 
-def part_b(off, n):
+def test_part_b(off, n):
     end = time.monotonic() + 10
     c, d = PF.send_connects(off)
     while (c == 0 or c != d) and time.monotonic() < end:
@@ -245,7 +245,7 @@ def deliver(env, tag, locals_, domain="requester.test"):
     return out
 
 
-def part_c():
+def test_part_c():
     env = new_env("c")
     ok = deliver(env, "c", ["okc%d" % i for i in range(4)])
     lp, dom = UNKNOWN.split("@")
@@ -266,12 +266,12 @@ def part_c():
     R.eq("c: the others replied", [env.state_of(n) for n, _, _ in ok],
          ["replied"] * len(ok))
     files = wait_sink(before, len(ok))
-    check_replies("c", files, {m: a for _, a, m in ok})
-    check_private("c", env, (out, err), [bad_addr] + [a for _, a, _ in ok])
+    replied_once("c", files, {m: a for _, a, m in ok})
+    privacy_kept("c", env, (out, err), [bad_addr] + [a for _, a, _ in ok])
     env.close()
 
 
-def part_d(n=30):
+def test_part_d(n=30):
     # one worker: with more, the messages already in flight on the others
     # when the 20th failure stops the run are finished too
     env = new_env("d", workers=1)
@@ -295,19 +295,19 @@ def part_d(n=30):
                         for e in evs), evs[:1])
     print("# d: 20 refused connections in %.2f s; error text: %s"
           % (secs, evs[0].get("error") if evs else None))
-    check_private("d: down", env, (out, err), [a for _, a, _ in reqs])
+    privacy_kept("d: down", env, (out, err), [a for _, a, _ in reqs])
     before = sink_names()
     rc, out2, err2, _ = run_drain(env)
     R.eq("d: send smtpd up again: drain exit code", rc, 0)
     R.eq("d: all replied", [env.state_of(n_) for n_, _, _ in reqs],
          ["replied"] * n)
     files = wait_sink(before, n)
-    check_replies("d", files, {m: a for _, a, m in reqs})
-    check_private("d: up", env, (out2, err2), [a for _, a, _ in reqs])
+    replied_once("d", files, {m: a for _, a, m in reqs})
+    privacy_kept("d: up", env, (out2, err2), [a for _, a, _ in reqs])
     env.close()
 
 
-def part_e():
+def test_part_e():
     env = new_env("e")
     ok = deliver(env, "e", ["oke%d" % i for i in range(3)])
     t_name, t_addr, _ = deliver(env, "ex", [TEMPFAIL.split("@")[0]])[0]
@@ -327,8 +327,8 @@ def part_e():
     R.eq("e: the others replied", [env.state_of(n) for n, _, _ in ok],
          ["replied"] * len(ok))
     files = wait_sink(before, len(ok))
-    check_replies("e", files, {m: a for _, a, m in ok})
-    check_private("e", env, (out, err), [t_addr] + [a for _, a, _ in ok])
+    replied_once("e", files, {m: a for _, a, m in ok})
+    privacy_kept("e", env, (out, err), [t_addr] + [a for _, a, _ in ok])
     env.close()
 
 
@@ -419,7 +419,7 @@ class DropServer(threading.Thread):
         self.sock.close()
 
 
-def part_f(mode, n=5):
+def test_part_f(mode, n=5):
     srv = DropServer(mode)
     srv.start()
     # one worker: the server serves one connection at a time
@@ -442,11 +442,11 @@ def part_f(mode, n=5):
     R.check("%s: MAIL FROM the complaints address with SIZE" % label,
             all(re.match(r"MAIL FROM:<%s> SIZE=\d+" % COMPLAINTS, m)
                 for m in srv.mail_from), srv.mail_from[:2])
-    check_private(label, env, (out, err), [a for _, a, _ in reqs])
+    privacy_kept(label, env, (out, err), [a for _, a, _ in reqs])
     env.close()
 
 
-def part_h(n=3):
+def test_part_h(n=3):
     """A server that refuses our envelope sender (5xx at MAIL FROM): not
     about any one message, so every request is retried, none failed."""
     srv = DropServer("553")
@@ -461,13 +461,13 @@ def part_h(n=3):
     ev = [e for e in env.events_list()]
     R.check("%s: events say retry with the server's reply" % label,
             len(ev) == n and all(e["outcome"] == "retry" and "553" in e.get("error", "") for e in ev), ev[:2])
-    check_private(label, env, (out, err), [a for _, a, _ in reqs])
+    privacy_kept(label, env, (out, err), [a for _, a, _ in reqs])
     env.close()
 
 
 # ---- g: smtps with a certificate nobody vouches for ----
 
-def part_g():
+def test_part_g():
     env = new_env("g", url="smtps://127.0.0.1:%d" % TLS)
     name, addr, _ = deliver(env, "g", ["okg"])[0]
     off = PF.log_size()
@@ -488,7 +488,7 @@ def part_g():
     R.check("g: the TLS smtpd saw the connection",
             re.search(r"postfix/tls/smtpd\[\d+\]: connect from",
                       PF.log_text()[off:]) is not None)
-    check_private("g", env, (out, err), [addr])
+    privacy_kept("g", env, (out, err), [addr])
     env.close()
 
 
@@ -497,15 +497,15 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         setup_postfix()
-        part_ab()
-        part_c()
-        part_d()
-        part_e()
-        part_f("drop")
-        part_f("421")
-        part_f("idle")
-        part_g()
-        part_h()
+        test_part_ab()
+        test_part_c()
+        test_part_d()
+        test_part_e()
+        test_part_f("drop")
+        test_part_f("421")
+        test_part_f("idle")
+        test_part_g()
+        test_part_h()
     finally:
         PF.stop()
         if not os.environ.get("MR_KEEP"):

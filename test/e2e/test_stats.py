@@ -199,7 +199,7 @@ R.check("bad --since is a usage error naming it", rc == 1 and "--since" in err, 
 
 
 # ---- --mail through a private Postfix, DKIM-verified ----
-def mail_test():
+def test_mail():
     import dkim  # /usr/bin/python3: python3-dkim
     from postfix import Postfix
     os.chmod(env.dir, 0o755)  # Postfix (uid 65534) must get through
@@ -258,6 +258,6 @@ def mail_test():
 
 
 if not os.environ.get("MR_STATS_NO_MAIL"):
-    mail_test()
+    test_mail()
 env.close()
 sys.exit(R.done())
