@@ -29,9 +29,7 @@ per request are printed too.
 import json
 import os
 import re
-import resource
 import shutil
-import signal
 import smtplib
 import statistics
 import subprocess
@@ -40,8 +38,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
-from mrtest import Env, msg, BIN
-from postfix import free_port
+from mrtest import BIN, Daemon, Env, counters, cpu_s, free_ports, publish, stage
 
 RUNS = int(os.environ.get("MR_BENCH_RUNS", "3"))
 N = int(os.environ.get("MR_BENCH_N", "20000"))
@@ -87,33 +84,16 @@ def make_env(settings=None, responses=None):
     return Env(responses=responses or RESP, settings=s)
 
 
-def request(i, tag):
-    return msg(frm="Requester %d <%s%d@sender.test>" % (i, tag, i),
-               msgid="%s%d@sender.test" % (tag, i), subject="please send %d" % i)
-
-
 def fill_new(env, n, tag):
-    """n requests straight into new/ (a backlog)."""
-    new = os.path.join(env.spool, "new")
-    for i in range(n):
-        name = "%d.V801I%dM%06d.%s.bench.host" % (1700000000 + i, i, i, tag)
-        with open(os.path.join(new, name), "wb") as f:
-            f.write(request(i, tag))
+    """n requests in new/ (a backlog)."""
+    publish(env, stage(env, n, tag))
     os.sync()
 
 
-def stage(env, n, tag):
+def staged(env, n, tag):
     """n requests in a staging folder beside the spool (same file system,
     so the rename into new/ is what Postfix's delivery does)."""
-    d = os.path.join(env.dir, "staging")
-    os.makedirs(d, exist_ok=True)
-    new = os.path.join(env.spool, "new")
-    items = []
-    for i in range(n):
-        name = "%d.V801I%dM%06d.%s.bench.host" % (1700000000 + i, i, i, tag)
-        with open(os.path.join(d, name), "wb") as f:
-            f.write(request(i, tag))
-        items.append((os.path.join(d, name), os.path.join(new, name), "%s%d@sender.test" % (tag, i)))
+    items = stage(env, n, tag)
     os.sync()  # staging writeback must not land inside the measurement
     return items
 
@@ -151,7 +131,7 @@ class Sink:
             os.chmod(self.dir, 0o755)
             os.chmod(self.dump, 0o777)
             args += ["-d", self.dump + "/"]
-        self.port = free_port()
+        self.port = free_ports()[0]
         self.p = subprocess.Popen(args + ["127.0.0.1:%d" % self.port, "1024"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + 10
@@ -167,50 +147,6 @@ class Sink:
         self.p.terminate()
         self.p.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-# ---- the daemon ----
-
-def start_daemon(env):
-    log = open(os.path.join(env.dir, "daemon.log"), "ab")
-    p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log)
-    end = time.monotonic() + 30
-    while time.monotonic() < end and p.poll() is None:
-        with open(log.name, "rb") as f:
-            if b"run: watching" in f.read():
-                break
-        time.sleep(0.02)
-    return p, log
-
-
-def stop_daemon(p, log):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    log.close()
-
-
-def proc_cpu(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def daemon_status(env):
-    st = subprocess.run([BIN, "status", "-c", env.settings], capture_output=True,
-                        text=True).stdout
-    for line in st.splitlines():
-        if "{" in line:
-            try:
-                return json.loads(line[line.index("{"):])
-            except ValueError:
-                pass
-    return {}
 
 
 class EventCount:
@@ -232,9 +168,9 @@ class EventCount:
         self.n += data[:cut].count(b"\n")
         return self.n
 
-    def wait(self, n, timeout, p):
+    def wait(self, n, timeout, d):
         end = time.monotonic() + timeout
-        while self.poll() < n and time.monotonic() < end and p.poll() is None:
+        while self.poll() < n and time.monotonic() < end and d.alive():
             time.sleep(0.01)
         return time.monotonic(), self.n
 
@@ -281,17 +217,17 @@ def bench_memory():
 def run_burst(n, tag, sink=None):
     """One daemon burst: requests/s from the first rename to the last reply."""
     env = make_env({"transport_override": sink.url} if sink else None)
-    p = log = None
+    daemon = None
     try:
-        items = stage(env, n, tag)
-        p, log = start_daemon(env)
+        items = staged(env, n, tag)
+        daemon = Daemon(env)
+        daemon.ready()
         ev = EventCount(env.events)
-        cpu0 = proc_cpu(p.pid)
+        cpu0 = cpu_s(daemon.pid)
         t0_ns, t0 = time.time_ns(), time.monotonic()
-        for src, dst, _ in items:
-            os.rename(src, dst)
-        t_end, got = ev.wait(n, 600, p)
-        cpu = proc_cpu(p.pid) - cpu0 if p.poll() is None else 0
+        publish(env, items)
+        t_end, got = ev.wait(n, 600, daemon)
+        cpu = cpu_s(daemon.pid) - cpu0 if daemon.alive() else 0
         if sink is None:
             d = os.path.join(env.outbox, "new")
             last = max([os.stat(os.path.join(d, f)).st_ctime_ns for f in os.listdir(d)]
@@ -305,8 +241,8 @@ def run_burst(n, tag, sink=None):
             return None
         return n / dt, cpu * 1e6 / n
     finally:
-        if p is not None:
-            stop_daemon(p, log)
+        if daemon is not None:
+            daemon.stop()
         env.close()
 
 
@@ -360,23 +296,24 @@ def run_latency(rate, secs, tag):
     n = int(rate * secs)
     sink = Sink(dump=True)
     env = make_env({"transport_override": sink.url})
-    p = log = w = None
+    d = w = None
     try:
-        items = stage(env, n, tag)
+        items = staged(env, n, tag)
         w = subprocess.Popen([sys.executable, "-c", WATCHER, sink.dump, str(n)],
                              stdout=subprocess.PIPE, text=True)
         w.stdout.readline()
-        p, log = start_daemon(env)
+        d = Daemon(env)
+        d.ready()
         sent, step, late = {}, 1.0 / rate, 0.0
         t0 = time.monotonic()
-        for i, (src, dst, mid) in enumerate(items):
+        for i, item in enumerate(items):
             due = t0 + i * step
             now = time.monotonic()
             if due > now:
                 time.sleep(due - now)
             late = max(late, time.monotonic() - due)
-            sent[mid] = time.time_ns()
-            os.rename(src, dst)
+            sent[item[2]] = time.time_ns()
+            publish(env, [item])
         elapsed = time.monotonic() - t0
         try:
             wout, _ = w.communicate(timeout=60)
@@ -402,8 +339,8 @@ def run_latency(rate, secs, tag):
         if w is not None and w.poll() is None:
             w.kill()
             w.wait()
-        if p is not None:
-            stop_daemon(p, log)
+        if d is not None:
+            d.stop()
         env.close()
         sink.close()
 
@@ -421,8 +358,7 @@ def bench_latency():
 def run_attachment(n, tag):
     sink = Sink(dump=True)
     adir = None
-    env = None
-    p = log = None
+    env = d = None
     try:
         resp = [dict(RESP[0], attachments=[["big", "big.bin", "big.bin"]])]
         env = make_env({"transport_override": sink.url}, responses=resp)
@@ -433,10 +369,11 @@ def run_attachment(n, tag):
         fill_new(env, n, tag)
         ev = EventCount(env.events)
         t0 = time.monotonic()
-        p, log = start_daemon(env)
-        _, got = ev.wait(n, 300, p)
+        d = Daemon(env)
+        d.ready()
+        _, got = ev.wait(n, 300, d)
         wall = time.monotonic() - t0
-        st = daemon_status(env)
+        st = counters(env)
         if got != n or not st:
             out("  (attachment run failed: %d of %d)" % (got, n))
             return None
@@ -454,8 +391,8 @@ def run_attachment(n, tag):
         return (st.get("busy_us", 0) / 1000.0 / n, st.get("sign_us", 0) / 1000.0 / n,
                 statistics.median(t), len(body) / 1048576.0, n / wall)
     finally:
-        if p is not None:
-            stop_daemon(p, log)
+        if d is not None:
+            d.stop()
         if env is not None:
             env.close()
         sink.close()

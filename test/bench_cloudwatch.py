@@ -9,13 +9,11 @@ three per request).
 """
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
-from mrtest import Env, msg, BIN
+from mrtest import Daemon, Env, msg, wait_for
 from awsstub import Stub
 
 RATE, SECONDS, INTERVAL = 100, 30, 5
@@ -27,12 +25,8 @@ with open(creds, "w") as f:
 stub = Stub(os.path.join(tmp.dir, "stub"), creds=creds).start()
 env = Env(settings={"daily_limit": 0, "metrics": {
     "cloudwatch": True, "interval_s": INTERVAL, "endpoint": stub.url(), "timeout_s": 5}})
-log = open(os.path.join(env.dir, "daemon.log"), "ab")
-p = subprocess.Popen([BIN, "run", "-c", env.settings], stdin=subprocess.DEVNULL, stdout=log,
-                     stderr=log, env=dict(os.environ, AWS_ACCESS_KEY_ID=KEY,
-                                          AWS_SECRET_ACCESS_KEY=SECRET))
-while not os.path.exists(os.path.join(env.spool, ".mailresponder.sock")) and p.poll() is None:
-    time.sleep(0.05)
+daemon = Daemon(env, extra_env={"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET})
+daemon.ready()
 t0 = time.monotonic()
 n = RATE * SECONDS
 for i in range(n):
@@ -40,11 +34,9 @@ for i in range(n):
     if d > 0:
         time.sleep(d)
     env.deliver(msg(frm="b%d@sender.test" % i, msgid="b%d@sender.test" % i))
-while len(env.events_list()) < n and time.monotonic() - t0 < SECONDS + 60:
-    time.sleep(0.1)
+wait_for(lambda: len(env.events_list()) >= n, SECONDS + 60 - (time.monotonic() - t0), 0.1)
 ran = time.monotonic() - t0
-p.send_signal(signal.SIGTERM)
-p.wait(60)
+daemon.stop()
 calls = [json.loads(l) for l in open(os.path.join(stub.dir, "metrics"))] \
     if os.path.exists(os.path.join(stub.dir, "metrics")) else []
 reported = sum(float(v) for c in calls for k, v in c.items()

@@ -23,14 +23,13 @@ synchronous=NORMAL) to tell the store's cost from the disk's.
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
-from mrtest import Env, msg, BIN
+from mrtest import BIN, Daemon, Env, msg, n_outbox, wait_for
 from mariadb import MariaDB
 
 N = int(os.environ.get("MR_BENCH_N", "10000"))
@@ -47,33 +46,33 @@ def corpus(env, n):
         env.deliver(msg(frm="r%d@sender.test" % i, msgid="b%d@sender.test" % i))
 
 
-def n_out(env):
-    try:
-        return len(os.listdir(os.path.join(env.outbox, "new")))
-    except FileNotFoundError:
-        return 0
-
-
 def status(db):
     rows = db.sql("SHOW GLOBAL STATUS WHERE Variable_name IN (%s)"
                   % ",".join("'%s'" % c for c in COUNTERS))
     return {k: int(v) for k, v in rows}
 
 
-def bench_drain(store, db, dbname):
-    env = Env(responses=ONE, settings={"daily_limit": 3, "store": store})
-    e = dict(os.environ)
+def store_env(store, db, dbname, **settings):
+    """A scratch installation on store with the corpus in new/ (a fresh
+    database dbname on db) and the environment its commands need."""
+    env = Env(responses=ONE, settings=dict(settings, daily_limit=3, store=store))
+    e = {}
     if db:
         e.update(db.env)
         db.sql("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s" % (dbname, dbname))
+    corpus(env, N)
+    return env, e
+
+
+def bench_drain(store, db, dbname):
+    env, e = store_env(store, db, dbname)
     try:
-        corpus(env, N)
         before = status(db) if db else None
         t = time.monotonic()
-        p = subprocess.run([BIN, "drain", "-q", "-c", env.settings], env=e,
+        p = subprocess.run([BIN, "drain", "-q", "-c", env.settings], env=dict(os.environ, **e),
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         dt = time.monotonic() - t
-        out = n_out(env)
+        out = n_outbox(env)
         rt = None
         if db:
             after = status(db)
@@ -86,29 +85,14 @@ def bench_drain(store, db, dbname):
 
 
 def bench_daemon(store, db, dbname):
-    env = Env(responses=ONE, settings={"daily_limit": 3, "store": store, "workers": 0})
-    e = dict(os.environ)
-    if db:
-        e.update(db.env)
-        db.sql("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s" % (dbname, dbname))
+    env, e = store_env(store, db, dbname, workers=0)
     try:
-        corpus(env, N)
-        log = open(os.path.join(env.dir, "daemon.log"), "ab")
         t = time.monotonic()
-        p = subprocess.Popen([BIN, "run", "-c", env.settings], env=e, stdin=subprocess.DEVNULL,
-                             stdout=log, stderr=log)
-        end = t + 900
-        while n_out(env) < N and time.monotonic() < end and p.poll() is None:
-            time.sleep(0.05)
+        d = Daemon(env, extra_env=e)
+        wait_for(lambda: n_outbox(env) >= N or not d.alive(), 900)
         dt = time.monotonic() - t
-        out = n_out(env)
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        log.close()
+        out = n_outbox(env)
+        d.stop()
         return out, dt
     finally:
         env.close()
