@@ -128,7 +128,7 @@ def n_sigs(msg):
     return len(re.findall(rb"(?im)^dkim-signature:", msg))
 
 
-def check_sigs(r, name, msg, algs, keys, want=True):
+def sigs_verify(r, name, msg, algs, keys, want=True):
     """Each signature idx verifies (want) or fails (not want) with alg algs[idx]."""
     r.eq("%s: %d signature(s)" % (name, len(algs)), n_sigs(msg), len(algs))
     for i, alg in enumerate(algs):
@@ -153,7 +153,7 @@ def test_algorithms(r, tmp, keys):
                                 ("ed25519 alone", False, True, ["ed25519-sha256"]),
                                 ("both", True, True, ["rsa-sha256", "ed25519-sha256"])):
         s = sign(tmp, settings(tmp, rsa, ed), msg)
-        check_sigs(r, name, s, algs, keys)
+        sigs_verify(r, name, s, algs, keys)
         ok, why, f = verify(s, 0, keys.dnsfunc())
         h = [x.lower() for x in re.split(rb"\s*:\s*", f.get(b"h", b""))]
         r.eq("%s: h= lists the fields and From once more" % name, h, OVERSIGNED)
@@ -184,7 +184,7 @@ def test_content(r, tmp, keys):
     body = ("Hello. " + PERSIAN + "\n\n" + long_fa + "\n" + "x" * 3000 + "   \n"
             + "tab\there  and  spaces \t\n\n\n\n").replace("\n", "\r\n").encode()
     fa = sign(tmp, sfile, message(body=body))
-    check_sigs(r, "persian body, long lines", fa, algs, keys)
+    sigs_verify(r, "persian body, long lines", fa, algs, keys)
     folded = message(
         subject=b"Re: =?UTF-8?B?2LPZhNin2YUg2K/ZiNiz2Ko=?=\r\n\t =?UTF-8?B?2LPZhNin2YU=?="
                 b"   with\r\n   several\t\tfolds  ",
@@ -193,32 +193,32 @@ def test_content(r, tmp, keys):
     fold = sign(tmp, sfile, folded.replace(
         b"References: <req1@example.test>",
         b"References: <req0@example.test>\r\n\t<req1@example.test>"))
-    check_sigs(r, "folded headers", fold, algs, keys)
-    check_sigs(r, "empty body", sign(tmp, sfile, message(body=b"")), algs, keys)
-    check_sigs(r, "no trailing blank line", sign(tmp, sfile, message()[:-2]), algs, keys)
+    sigs_verify(r, "folded headers", fold, algs, keys)
+    sigs_verify(r, "empty body", sign(tmp, sfile, message(body=b"")), algs, keys)
+    sigs_verify(r, "no trailing blank line", sign(tmp, sfile, message()[:-2]), algs, keys)
     dup = message(extra=b"To: second@example.test\r\n")
     ds = sign(tmp, sfile, dup)
-    check_sigs(r, "To twice", ds, algs, keys)
-    check_sigs(r, "To twice, one removed", re.sub(rb"To: second@example.test\r\n", b"", ds),
+    sigs_verify(r, "To twice", ds, algs, keys)
+    sigs_verify(r, "To twice, one removed", re.sub(rb"To: second@example.test\r\n", b"", ds),
                algs, keys, want=False)
     return fa, fold
 
 
 def test_tamper(r, keys, fa, fold):
     algs = ["rsa-sha256", "ed25519-sha256"]
-    check_sigs(r, "tampered body", tamper_body(fa), algs, keys, want=False)
-    check_sigs(r, "tampered Subject", tamper_subject(fold), algs, keys, want=False)
+    sigs_verify(r, "tampered body", tamper_body(fa), algs, keys, want=False)
+    sigs_verify(r, "tampered Subject", tamper_subject(fold), algs, keys, want=False)
     second_from = re.sub(rb"(?m)^(From: )", b"From: Evil <evil@attacker.test>\r\n\\1", fa, count=1)
-    check_sigs(r, "second From added (over-signed)", second_from, algs, keys, want=False)
+    sigs_verify(r, "second From added (over-signed)", second_from, algs, keys, want=False)
     # what relaxed/relaxed forgives: name case, WSP runs, WSP at line ends,
     # empty lines at the end of the body
     head, body = fa.split(b"\r\n\r\n", 1)
     head = head.replace(b"Subject: ", b"SUBJECT:   ", 1).replace(b"\r\n", b" \t\r\n")
     body = body.replace(b"Hello. ", b"Hello.  \t ", 1).replace(b"\r\n", b" \r\n", 3)
-    check_sigs(r, "relaxed changes still pass", head + b"\r\n\r\n" + body + b"\r\n\r\n",
+    sigs_verify(r, "relaxed changes still pass", head + b"\r\n\r\n" + body + b"\r\n\r\n",
                algs, keys)
     lf = re.sub(rb"\r?\n", b"\r\n", fa.replace(b"\r\n", b"\n"))  # a Maildir trip
-    check_sigs(r, "LF-only round trip", lf, algs, keys)
+    sigs_verify(r, "LF-only round trip", lf, algs, keys)
 
 
 def test_body_hash(r, tmp):

@@ -93,7 +93,7 @@ def replies(mid):
     return by_irt.get(mid, [])
 
 
-def check_texts(label, m, want):
+def same_texts(label, m, want):
     texts, _ = body_parts(m)
     R.eq("%s: parts and exact texts" % label,
          [(ct, norm(t)) for ct, t in texts], want)
@@ -118,12 +118,12 @@ for label, mid, provider in (("gmail", "m-gmail@gmail.com", True),
     if not R.check("%s: one with attachments, one without" % label,
                    len(att) == 1 and len(txt) == 1):
         continue
-    check_texts("%s: first entry" % label, txt[0],
+    same_texts("%s: first entry" % label, txt[0],
                 [("text/plain", EN_PLAIN), ("text/html", EN_HTML)])
     R.eq("%s: alternative holds the two texts" % label,
          [p.get_content_type() for p in txt[0].walk()],
          ["multipart/alternative", "text/plain", "text/html"])
-    check_texts("%s: second entry" % label, att[0], [("text/plain", FILES)])
+    same_texts("%s: second entry" % label, att[0], [("text/plain", FILES)])
     _, a = body_parts(att[0])
     want = ["Example", "Example.ap_"] if provider else ["Example.exe", "Example.apk"]
     R.eq("%s: attachment names" % label, [n for n, _ in a], want)
@@ -139,9 +139,9 @@ for label, mid, provider in (("persian", "m-fa@sender.test", False),
     if not R.check("%s: one with attachments, one without" % label,
                    len(att) == 1 and len(txt) == 1):
         continue
-    check_texts("%s: first entry, html last" % label, txt[0],
+    same_texts("%s: first entry, html last" % label, txt[0],
                 [("text/plain", FA_PLAIN), ("text/html", FA_HTML)])
-    check_texts("%s: second entry" % label, att[0], [("text/plain", FILES)])
+    same_texts("%s: second entry" % label, att[0], [("text/plain", FILES)])
     _, a = body_parts(att[0])
     R.eq("%s: attachment name" % label, [n for n, _ in a],
          ["Example.ap_" if provider else "Example.apk"])
