@@ -12,12 +12,11 @@ entries the journal does not have.
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import Env, Results, msg
+from mrtest import Env, Results, free_ports, msg
 from awsstub import Stub
 
 R = Results()
@@ -35,14 +34,6 @@ REJ = "Rejected <reject-me@sender.test>"
 def entry(addr, body, method):
     return {"email_addr": addr, "body": body, "attachments": None,
             "send_method": method}
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 RESP = [entry("mixed@responder.test", "first (SES)", "SES"),
@@ -92,7 +83,7 @@ RESP2 = [entry("mixed@responder.test", "first (SMTP)", "SMTP"),
          entry("mixed@responder.test", "second (SES)", "SES"),
          entry("mixed@responder.test", "third (SMTP)", "SMTP")]
 env = Env(responses=RESP2, settings={"transport_override": None,
-                                     "smtp_url": "smtp://127.0.0.1:%d" % closed_port(),
+                                     "smtp_url": "smtp://127.0.0.1:%d" % free_ports()[0],
                                      "ses": SES, "aws": {"imds": 0},
                                      "daily_limit": 0})
 name = env.deliver(msg(frm=REJ, to="mixed@responder.test", msgid="t1@sender.test"))
