@@ -366,7 +366,7 @@ def dump_log_on_failure(pf, failed_before):
             print("#   log: %s" % line)
 
 
-def check_log_clean(pf):
+def log_clean(pf):
     log = pf.log_text()
     R.check("postfix log shows no fatal or panic", "fatal" not in log
             and "panic" not in log, "\n".join(l for l in log.splitlines()
@@ -426,7 +426,7 @@ def deliver_round(pf, spool, rcpts, tag, port=None):
             for i, rcpt in enumerate(rcpts)}
 
 
-def check_delivered(spool, msgs, tag):
+def landed(spool, msgs, tag):
     newdir = os.path.join(spool, "new")
     for rcpt, m in msgs.items():
         if not R.check("%s: %s landed in <spool>/new/" % (tag, rcpt), m is not None,
@@ -465,12 +465,12 @@ def test_private_postfix():
         rcpts = ["get@example.org", "GET@Example.ORG", "get+fa@example.org",
                  "Get+FA@EXAMPLE.org", "help@example.org", "info@responder.test",
                  "INFO@responder.test", COMPLAINTS]
-        check_delivered(spool, deliver_round(pf, spool, rcpts, "base"), "base")
+        landed(spool, deliver_round(pf, spool, rcpts, "base"), "base")
         for rcpt in ("nobody@example.org", "get+xx@example.org", "get@Responder.test"):
             r = send(rcpt, "refused", pf.inbound_port)
             R.check("RCPT TO:<%s> not in the maps: 550" % rcpt,
                     r is not None and r[0] == 550, r)
-        check_classify(env, spool, rcpts)
+        classified(env, spool, rcpts)
 
         # absolute values with virtual_mailbox_base = /
         rc, out, err = run(["postfix-maps", "-c", env.settings, "--postmap"], env=pf.env())
@@ -479,18 +479,18 @@ def test_private_postfix():
         pf.reload()
         time.sleep(1)
         rcpts = ["Get@example.org", "get+fa@example.org", "info@responder.test"]
-        check_delivered(spool, deliver_round(pf, spool, rcpts, "absolute"), "absolute")
+        landed(spool, deliver_round(pf, spool, rcpts, "absolute"), "absolute")
     finally:
         if pf:
             pf.stop()
             dump_log_on_failure(pf, failed_before)
-            check_log_clean(pf)
+            log_clean(pf)
         if env:
             env.close()
         shutil.rmtree(top, ignore_errors=True)
 
 
-def check_classify(env, spool, rcpts):
+def classified(env, spool, rcpts):
     """The responder reads the requested address from what Postfix wrote."""
     newdir = os.path.join(spool, "new")
     files = sorted(os.path.join(newdir, n) for n in os.listdir(newdir))
@@ -563,7 +563,7 @@ def test_sample_runs():
             return
         R.check("sample run: Postfix started", True)
         got = deliver_round(pf, spool, ["get@example.org", "Get+FA@Example.org"], "sample")
-        check_delivered(spool, got, "sample run")
+        landed(spool, got, "sample run")
         r = send("nobody@example.org", "sample-refused", inbound)
         R.check("sample run: unknown address refused with 550",
                 r is not None and r[0] == 550, r)
@@ -769,7 +769,7 @@ def if_changed_against_postfix(label, env, pf, set_responses, extra_env):
         code, text = pf.rcpt(rcpt)
         R.check("%s: after: RCPT TO:<%s> accepted (%d)" % (label, rcpt, code),
                 code == 250, text)
-    check_delivered(spool, deliver_round(pf, spool, ["hello@added.example"], label), label)
+    landed(spool, deliver_round(pf, spool, ["hello@added.example"], label), label)
     rc, out, err = run(args, env=pm_env)
     R.check("%s: once more: exit 3, postmap not run" % label,
             rc == 3 and count_lines(calls) == 2, (rc, out, err))
@@ -801,7 +801,7 @@ def test_if_changed_postfix():
         if pf:
             pf.stop()
             dump_log_on_failure(pf, failed_before)
-            check_log_clean(pf)
+            log_clean(pf)
         if env:
             env.close()
         shutil.rmtree(top, ignore_errors=True)
@@ -864,7 +864,7 @@ def test_if_changed_s3():
         if pf:
             pf.stop()
             dump_log_on_failure(pf, failed_before)
-            check_log_clean(pf)
+            log_clean(pf)
         if env:
             env.close()
         shutil.rmtree(top, ignore_errors=True)
