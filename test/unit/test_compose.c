@@ -1035,52 +1035,36 @@ static char *repeat(const char *unit, size_t n)
 	return buf_steal(&b, NULL);
 }
 
-T_CASE(subject_long)
+/* The reply's subject to orig is "Re: " and all of orig, its header lines
+ * folded to 78 where orig has room for it; frees orig. */
+static void long_subject_kept(char *orig)
 {
 	struct rpl_msg m;
-	char *orig = repeat("word ", 300), *want, *s;
+	char *want = xasprintf("Re: %s", orig), *s = subject_for(orig, &m);
+
+	T_STR(s, want);
+	T_OK(lines_ok(m.head.data, m.head.len, 78));
+	free(s);
+	rpl_msg_free(&m);
+	free(orig);
+	free(want);
+}
+
+T_CASE(subject_long)
+{
+	char *orig = repeat("word ", 300);
 
 	orig[299] = 'x';
-	want = xasprintf("Re: %s", orig);
-	s = subject_for(orig, &m);
-	T_STR(s, want);
-	T_OK(lines_ok(m.head.data, m.head.len, 78));
-	free(s);
-	rpl_msg_free(&m);
-	free(orig);
-	free(want);
+	long_subject_kept(orig);
 	/* 300 Persian characters (600 bytes) */
-	orig = repeat("\xd8\xb3", 600);
-	want = xasprintf("Re: %s", orig);
-	s = subject_for(orig, &m);
-	T_STR(s, want);
-	T_OK(lines_ok(m.head.data, m.head.len, 78));
-	free(s);
-	rpl_msg_free(&m);
-	free(orig);
-	free(want);
+	long_subject_kept(repeat("\xd8\xb3", 600));
 	/* 1500 spaces in a row cannot be folded either */
 	orig = repeat(" ", 1502);
 	orig[0] = 'a';
 	orig[1501] = 'b';
-	want = xasprintf("Re: %s", orig);
-	s = subject_for(orig, &m);
-	T_STR(s, want);
-	T_OK(lines_ok(m.head.data, m.head.len, 78));
-	free(s);
-	rpl_msg_free(&m);
-	free(orig);
-	free(want);
+	long_subject_kept(orig);
 	/* one 1200-character word: must stay below 998 per line */
-	orig = repeat("abcdefghij", 1200);
-	want = xasprintf("Re: %s", orig);
-	s = subject_for(orig, &m);
-	T_STR(s, want);
-	T_OK(lines_ok(m.head.data, m.head.len, 78));
-	free(s);
-	rpl_msg_free(&m);
-	free(orig);
-	free(want);
+	long_subject_kept(repeat("abcdefghij", 1200));
 }
 
 T_CASE(subject_controls)

@@ -510,21 +510,35 @@ static void test_bh(unsigned char bh[32])
 	hash_sha256("\r\n", 2, bh);
 }
 
-T_CASE(sign_both_verify)
+/* The keys rsa and ed (file names or NULL), checked to load, and their
+ * signatures over h in out, checked to succeed. NULL when the keys did not
+ * load (out is then empty); else free out and the result. */
+static struct dkim *sign_with(const char *rsa, const char *ed, const char *h,
+			      size_t hlen, struct mr_buf *out)
 {
 	struct mr_err err;
-	struct dkim *d = load("rsa.key", "ed.key", &err);
+	struct dkim *d = load(rsa, ed, &err);
 	unsigned char bh[32];
+
+	buf_init(out);
+	T_OK(d != NULL);
+	if (d == NULL)
+		return NULL;
+	test_bh(bh);
+	T_INT(dkim_sign(d, h, hlen, bh, NOW, out, &err), 0);
+	return d;
+}
+
+T_CASE(sign_both_verify)
+{
 	struct mr_buf out;
+	struct dkim *d =
+		sign_with("rsa.key", "ed.key", head, sizeof(head) - 1, &out);
 	const char *p = NULL;
 	size_t n;
 
-	test_bh(bh);
-	buf_init(&out);
-	T_OK(d != NULL);
 	if (d == NULL)
 		return;
-	T_INT(dkim_sign(d, head, sizeof(head) - 1, bh, NOW, &out, &err), 0);
 	T_OK(strncmp(out.data, "DKIM-Signature: v=1; a=rsa-sha256;", 34) == 0);
 	check_one(out.data, 0, "rsa-sha256", "rsa1", head_canon, head_h,
 		  "rsa.pub");
@@ -542,18 +556,13 @@ T_CASE(sign_both_verify)
 
 T_CASE(sign_ed25519_alone)
 {
-	struct mr_err err;
-	struct dkim *d = load(NULL, "ed.key", &err);
-	unsigned char bh[32];
 	struct mr_buf out;
+	struct dkim *d =
+		sign_with(NULL, "ed.key", head, sizeof(head) - 1, &out);
 	const char *p;
 
-	test_bh(bh);
-	buf_init(&out);
-	T_OK(d != NULL);
 	if (d == NULL)
 		return;
-	T_INT(dkim_sign(d, head, sizeof(head) - 1, bh, NOW, &out, &err), 0);
 	check_one(out.data, 0, "ed25519-sha256", "ed1", head_canon, head_h,
 		  "ed.pub");
 	T_INT(nth_sig(out.data, 1, &p), 0);
@@ -576,17 +585,12 @@ T_CASE(sign_repeated_fields)
 		"to:second@example.test, third@example.test\r\n"
 		"to:first@example.test\r\n"
 		"subject:\r\n";
-	struct mr_err err;
-	struct dkim *d = load("rsa.key", "ed.key", &err);
-	unsigned char bh[32];
 	struct mr_buf out;
+	struct dkim *d =
+		sign_with("rsa.key", "ed.key", h2, sizeof(h2) - 1, &out);
 
-	test_bh(bh);
-	buf_init(&out);
-	T_OK(d != NULL);
 	if (d == NULL)
 		return;
-	T_INT(dkim_sign(d, h2, sizeof(h2) - 1, bh, NOW, &out, &err), 0);
 	check_one(out.data, 0, "rsa-sha256", "rsa1", c2,
 		  "from:to:to:subject:from", "rsa.pub");
 	check_one(out.data, 1, "ed25519-sha256", "ed1", c2,
@@ -646,19 +650,14 @@ static void *work(void *arg)
 
 T_CASE(threads)
 {
-	struct mr_err err;
-	struct dkim *d = load("rsa.key", "ed.key", &err);
+	struct mr_buf ref;
+	struct dkim *d =
+		sign_with("rsa.key", "ed.key", head, sizeof(head) - 1, &ref);
 	struct worker w[4];
 	pthread_t th[4];
-	unsigned char bh[32];
-	struct mr_buf ref;
 
-	T_OK(d != NULL);
 	if (d == NULL)
 		return;
-	test_bh(bh);
-	buf_init(&ref);
-	T_INT(dkim_sign(d, head, sizeof(head) - 1, bh, NOW, &ref, &err), 0);
 	for (int i = 0; i < 4; i++) {
 		w[i] = (struct worker){d, &ref, 40, 0};
 		T_INT(pthread_create(&th[i], NULL, work, &w[i]), 0);
