@@ -164,6 +164,21 @@ static void dirs_free(struct dirs *d)
 	free(d->fcur);
 }
 
+/* spool_new() and dirs_set() for a spool named tag. */
+static struct md_spool *spool_dirs(const char *tag, struct dirs *d)
+{
+	struct md_spool *sp = spool_new(tag, &d->base);
+
+	dirs_set(d, d->base);
+	return sp;
+}
+
+static void spool_done(struct md_spool **sp, struct dirs *d)
+{
+	md_spool_close(sp);
+	dirs_free(d);
+}
+
 /* ---- open ---- */
 
 static int is_dir_0700(const char *base, const char *sub)
@@ -204,8 +219,7 @@ T_CASE(open_creates_every_dir)
 	T_OK(sp != NULL);
 	T_STR(get(d.new_, "keep", buf, sizeof(buf)), "x");
 	T_INT(count(d.base), 4); /* tmp new cur .Failed */
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 T_CASE(open_refuses_bad_folder_and_inner_symlink)
@@ -262,10 +276,9 @@ T_CASE(claim_moves_to_cur)
 	struct mr_err err;
 	struct md_entry ent = {0};
 	struct dirs d;
-	struct md_spool *sp = spool_new("claim", &d.base);
+	struct md_spool *sp = spool_dirs("claim", &d);
 	char buf[64];
 
-	dirs_set(&d, d.base);
 	T_OK(put(d.new_, "1.M1P2.host", "hello") == 0);
 	T_OK(set_mtime(d.new_, "1.M1P2.host", 1000000) == 0);
 	T_INT(md_claim(sp, "1.M1P2.host", &ent, &err), 1);
@@ -287,8 +300,7 @@ T_CASE(claim_moves_to_cur)
 	T_INT(err.kind, MR_PERM);
 	T_INT(md_claim(sp, "a/b", &ent, &err), -1);
 	T_INT(md_claim(sp, "", &ent, &err), -1);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 T_CASE(claim_collision_gets_fresh_name)
@@ -296,10 +308,9 @@ T_CASE(claim_collision_gets_fresh_name)
 	struct mr_err err;
 	struct md_entry ent = {0};
 	struct dirs d;
-	struct md_spool *sp = spool_new("collide", &d.base);
+	struct md_spool *sp = spool_dirs("collide", &d);
 	char buf[64];
 
-	dirs_set(&d, d.base);
 	T_OK(put(d.new_, "c1", "new one") == 0);
 	T_OK(put(d.cur, "c1:2,", "old one") == 0);
 	T_INT(md_claim(sp, "c1", &ent, &err), 1);
@@ -311,8 +322,7 @@ T_CASE(claim_collision_gets_fresh_name)
 	T_STR(get(d.cur, "c1:2,", buf, sizeof(buf)), "old one");
 	T_INT(count(d.new_), 0);
 	T_INT(count(d.cur), 2);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* Claim everything in new/ the way the daemon does: scan a bounded batch,
@@ -380,14 +390,13 @@ T_CASE(claim_fork_race_each_once)
 
 	static unsigned char wins[N];
 	struct dirs d;
-	struct md_spool *sp = spool_new("forkrace", &d.base);
+	struct md_spool *sp = spool_dirs("forkrace", &d);
 	char *logp = pj(t_root, "forkrace.child");
 	int status = -1, go[2], once = 1;
 	long mine, theirs;
 	pid_t pid;
 	char c = 'g';
 
-	dirs_set(&d, d.base);
 	make_msgs(d.new_, N);
 	T_OK(pipe(go) == 0);
 	if ((pid = fork()) == 0) {
@@ -448,11 +457,10 @@ T_CASE(claim_thread_race_each_once)
 	struct race_arg a[TH];
 	pthread_t th[TH];
 	struct dirs d;
-	struct md_spool *sp = spool_new("threadrace", &d.base);
+	struct md_spool *sp = spool_dirs("threadrace", &d);
 	long total = 0;
 	int once = 1;
 
-	dirs_set(&d, d.base);
 	make_msgs(d.new_, N);
 	for (int i = 0; i < TH; i++) {
 		a[i] = (struct race_arg){sp, wins, N, 0, &mu};
@@ -467,8 +475,7 @@ T_CASE(claim_thread_race_each_once)
 		once &= wins[i] == 1;
 	T_OK(once);
 	T_INT(count(d.cur), N);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* ---- finish ---- */
@@ -487,10 +494,9 @@ T_CASE(finish_each_state)
 	struct mr_err err;
 	struct md_entry e[4] = {0};
 	struct dirs d;
-	struct md_spool *sp = spool_new("finish", &d.base);
+	struct md_spool *sp = spool_dirs("finish", &d);
 	char buf[64];
 
-	dirs_set(&d, d.base);
 	claim_one(sp, d.new_, "a", "text a", &e[0]);
 	claim_one(sp, d.new_, "b", "text b", &e[1]);
 	claim_one(sp, d.new_, "c", "text c", &e[2]);
@@ -510,8 +516,7 @@ T_CASE(finish_each_state)
 	T_INT(md_finish(sp, &e[0], MD_REPLIED, &err), -1);
 	T_INT(md_finish(sp, &e[0], (enum md_state)42, &err), -1);
 	T_INT(err.kind, MR_PERM);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* Entries of dir named "<prefix>.<16 hex><suffix>" holding text. */
@@ -556,10 +561,9 @@ T_CASE(finish_collision_does_not_overwrite)
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		char *tag = xasprintf("fincollide%zu", i);
 		struct dirs d;
-		struct md_spool *sp = spool_new(tag, &d.base);
+		struct md_spool *sp = spool_dirs(tag, &d);
 		char *dir = pj(d.base, c[i].sub);
 
-		dirs_set(&d, d.base);
 		claim_one(sp, d.new_, "r", "mine", &ent);
 		T_OK(put(dir, c[i].taken, "the other one") == 0);
 		T_INT(md_finish(sp, &ent, c[i].state, &err), 0);
@@ -581,12 +585,11 @@ T_CASE(open_reads_regular_file)
 	struct mr_err err;
 	struct md_entry ent = {0};
 	struct dirs d;
-	struct md_spool *sp = spool_new("openreg", &d.base);
+	struct md_spool *sp = spool_dirs("openreg", &d);
 	char buf[64];
 	ssize_t n;
 	int fd;
 
-	dirs_set(&d, d.base);
 	claim_one(sp, d.new_, "m", "the message", &ent);
 	fd = md_open(sp, &ent, &err);
 	T_OK(fd >= 0);
@@ -595,8 +598,7 @@ T_CASE(open_reads_regular_file)
 	buf[n > 0 ? n : 0] = 0;
 	T_STR(buf, "the message");
 	T_OK(fd >= 0 && close(fd) == 0);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* Claim new/name (already created), check md_open refuses it, fail it,
@@ -619,11 +621,10 @@ static void refuse_and_fail(struct md_spool *sp, struct dirs *d,
 T_CASE(open_refuses_symlink_fifo_dir)
 {
 	struct dirs d;
-	struct md_spool *sp = spool_new("openbad", &d.base);
+	struct md_spool *sp = spool_dirs("openbad", &d);
 	char *outside = pj(t_root, "outside"), *lnk, *fifo, *dir;
 	char buf[64];
 
-	dirs_set(&d, d.base);
 	lnk = pj(d.new_, "sym");
 	fifo = pj(d.new_, "fifo");
 	dir = pj(d.new_, "dir");
@@ -666,11 +667,10 @@ T_CASE(scan_skips_and_bounds)
 	char names[8][MD_NAME_MAX];
 	struct mr_err err;
 	struct dirs d;
-	struct md_spool *sp = spool_new("scan", &d.base);
+	struct md_spool *sp = spool_dirs("scan", &d);
 	size_t n = 99;
 	int calls = 0;
 
-	dirs_set(&d, d.base);
 	T_OK(put(d.new_, "a", "") == 0 && put(d.new_, "b", "") == 0 &&
 	     put(d.new_, "c", "") == 0 && put(d.new_, ".hidden", "") == 0);
 	T_INT(md_scan(sp, MD_NEW, NULL, NULL, names, 8, &n, &err), 0);
@@ -686,8 +686,7 @@ T_CASE(scan_skips_and_bounds)
 	T_INT(n, 0);
 	T_INT(md_scan(sp, (enum md_where)9, NULL, NULL, names, 8, &n, &err),
 	      -1);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 T_CASE(scan_claimed_only_plain_info)
@@ -698,17 +697,15 @@ T_CASE(scan_claimed_only_plain_info)
 	char names[8][MD_NAME_MAX];
 	struct mr_err err;
 	struct dirs d;
-	struct md_spool *sp = spool_new("scancur", &d.base);
+	struct md_spool *sp = spool_dirs("scancur", &d);
 	size_t n = 0;
 
-	dirs_set(&d, d.base);
 	for (size_t i = 0; i < sizeof(in_cur) / sizeof(in_cur[0]); i++)
 		T_OK(put(d.cur, in_cur[i], "") == 0);
 	T_INT(md_scan(sp, MD_CLAIMED, NULL, NULL, names, 8, &n, &err), 0);
 	T_INT(n, 1);
 	T_STR(n > 0 ? names[0] : "", "a:2,");
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 T_CASE(scan_failed_dir)
@@ -716,10 +713,9 @@ T_CASE(scan_failed_dir)
 	char names[8][MD_NAME_MAX];
 	struct mr_err err;
 	struct dirs d;
-	struct md_spool *sp = spool_new("scanfail", &d.base);
+	struct md_spool *sp = spool_dirs("scanfail", &d);
 	size_t n = 0;
 
-	dirs_set(&d, d.base);
 	T_OK(put(d.fnew, "x", "") == 0 && put(d.fcur, "y:2,S", "") == 0);
 	T_OK(put(d.fcur, ".z", "") == 0);
 	T_INT(md_scan(sp, MD_FAILED_DIR, NULL, NULL, names, 8, &n, &err), 0);
@@ -727,8 +723,7 @@ T_CASE(scan_failed_dir)
 	T_OK(has(names, n, "x") && has(names, n, "y:2,S"));
 	T_INT(md_scan(sp, MD_FAILED_DIR, NULL, NULL, names, 1, &n, &err), 0);
 	T_INT(n, 1);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 T_CASE(scan_10000_in_batches_of_256)
@@ -737,10 +732,9 @@ T_CASE(scan_10000_in_batches_of_256)
 
 	static unsigned char wins[N];
 	struct dirs d;
-	struct md_spool *sp = spool_new("scan10k", &d.base);
+	struct md_spool *sp = spool_dirs("scan10k", &d);
 	int once = 1;
 
-	dirs_set(&d, d.base);
 	make_msgs(d.new_, N);
 	T_INT(claim_all(sp, 256, wins, N, NULL), N);
 	for (long i = 0; i < N; i++)
@@ -748,8 +742,7 @@ T_CASE(scan_10000_in_batches_of_256)
 	T_OK(once);
 	T_INT(count(d.new_), 0);
 	T_INT(count(d.cur), N);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* ---- adopt ---- */
@@ -759,9 +752,8 @@ T_CASE(adopt_claimed)
 	struct mr_err err;
 	struct md_entry ent = {0};
 	struct dirs d;
-	struct md_spool *sp = spool_new("adopt", &d.base);
+	struct md_spool *sp = spool_dirs("adopt", &d);
 
-	dirs_set(&d, d.base);
 	T_OK(put(d.cur, "left:2,", "abc") == 0);
 	T_OK(set_mtime(d.cur, "left:2,", 777) == 0);
 	T_INT(md_adopt(sp, "left:2,", &ent, &err), 1);
@@ -776,8 +768,7 @@ T_CASE(adopt_claimed)
 	T_INT(md_adopt(sp, "left:2,", &ent, &err), 1);
 	T_INT(md_finish(sp, &ent, MD_REPLIED, &err), 0);
 	T_OK(kind(d.cur, "left:2,RS") == 'f');
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* ---- reprocess ---- */
@@ -795,11 +786,10 @@ T_CASE(reprocess_by_name_and_window)
 {
 	struct mr_err err;
 	struct dirs d;
-	struct md_spool *sp = spool_new("reproc", &d.base);
+	struct md_spool *sp = spool_dirs("reproc", &d);
 	size_t moved = 99;
 	char buf[64];
 
-	dirs_set(&d, d.base);
 	failed_put(&d, "new", "r1", 1000);
 	failed_put(&d, "new", "r2", 2000);
 	failed_put(&d, "cur", "r3:2,S", 3000);
@@ -825,19 +815,17 @@ T_CASE(reprocess_by_name_and_window)
 	T_INT(moved, 1);
 	T_OK(kind(d.new_, "r1") == 'f');
 	T_INT(count(d.fnew) + count(d.fcur), 0);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 T_CASE(reprocess_all_keeps_duplicates)
 {
 	struct mr_err err;
 	struct dirs d;
-	struct md_spool *sp = spool_new("reprocall", &d.base);
+	struct md_spool *sp = spool_dirs("reprocall", &d);
 	size_t moved = 0;
 	char buf[64];
 
-	dirs_set(&d, d.base);
 	for (int i = 0; i < 300; i++) {
 		char name[16];
 
@@ -850,8 +838,7 @@ T_CASE(reprocess_all_keeps_duplicates)
 	T_INT(count(d.new_), 301);
 	T_INT(count(d.fnew) + count(d.fcur), 0);
 	T_STR(get(d.new_, "f1", buf, sizeof(buf)), "delivered meanwhile");
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* ---- lock ---- */
@@ -914,12 +901,11 @@ T_CASE(lock_one_owner)
 {
 	struct mr_err err;
 	struct dirs d;
-	struct md_spool *sp = spool_new("lock", &d.base);
+	struct md_spool *sp = spool_dirs("lock", &d);
 	pid_t pid, owner = 0;
 	int status = -1, to_child = -1;
 	char buf[32], want[32];
 
-	dirs_set(&d, d.base);
 	T_INT(md_lock_owner(sp, &owner, &err), 0); /* no lock file yet */
 	T_INT(md_lock(sp, 0, &err), 1);
 	T_INT(md_lock(sp, 0, &err), 1); /* already ours */
@@ -954,12 +940,11 @@ T_CASE(lock_owner_strict_pid)
 {
 	struct mr_err err;
 	struct dirs d;
-	struct md_spool *sp = spool_new("lockpid", &d.base);
+	struct md_spool *sp = spool_dirs("lockpid", &d);
 	pid_t owner = 0;
 	char *p;
 	int fd;
 
-	dirs_set(&d, d.base);
 	p = pj(d.base, ".mailresponder.lock");
 	T_INT(md_lock(sp, 0, &err), 1);
 	fd = open(p, O_WRONLY | O_TRUNC);
@@ -979,9 +964,8 @@ T_CASE(counts)
 	struct mr_err err;
 	struct md_counts c = {0};
 	struct dirs d;
-	struct md_spool *sp = spool_new("counts", &d.base);
+	struct md_spool *sp = spool_dirs("counts", &d);
 
-	dirs_set(&d, d.base);
 	T_INT(md_counts(sp, &c, &err), 0);
 	T_OK(c.n_new == 0 && c.n_claimed == 0 && c.n_failed == 0);
 	T_INT(c.oldest_new, 0);
@@ -997,8 +981,7 @@ T_CASE(counts)
 	T_INT(c.n_claimed, 2);
 	T_INT(c.n_failed, 2);
 	T_INT(c.oldest_new, 300);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 /* ---- measurement ---- */
@@ -1016,13 +999,12 @@ T_CASE(measure_claim_finish)
 	struct mr_err err;
 	struct md_entry ent = {0};
 	struct dirs d;
-	struct md_spool *sp = spool_new("bench", &d.base);
+	struct md_spool *sp = spool_dirs("bench", &d);
 	char(*names)[MD_NAME_MAX] = xcalloc(256, MD_NAME_MAX);
 	double t0, t_claim = 0, t_fin = 0, t;
 	long done = 0;
 	size_t n;
 
-	dirs_set(&d, d.base);
 	make_msgs(d.new_, bench_n);
 	while (md_scan(sp, MD_NEW, NULL, NULL, names, 256, &n, &err) == 0 &&
 	       n > 0) {
@@ -1045,8 +1027,7 @@ T_CASE(measure_claim_finish)
 		       (t_claim + t_fin) / done * 1e6,
 		       done / (t_claim + t_fin));
 	free(names);
-	md_spool_close(&sp);
-	dirs_free(&d);
+	spool_done(&sp, &d);
 }
 
 int main(int argc, char **argv)
