@@ -245,30 +245,40 @@ def deliver(env, tag, locals_, domain="requester.test"):
     return out
 
 
-def test_part_c():
-    env = new_env("c")
-    ok = deliver(env, "c", ["okc%d" % i for i in range(4)])
-    lp, dom = UNKNOWN.split("@")
-    bad_name, bad_addr, _ = deliver(env, "cx", [lp], dom)[0]
-    ok += deliver(env, "c2", ["okc2%d" % i for i in range(4)])
+def one_refused(part, addr, n, state, where, outcome, code, text):
+    """A drain with one recipient, addr, that the send smtpd refuses between
+    n and n others it accepts: that one ends in state (event outcome and
+    send-failed, the code and the redacted reply in the error), the others
+    are replied once."""
+    env = new_env(part)
+    ok = deliver(env, part, ["ok%s%d" % (part, i) for i in range(n)])
+    lp, dom = addr.split("@")
+    bad_name, bad_addr, _ = deliver(env, part + "x", [lp], dom)[0]
+    ok += deliver(env, part + "2", ["ok%s2%d" % (part, i) for i in range(n)])
     before = sink_names()
     rc, out, err, _ = run_drain(env)
-    R.eq("c: drain exit code", rc, 0)
-    R.eq("c: 550 recipient -> failure folder", env.state_of(bad_name), "failed")
+    R.eq("%s: drain exit code" % part, rc, 0)
+    R.eq("%s: %s recipient -> %s" % (part, code.split()[0], where),
+         env.state_of(bad_name), state)
     ev = events_by_file(env).get(bad_name, {})
-    R.eq("c: event outcome/reason", (ev.get("outcome"), ev.get("reason")),
-         ("failed", "send-failed"))
+    R.eq("%s: event outcome/reason" % part,
+         (ev.get("outcome"), ev.get("reason")), (outcome, "send-failed"))
     e = ev.get("error", "")
-    print("# c: error text: %s" % e)
-    R.check("c: error text has the code and the redacted reply",
-            e.startswith("smtp: 550 5.1.1 ") and "<redacted>" in e
-            and "User unknown" in e, e)
-    R.eq("c: the others replied", [env.state_of(n) for n, _, _ in ok],
+    print("# %s: error text: %s" % (part, e))
+    R.check("%s: error text has the code and the redacted reply" % part,
+            e.startswith("smtp: %s " % code) and "<redacted>" in e
+            and text in e, e)
+    R.eq("%s: the others replied" % part, [env.state_of(n) for n, _, _ in ok],
          ["replied"] * len(ok))
     files = wait_sink(before, len(ok))
-    replied_once("c", files, {m: a for _, a, m in ok})
-    privacy_kept("c", env, (out, err), [bad_addr] + [a for _, a, _ in ok])
+    replied_once(part, files, {m: a for _, a, m in ok})
+    privacy_kept(part, env, (out, err), [bad_addr] + [a for _, a, _ in ok])
     env.close()
+
+
+def test_part_c():
+    one_refused("c", UNKNOWN, 4, "failed", "failure folder", "failed",
+                "550 5.1.1", "User unknown")
 
 
 def test_part_d(n=30):
@@ -308,28 +318,8 @@ def test_part_d(n=30):
 
 
 def test_part_e():
-    env = new_env("e")
-    ok = deliver(env, "e", ["oke%d" % i for i in range(3)])
-    t_name, t_addr, _ = deliver(env, "ex", [TEMPFAIL.split("@")[0]])[0]
-    ok += deliver(env, "e2", ["oke2%d" % i for i in range(3)])
-    before = sink_names()
-    rc, out, err, _ = run_drain(env)
-    R.eq("e: drain exit code", rc, 0)
-    R.eq("e: 451 recipient -> back to new/", env.state_of(t_name), "new")
-    ev = events_by_file(env).get(t_name, {})
-    R.eq("e: event outcome/reason", (ev.get("outcome"), ev.get("reason")),
-         ("retry", "send-failed"))
-    e = ev.get("error", "")
-    print("# e: error text: %s" % e)
-    R.check("e: error text has the code and the redacted reply",
-            e.startswith("smtp: 451 4.3.0 ") and "<redacted>" in e
-            and "try later" in e, e)
-    R.eq("e: the others replied", [env.state_of(n) for n, _, _ in ok],
-         ["replied"] * len(ok))
-    files = wait_sink(before, len(ok))
-    replied_once("e", files, {m: a for _, a, m in ok})
-    privacy_kept("e", env, (out, err), [t_addr] + [a for _, a, _ in ok])
-    env.close()
+    one_refused("e", TEMPFAIL, 3, "new", "back to new/", "retry", "451 4.3.0",
+                "try later")
 
 
 # ---- f: a server that drops kept connections ----
