@@ -483,6 +483,15 @@ if __name__ == "__main__":
     main()
 
 
+def write_creds(path, key, secret):
+    """The stand-in's key file at path with one key pair; returns the
+    environment a client signs with that pair."""
+    with open(path, "w") as f:
+        json.dump({key: {"secret": secret}}, f)
+    return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_SESSION_TOKEN": ""}
+
+
 class Stub:
     """Run the stand-in as a child process (for tests): start, stop (an
     outage), start again on the same port, read what it stored."""

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Daemon, Env, Results, counters, kill_all, msg, wait_for
-from awsstub import Stub
+from awsstub import Stub, write_creds
 
 R = Results()
 KEY, SECRET = "AKIDMRCWTEST", "cw-test-secret-0123456789"
@@ -79,12 +79,16 @@ def calls_of(stub):
     return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
 
 
+def new_stub(tmp):
+    """The stand-in, under tmp, that knows KEY."""
+    creds = os.path.join(tmp.dir, "creds.json")
+    write_creds(creds, KEY, SECRET)
+    return Stub(os.path.join(tmp.dir, "stub"), creds=creds).start()
+
+
 def test_batched():
     tmp = Env()
-    creds = os.path.join(tmp.dir, "creds.json")
-    with open(creds, "w") as f:
-        json.dump({KEY: {"secret": SECRET}}, f)
-    stub = Stub(os.path.join(tmp.dir, "stub"), creds=creds).start()
+    stub = new_stub(tmp)
     env = Env(settings=settings(stub.url()))
     p = start(env)
     R.check("daemon with CloudWatch metrics starts", p is not None)
@@ -191,10 +195,7 @@ def status_cw(env):
 
 def test_outage():
     tmp = Env()
-    creds = os.path.join(tmp.dir, "creds.json")
-    with open(creds, "w") as f:
-        json.dump({KEY: {"secret": SECRET}}, f)
-    stub = Stub(os.path.join(tmp.dir, "stub"), creds=creds).start()
+    stub = new_stub(tmp)
     # a black hole: accepts connections, never answers
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))

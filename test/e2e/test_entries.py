@@ -17,15 +17,12 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Env, Results, free_ports, msg
-from awsstub import Stub
+from awsstub import Stub, write_creds
 
 R = Results()
 TMP = tempfile.mkdtemp(prefix="mr-entries-")
 CREDS = os.path.join(TMP, "creds.json")
-with open(CREDS, "w") as f:
-    json.dump({"AKIAENTRIES": {"secret": "entries-secret"}}, f)
-AWS = {"AWS_ACCESS_KEY_ID": "AKIAENTRIES", "AWS_SECRET_ACCESS_KEY": "entries-secret",
-       "AWS_SESSION_TOKEN": ""}
+AWS = write_creds(CREDS, "AKIAENTRIES", "entries-secret")
 STUB = Stub(os.path.join(TMP, "stub"), CREDS).start()
 SES = {"endpoint": STUB.url(), "max_send_rate": 0}
 REJ = "Rejected <reject-me@sender.test>"

@@ -436,6 +436,20 @@ def landed(spool, msgs, tag):
              str(m["X-Original-To"]).lower(), rcpt.lower())
 
 
+def stop_all(pf, env, top, failed_before, check_log=True):
+    """The end of a test with a private Postfix: stop it (its log tail on a
+    failure since failed_before, and with check_log no fatal or panic in
+    it), close env, remove top."""
+    if pf:
+        pf.stop()
+        dump_log_on_failure(pf, failed_before)
+        if check_log:
+            log_clean(pf)
+    if env:
+        env.close()
+    shutil.rmtree(top, ignore_errors=True)
+
+
 def test_private_postfix():
     if not HAVE_POSTFIX:
         skip("private Postfix delivering with the written tables", "postfix not installed")
@@ -481,13 +495,7 @@ def test_private_postfix():
         rcpts = ["Get@example.org", "get+fa@example.org", "info@responder.test"]
         landed(spool, deliver_round(pf, spool, rcpts, "absolute"), "absolute")
     finally:
-        if pf:
-            pf.stop()
-            dump_log_on_failure(pf, failed_before)
-            log_clean(pf)
-        if env:
-            env.close()
-        shutil.rmtree(top, ignore_errors=True)
+        stop_all(pf, env, top, failed_before)
 
 
 def classified(env, spool, rcpts):
@@ -570,12 +578,7 @@ def test_sample_runs():
         r = send("someone@requester.test", "sample-reply", reply)
         R.eq("sample run: the send smtpd accepts a reply from loopback", r, None)
     finally:
-        if pf:
-            pf.stop()
-            dump_log_on_failure(pf, failed_before)
-        if env:
-            env.close()
-        shutil.rmtree(top, ignore_errors=True)
+        stop_all(pf, env, top, failed_before, check_log=False)
 
 
 # --- --if-changed ----------------------------------------------------------
@@ -798,13 +801,7 @@ def test_if_changed_postfix():
                 json.dump(r, f)
         if_changed_against_postfix("file", env, pf, set_responses, {})
     finally:
-        if pf:
-            pf.stop()
-            dump_log_on_failure(pf, failed_before)
-            log_clean(pf)
-        if env:
-            env.close()
-        shutil.rmtree(top, ignore_errors=True)
+        stop_all(pf, env, top, failed_before)
 
 
 def test_if_changed_s3():
@@ -814,16 +811,13 @@ def test_if_changed_s3():
         skip("--if-changed with an S3 config against a private Postfix",
              "postfix not installed")
         return
-    from awsstub import Stub
+    from awsstub import Stub, write_creds
     top = tempfile.mkdtemp(prefix="mr-pfmaps-s3-")
     os.chmod(top, 0o755)  # Postfix's users get through to top/pf
     secret = "pfmapsSecretKey%08d" % os.getpid()
     key = "AKIAPFMAPS000001"
     creds = os.path.join(top, "stub-creds.json")
-    with open(creds, "w") as f:
-        json.dump({key: {"secret": secret}}, f)
-    aws = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
-           "AWS_SESSION_TOKEN": ""}
+    aws = write_creds(creds, key, secret)
     stub = Stub(os.path.join(top, "stub"), creds).start()
     env = pf = None
     failed_before = R.failed
@@ -861,13 +855,7 @@ def test_if_changed_s3():
              ids)
     finally:
         stub.stop()
-        if pf:
-            pf.stop()
-            dump_log_on_failure(pf, failed_before)
-            log_clean(pf)
-        if env:
-            env.close()
-        shutil.rmtree(top, ignore_errors=True)
+        stop_all(pf, env, top, failed_before)
 
 
 CRON = cron_line()

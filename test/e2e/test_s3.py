@@ -31,17 +31,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mrtest import Daemon, Env, Results, counters, kill_all, msg, wait_for
-from awsstub import Stub
+from awsstub import Stub, write_creds
 
 R = Results()
 TMP = tempfile.mkdtemp(prefix="mr-s3-")
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYs3%08dKEY" % os.getpid()
 KEY = "AKIAS3TEST0001"
 CREDS = os.path.join(TMP, "stub-creds.json")
-with open(CREDS, "w") as f:
-    json.dump({KEY: {"secret": SECRET}}, f)
-AWS_ENV = {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
-           "AWS_SESSION_TOKEN": ""}
+AWS_ENV = write_creds(CREDS, KEY, SECRET)
 BUCKET = "fleet-config"
 DL = "dl-files"
 
