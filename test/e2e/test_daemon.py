@@ -128,6 +128,13 @@ def sanitizer_clean(name, d):
             "\n".join(bad[:5]))
 
 
+def started(name, env, what="daemon starts"):
+    """A daemon on env, checked to come up (its log on a failure)."""
+    d = Daemon(env)
+    R.check("%s: %s" % (name, what), d.ready(), d.log())
+    return d
+
+
 def stop_ok(name, d, timeout=60):
     rc = d.stop(timeout=timeout)
     R.check("%s: SIGTERM stops the daemon with exit code 0 (got %r)" % (name, rc), rc == 0,
@@ -192,8 +199,7 @@ def test_status_recovery():
                 age and 295 <= int(age.group(1)) <= 400, out)
         R.check("status without daemon: no counters line", counters is None, out)
 
-        d = Daemon(env)
-        R.check("%s: daemon starts" % name, d.ready(), d.log())
+        d = started(name, env)
         ok = wait_for(lambda: all(env.state_of(n) == "replied" for n, _, _ in items), 30, 0.05)
         R.check("recovery: the message left claimed and the backlog are answered at start",
                 ok, [(n, env.state_of(n)) for n, _, _ in items])
@@ -240,8 +246,7 @@ def test_burst():
         pub = threading.Thread(target=publish_bursts, args=(env, items, rnd), daemon=True)
         t0 = time.monotonic()
         pub.start()
-        d = Daemon(env)
-        R.check("%s: daemon starts" % name, d.ready(), d.log())
+        d = started(name, env)
         pub.join(120)
         R.check("%s: all %d renamed into new/" % (name, N), not pub.is_alive())
         ok = wait_all_replied(env, N, 600)
@@ -341,8 +346,7 @@ def test_crash():
         R.eq("%s: killed %d times mid-run" % (name, KILLS), kills, KILLS)
         R.check("%s: some kills left claimed messages behind" % name,
                 sum(claimed_at_kill) > 0, claimed_at_kill)
-        d = Daemon(env)
-        R.check("%s: final daemon starts" % name, d.ready(), d.log())
+        d = started(name, env, "final daemon starts")
         ok = wait_all_replied(env, N, 600)
         R.check("%s: all handled after the last restart" % name, ok,
                 "outbox %d new %d claimed %d" % (n_outbox(env), n_new(env), n_claimed(env)))
@@ -376,8 +380,7 @@ def test_graceful_stop():
               responses=one("stop body"))
     try:
         items = stage(env, N, "stop")
-        d = Daemon(env)
-        R.check("%s: daemon starts" % name, d.ready(), d.log())
+        d = started(name, env)
         publish(env, items)
         wait_for(lambda: n_outbox(env) >= 200, 120, 0.005)
         rc, dt = d.stop(), d.stop_s
@@ -396,8 +399,7 @@ def test_graceful_stop():
         m = re.search(r"stopped after (\d+) messages", d.log())
         R.check("%s: handled count in the log = messages replied" % name,
                 m and int(m.group(1)) == replied, (m and m.group(0), replied))
-        d = Daemon(env)
-        R.check("%s: restart" % name, d.ready(), d.log())
+        d = started(name, env, "restart")
         ok = wait_all_replied(env, N, 600)
         R.check("%s: the restarted daemon handles the rest" % name, ok)
         time.sleep(0.3)
@@ -414,8 +416,7 @@ def test_store_down():
               responses=one("store body"))
     lock = None
     try:
-        d = Daemon(env)
-        R.check("%s: daemon starts" % name, d.ready(), d.log())
+        d = started(name, env)
         lock = sqlite3.connect(env.db, timeout=10, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")  # the daemon's writes now get SQLITE_BUSY
         n = env.deliver(msg(frm="store@sender.test", msgid="store1@sender.test"))
@@ -454,8 +455,7 @@ def test_store_down():
         lock.execute("COMMIT")
         lock.close()
         lock = None
-        d = Daemon(env)
-        R.check("%s: restart" % name, d.ready(), d.log())
+        d = started(name, env, "restart")
         R.check("%s: the stuck message is recovered and answered" % name,
                 wait_for(lambda: env.state_of(n2) == "replied", 30, 0.05), env.state_of(n2))
         R.eq("%s: one reply for it" % name,
@@ -501,8 +501,7 @@ def test_transport_down():
     try:
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(env.outbox, sub), exist_ok=True)
-        d = Daemon(env)
-        R.check("%s: daemon starts" % name, d.ready(), d.log())
+        d = started(name, env)
         # warm up: the workers open their transport (dir fds are kept)
         w = env.deliver(msg(frm="warm@sender.test", msgid="warm@sender.test"))
         wait_for(lambda: env.state_of(w) == "replied", 20, 0.02)
@@ -705,8 +704,7 @@ def test_sigusr1():
         if os.stat(probe).st_atime == a0:
             print("skip - SIGUSR1 rescan: this file system does not update atime (noatime)")
             return
-        d = Daemon(env)
-        R.check("%s: daemon starts" % name, d.ready(), d.log())
+        d = started(name, env)
         time.sleep(1.0)  # the first scan is over
         st = os.stat(new)
         os.utime(new, (st.st_mtime - 172800, st.st_mtime))
@@ -732,8 +730,7 @@ def test_drain():
     env = Env(settings=settings(workers=2, rescan_interval_s=0), responses=one("drain body"))
     try:
         items = stage(env, N, "dr")
-        d = Daemon(env)
-        R.check("%s: daemon starts" % name, d.ready(), d.log())
+        d = started(name, env)
         publish(env, items[:500])
         before = set(listdir(spool_dir(env, "new")))
         p1 = spawn([BIN, "drain", "-c", env.settings], stdout=subprocess.PIPE,
