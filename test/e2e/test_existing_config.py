@@ -109,22 +109,32 @@ def split(got):
     return with_att, without
 
 
-for label, mid, provider in (("gmail", "m-gmail@gmail.com", True),
-                             ("plain", "m-plain@sender.test", False)):
+def two_replies(label, mid, first, texts):
+    """The two replies to mid: the first entry's (texts, no attachment) and
+    the second's (FILES with attachments). Returns the first reply and the
+    second's attachments, or None when the two are not there."""
     got = replies(mid)
     if not R.eq("%s: two replies" % label, len(got), 2):
-        continue
+        return None
     att, txt = split(got)
     if not R.check("%s: one with attachments, one without" % label,
                    len(att) == 1 and len(txt) == 1):
-        continue
-    same_texts("%s: first entry" % label, txt[0],
-                [("text/plain", EN_PLAIN), ("text/html", EN_HTML)])
-    R.eq("%s: alternative holds the two texts" % label,
-         [p.get_content_type() for p in txt[0].walk()],
-         ["multipart/alternative", "text/plain", "text/html"])
+        return None
+    same_texts("%s: %s" % (label, first), txt[0], texts)
     same_texts("%s: second entry" % label, att[0], [("text/plain", FILES)])
-    _, a = body_parts(att[0])
+    return txt[0], body_parts(att[0])[1]
+
+
+for label, mid, provider in (("gmail", "m-gmail@gmail.com", True),
+                             ("plain", "m-plain@sender.test", False)):
+    got = two_replies(label, mid, "first entry",
+                      [("text/plain", EN_PLAIN), ("text/html", EN_HTML)])
+    if got is None:
+        continue
+    txt, a = got
+    R.eq("%s: alternative holds the two texts" % label,
+         [p.get_content_type() for p in txt.walk()],
+         ["multipart/alternative", "text/plain", "text/html"])
     want = ["Example", "Example.ap_"] if provider else ["Example.exe", "Example.apk"]
     R.eq("%s: attachment names" % label, [n for n, _ in a], want)
     R.check("%s: attachment bytes" % label,
@@ -132,17 +142,11 @@ for label, mid, provider in (("gmail", "m-gmail@gmail.com", True),
 
 for label, mid, provider in (("persian", "m-fa@sender.test", False),
                              ("persian gmail", "m-fa2@googlemail.com", True)):
-    got = replies(mid)
-    if not R.eq("%s: two replies" % label, len(got), 2):
+    got = two_replies(label, mid, "first entry, html last",
+                      [("text/plain", FA_PLAIN), ("text/html", FA_HTML)])
+    if got is None:
         continue
-    att, txt = split(got)
-    if not R.check("%s: one with attachments, one without" % label,
-                   len(att) == 1 and len(txt) == 1):
-        continue
-    same_texts("%s: first entry, html last" % label, txt[0],
-                [("text/plain", FA_PLAIN), ("text/html", FA_HTML)])
-    same_texts("%s: second entry" % label, att[0], [("text/plain", FILES)])
-    _, a = body_parts(att[0])
+    _, a = got
     R.eq("%s: attachment name" % label, [n for n, _ in a],
          ["Example.ap_" if provider else "Example.apk"])
 
