@@ -155,7 +155,6 @@ static void expire_pass(struct dmn *d, long handled_s, long failed_s)
 static void *scanner_main(void *arg)
 {
 	struct dmn *d = arg;
-	int recovered = 0;
 
 	for (;;) {
 		struct wq_counts c;
@@ -179,8 +178,6 @@ static void *scanner_main(void *arg)
 			expire_pass(d, keep_h, keep_f);
 		if (gen == d->scan_done)
 			continue; /* scan_done is only written here */
-		if (!recovered && eng_scan(d->eng, MD_CLAIMED, NULL) == 0)
-			recovered = 1;
 		if (eng_scan(d->eng, MD_NEW, NULL) < 0 && d->stopping)
 			break;
 		wq_counts(d->q, &c);
@@ -996,6 +993,17 @@ int dmn_run(const char *settings_path, struct snap *sn)
 		return 2;
 	}
 	count_s3(d, d->sn);
+	/* What a dead run left claimed is queued for adoption before the
+	 * watch is read: a scan of cur/ running beside this run's own claims
+	 * would take an in-flight message for a leftover and send it twice. */
+	if (eng_scan(d->eng, MD_CLAIMED, NULL) < 0) {
+		log_err("run: the claimed messages in %s/cur cannot be read; "
+			"not starting",
+			md_spool_path(d->sp));
+		stop(d);
+		dmn_free(d);
+		return 2;
+	}
 	request_expire(d); /* a retention pass at start, then hourly */
 	request_scan(d, NULL);
 	log_info("run: watching %s/new with %ld workers", md_spool_path(d->sp),

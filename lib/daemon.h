@@ -7,8 +7,11 @@
  *              scanner thread does the streaming rescans (the first one
  *              after the watch is set up, so nothing slips between; one on
  *              IN_Q_OVERFLOW, SIGUSR1, a drain request, a full queue, and
- *              every rescan_interval_s as a safety net); it first recovers
- *              messages left claimed by a dead run. N worker threads each
+ *              every rescan_interval_s as a safety net). Before the
+ *              watch is read and READY is sent, the main thread queues
+ *              the messages a dead run left claimed (cur/<uniq>:2,) for
+ *              adoption; only then can this run claim any, so no scan of
+ *              cur/ ever sees one of its own claims. N worker threads each
  *              own a job context (store handle, transports) and take names
  *              from the bounded work queue (wq.h).
  *              Signals: SIGTERM/SIGINT finish the messages in flight (at
@@ -25,7 +28,7 @@
  *              Prometheus text format (several lines).
  * DIAGNOSTICS  Returns an exit code: 0 after a clean stop, 2 when the
  *              daemon could not start (spool owned by another process,
- *              store or spool unavailable).
+ *              store or spool unavailable, cur/ unreadable).
  * SEE ALSO     eng.h, ctl.h, snap.h, priv.h; mailresponder(8) run
  */
 #ifndef MR_DAEMON_H

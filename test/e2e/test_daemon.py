@@ -32,6 +32,9 @@ matched to their requests by In-Reply-To.
     without a daemon drain works alone; status and drain against an idle
     daemon exit 0 every time.
 11. Two drains without a daemon: the second does not disturb the first.
+12. Recovery while requests arrive: 300 messages left claimed, 50,000
+    handled ones in cur/, 2,000 renamed into new/ as soon as the daemon is
+    ready: each handled once (the daemon's count, one event line each).
 """
 import atexit
 import json
@@ -48,7 +51,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mrtest import (BIN, Daemon, Env, Results, kill_all, listdir, msg, n_claimed, n_new,
+from mrtest import (BIN, Daemon, Env, Results, counters, kill_all, listdir, msg, n_claimed, n_new,
                     n_outbox, cpu_s, publish, publish_bursts, spawn, stage, status, wait_for)
 
 R = Results()
@@ -825,7 +828,53 @@ def test_two_drains():
         env.close()
 
 
-TESTS = [test_status_recovery, test_burst, test_overflow, test_crash, test_graceful_stop,
+def events_per_file(env):
+    """{unique name: number of event lines} from the event log."""
+    n = {}
+    with open(env.events) as f:
+        for line in f:
+            e = json.loads(line)
+            if e.get("file"):
+                n[e["file"].partition(":2,")[0]] = n.get(e["file"].partition(":2,")[0], 0) + 1
+    return n
+
+
+def test_recovery_with_arrivals():
+    """Messages left claimed by a dead run are adopted at start while new
+    ones arrive: a message claimed by this run is never adopted too. A
+    day's handled messages in cur/ make the start's scan of cur/ last."""
+    name = "recovery with arrivals"
+    C, N, H = 300, 2000, 50000
+    env = Env(settings=settings(workers=2, rescan_interval_s=0), responses=one("adopt body"))
+    try:
+        cur = spool_dir(env, "cur")
+        for i in range(H):
+            os.close(os.open(os.path.join(cur, "%d.M%d.old.test:2,RS" % (1600000000 + i, i)),
+                             os.O_CREAT | os.O_WRONLY, 0o600))
+        left = stage(env, C, "left")
+        for n, p, _ in left:
+            os.rename(p, spool_dir(env, "cur", n + ":2,"))
+        items = stage(env, N, "arr")
+        d = started(name, env)
+        publish(env, items)
+        ok = wait_all_replied(env, C + N, 300)
+        R.check("%s: all answered" % name, ok,
+                "outbox %d new %d claimed %d" % (n_outbox(env), n_new(env), n_claimed(env)))
+        c = counters(env)
+        R.eq("%s: the daemon handled each message once" % name, c.get("handled"), C + N)
+        stop_ok(name, d)
+        evs = events_per_file(env)
+        twice = {k: v for k, v in evs.items() if v != 1}
+        R.eq("%s: one event line per message (%d messages)" % (name, len(evs)),
+             (len(evs), list(twice.items())[:5]), (C + N, []))
+        print("# %s: %d adopted, %d arrived, %d handled in cur/: handled %s"
+              % (name, C, N, H, c.get("handled")))
+        exactly_once(name, env, left + items)
+    finally:
+        env.close()
+
+
+TESTS = [test_status_recovery, test_recovery_with_arrivals, test_burst, test_overflow, test_crash, test_graceful_stop,
          test_store_down, test_transport_down, test_reload, test_sigusr1, test_drain, test_two_drains]
 
 if __name__ == "__main__":
