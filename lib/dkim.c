@@ -582,58 +582,24 @@ static char *pem_of(EVP_PKEY *pk, size_t *len_r, struct mr_err *err)
 	return out;
 }
 
-/* Write data to tmp with its final owner and mode, then link it to path:
- * link(2) never replaces a file, so a key that exists stays. */
+/* Write the key with its final owner and mode; MR_WRITE_NEW links it to
+ * path, which never replaces a file, so a key that exists stays. */
 static int key_write(const char *path, const char *data, size_t len, uid_t uid,
 		     gid_t gid, struct mr_err *err)
 {
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	char *dir = mr_dir_dup(path);
-	mode_t mode = gid == (gid_t)-1 ? 0600 : 0640;
-	int fd, rc = -1;
+	const struct mr_part part = {data, len};
+	const struct mr_write_opts o = {.mode = gid == (gid_t)-1 ? 0600 : 0640,
+					.uid = uid,
+					.gid = gid,
+					.flags = MR_WRITE_NEW,
+					.kind = MR_PERM};
 
 	/* missing folders above the key: 0755, so the service can reach it */
 	if (mr_mkdir_parents(path, 0755) < 0) {
 		mr_err_sys(err, MR_PERM, errno, "mkdir(parents of %s)", path);
-		goto out;
+		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
-	if (fd < 0) {
-		mr_err_sys(err, MR_PERM, errno, "open(%s)", tmp);
-		goto out;
-	}
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    fchown(fd, uid, gid) < 0) {
-		mr_err_sys(err, MR_PERM, errno, "fchown(%s)", tmp);
-		(void)close(fd); /* already failing */
-		goto unlink;
-	}
-	if (fchmod(fd, mode) < 0 || mr_write_all(fd, data, len) < 0 ||
-	    fsync(fd) < 0) {
-		mr_err_sys(err, MR_PERM, errno, "write(%s)", tmp);
-		(void)close(fd); /* already failing */
-		goto unlink;
-	}
-	if (close(fd) < 0) {
-		mr_err_sys(err, MR_PERM, errno, "close(%s)", tmp);
-		goto unlink;
-	}
-	if (link(tmp, path) < 0) {
-		mr_err_sys(err, MR_PERM, errno, "link(%s, %s)", tmp, path);
-		goto unlink;
-	}
-	rc = 0;
-	if (mr_fsync_dir(dir) < 0) {
-		mr_err_sys(err, MR_PERM, errno, "fsync(%s)", dir);
-		rc = -1;
-	}
-unlink:
-	(void)unlink(tmp); /* ours; the key is linked or failed */
-out:
-	free(tmp);
-	free(dir);
-	return rc;
+	return mr_write_parts_atomic(path, &part, 1, &o, err);
 }
 
 int dkim_keygen(const char *path, enum dkim_alg alg, int rsa_bits, uid_t uid,

@@ -128,10 +128,6 @@ int inst_copy_new(const char *src, const char *dst, mode_t mode,
 	if (rc == 0)
 		rc = mr_write_file_atomic(dst, data, len, mode, err);
 	free(data);
-	if (rc == 0 && chmod(dst, mode) < 0) {
-		mr_err_sys(err, MR_PERM, errno, "chmod(%s)", dst);
-		rc = -1;
-	}
 	return rc < 0 ? -1 : 1;
 }
 

@@ -10,8 +10,9 @@
  *              case comparison (no locale), UTF-8 validation, a quoted
  *              copy for problem texts (mr_show), whole reads and writes
  *              that retry EINTR, an atomic file write (tmp, fsync,
- *              rename, fsync of the folder), mkdir -p, and the clock
- *              (mr_time, shifted by MAILRESPONDER_CLOCK_OFFSET_S in tests).
+ *              rename or link, fsync of the folder), mkdir -p, and the
+ *              clock (mr_time, shifted by MAILRESPONDER_CLOCK_OFFSET_S in
+ *              tests).
  *              All are thread-safe; mr_hostname() is first called before
  *              threads start.
  * DIAGNOSTICS  int functions return 0 or -1 (errno or err set, as each
@@ -106,7 +107,41 @@ int mr_utf8_valid(const char *s, size_t n);
 int mr_read_file(const char *path, size_t max, char **data_r, size_t *len_r,
 		 struct mr_err *err);
 
-/* Write data to path atomically: path.tmp, fsync, rename, fsync dir. */
+/* One piece of a file that mr_write_parts_atomic writes. */
+struct mr_part {
+	const void *data;
+	size_t len;
+};
+
+/* mr_write_opts flags: never replace path (link(2), EEXIST); a failed
+ * fsync of the folder is no error (a cache: the rename is done). */
+#define MR_WRITE_NEW 0x1
+#define MR_WRITE_SOFT_DIRSYNC 0x2
+
+/* How mr_write_parts_atomic writes. Set every field: uid 0 is root. */
+struct mr_write_opts {
+	mode_t mode;       /* exact (fchmod(2)), whatever the umask */
+	uid_t uid;         /* owner (fchown(2)); (uid_t)-1 keeps ours */
+	gid_t gid;         /* group; (gid_t)-1 keeps ours */
+	int flags;         /* MR_WRITE_* */
+	enum mr_fail kind; /* of every error */
+	const char *what;  /* prefix of every error text, or NULL */
+};
+
+/* Write parts[0..n) in turn (never copied into one buffer) to
+ * path.tmp.PID with o's owner and mode, fsync it, check its size, then
+ * rename(2) it to path, or with MR_WRITE_NEW link(2) it so that an
+ * existing path is kept (the error then says EEXIST), and fsync the
+ * folder. With MR_WRITE_NEW the temp file is made with O_EXCL, so a
+ * stale one (a crash) is an error, left for the operator; otherwise an
+ * old one of ours is truncated. Our temp file never stays behind. The
+ * folder must exist. 0, or -1 with err (o->kind, o->what first). */
+int mr_write_parts_atomic(const char *path, const struct mr_part *parts,
+			  size_t n, const struct mr_write_opts *o,
+			  struct mr_err *err);
+
+/* mr_write_parts_atomic of one part, replacing path, our owner, errors
+ * MR_TEMP. */
 int mr_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct mr_err *err);
 

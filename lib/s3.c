@@ -227,55 +227,28 @@ bad:
 	return 0;
 }
 
-/* tmp, write, fsync, check the size, rename, fsync the folder. */
+/* The head, then the data (not copied), in a file replaced atomically;
+ * the folder's fsync is best effort, the cache being only a copy. */
 static int cache_write(const struct s3 *s3, const char *path,
 		       const char *bucket, const char *key, const char *etag,
 		       const char *data, size_t len, struct mr_err *err)
 {
 	const char *dir = s3->set->s3.cache_dir;
 	char *head = xasprintf(S3_MAGIC "%s/%s\n%s\n\n", bucket, key, etag);
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	struct stat st;
-	int fd, dfd, rc = -1;
+	const struct mr_part parts[] = {{head, strlen(head)}, {data, len}};
+	const struct mr_write_opts o = {.mode = 0640,
+					.uid = (uid_t)-1,
+					.gid = (gid_t)-1,
+					.flags = MR_WRITE_SOFT_DIRSYNC,
+					.kind = MR_TEMP,
+					.what = "s3 cache: "};
+	int rc = -1;
 
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
 		mr_err_sys(err, MR_TEMP, errno, "s3 cache: mkdir(%s)", dir);
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		  0640);
-	if (fd < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "s3 cache: open(%s)", tmp);
-		goto out;
-	}
-	if (mr_write_all(fd, head, strlen(head)) < 0 ||
-	    mr_write_all(fd, data, len) < 0 || fsync(fd) < 0 ||
-	    fstat(fd, &st) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "s3 cache: write(%s)", tmp);
-		(void)close(fd); /* failed already */
-		(void)unlink(tmp);
-		goto out;
-	}
-	if (close(fd) < 0 || (size_t)st.st_size != strlen(head) + len) {
-		mr_err_set(err, MR_TEMP, "s3 cache: %s: short write", tmp);
-		(void)unlink(tmp);
-		goto out;
-	}
-	if (rename(tmp, path) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "s3 cache: rename(%s, %s)", tmp,
-			   path);
-		(void)unlink(tmp);
-		goto out;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd); /* the rename itself is done */
-		(void)close(dfd);
-	}
-	rc = 0;
-out:
+	else
+		rc = mr_write_parts_atomic(path, parts, 2, &o, err);
 	free(head);
-	free(tmp);
 	return rc;
 }
 

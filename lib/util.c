@@ -468,34 +468,82 @@ int mr_mkdir_parents(const char *path, mode_t mode)
 	return rc;
 }
 
-int mr_write_file_atomic(const char *path, const void *data, size_t len,
-			 mode_t mode, struct mr_err *err)
+/* Owner, mode, the parts in turn, fsync and the size check of the temp
+ * file; 0 or -1 with err. */
+static int wf_fill(int fd, const char *tmp, const struct mr_part *parts,
+		   size_t n, const struct mr_write_opts *o, struct mr_err *err)
 {
+	const char *pre = o->what != NULL ? o->what : "";
+	struct stat st;
+	size_t total = 0;
+
+	if ((o->uid != (uid_t)-1 || o->gid != (gid_t)-1) &&
+	    fchown(fd, o->uid, o->gid) < 0) {
+		mr_err_sys(err, o->kind, errno, "%sfchown(%s)", pre, tmp);
+		return -1;
+	}
+	if (fchmod(fd, o->mode) < 0) {
+		mr_err_sys(err, o->kind, errno, "%sfchmod(%s)", pre, tmp);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (mr_write_all(fd, parts[i].data, parts[i].len) < 0) {
+			mr_err_sys(err, o->kind, errno, "%swrite(%s)", pre,
+				   tmp);
+			return -1;
+		}
+		total += parts[i].len;
+	}
+	if (fsync(fd) < 0 || fstat(fd, &st) < 0) {
+		mr_err_sys(err, o->kind, errno, "%sfsync(%s)", pre, tmp);
+		return -1;
+	}
+	/* a thread of ours writing the same path shares the temp name */
+	if ((size_t)st.st_size != total) {
+		mr_err_set(err, o->kind, "%s%s: short write", pre, tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int mr_write_parts_atomic(const char *path, const struct mr_part *parts,
+			  size_t n, const struct mr_write_opts *o,
+			  struct mr_err *err)
+{
+	const char *pre = o->what != NULL ? o->what : "";
+	int keep = (o->flags & MR_WRITE_NEW) != 0;
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	char *dir = mr_dir_dup(path);
 	int fd, rc = -1;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		  mode);
+	/* O_EXCL for a key: never write into a file someone else made */
+	fd = open(tmp,
+		  O_WRONLY | O_CREAT | (keep ? O_EXCL : O_TRUNC) | O_NOFOLLOW |
+			  O_CLOEXEC,
+		  0600);
 	if (fd < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "open(%s)", tmp);
+		mr_err_sys(err, o->kind, errno, "%sopen(%s)", pre, tmp);
 		goto out;
 	}
-	if (mr_write_all(fd, data, len) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "write(%s)", tmp);
+	if (wf_fill(fd, tmp, parts, n, o, err) < 0) {
 		(void)close(fd); /* already failing */
 		goto unlink;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "fsync/close(%s)", tmp);
+	if (close(fd) < 0) {
+		mr_err_sys(err, o->kind, errno, "%sclose(%s)", pre, tmp);
 		goto unlink;
 	}
-	if (rename(tmp, path) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "rename(%s)", path);
+	/* link(2) never replaces a file; rename(2) does, atomically */
+	if (keep ? link(tmp, path) < 0 : rename(tmp, path) < 0) {
+		mr_err_sys(err, o->kind, errno, "%s%s(%s, %s)", pre,
+			   keep ? "link" : "rename", tmp, path);
 		goto unlink;
 	}
-	if (mr_fsync_dir(dir) < 0) {
-		mr_err_sys(err, MR_TEMP, errno, "fsync(%s)", dir);
+	/* path holds the data; the folder's fsync makes both durable */
+	if (keep)
+		(void)unlink(tmp); /* ours */
+	if (mr_fsync_dir(dir) < 0 && !(o->flags & MR_WRITE_SOFT_DIRSYNC)) {
+		mr_err_sys(err, o->kind, errno, "%sfsync(%s)", pre, dir);
 		goto out;
 	}
 	rc = 0;
@@ -506,6 +554,18 @@ out:
 	free(tmp);
 	free(dir);
 	return rc;
+}
+
+int mr_write_file_atomic(const char *path, const void *data, size_t len,
+			 mode_t mode, struct mr_err *err)
+{
+	const struct mr_part part = {data, len};
+	const struct mr_write_opts o = {.mode = mode,
+					.uid = (uid_t)-1,
+					.gid = (gid_t)-1,
+					.kind = MR_TEMP};
+
+	return mr_write_parts_atomic(path, &part, 1, &o, err);
 }
 
 /* Seconds added to the wall clock: MAILRESPONDER_CLOCK_OFFSET_S, read
