@@ -579,20 +579,34 @@ static char *subject_of(const struct parsed *p)
  * Cases.
  */
 
+/* Entry i composed for to and parsed into m and p, checked to parse and,
+ * unless want is NULL, to have the MIME shape want. 0 when p holds the
+ * message (free p and m then), -1 when not. */
+static int composed(size_t i, const char *to, const char *want,
+		    struct rpl_msg *m, struct parsed *p)
+{
+	struct rpl_req r = req_for(to);
+	char *s;
+
+	T_OK(compose_parse(i, &r, m, p) == 0);
+	if (p->root == NULL)
+		return -1;
+	if (want != NULL) {
+		s = shape_of(p);
+		T_STR(s, want);
+		free(s);
+	}
+	return 0;
+}
+
 T_CASE(single_body_round_trip)
 {
-	struct rpl_req r = req_for("john.doe@sender.test");
 	struct mailmime *v[4];
 	struct rpl_msg m;
 	struct parsed p;
-	char *s;
 
-	T_OK(compose_parse(0, &r, &m, &p) == 0);
-	if (p.root == NULL)
+	if (composed(0, "john.doe@sender.test", "text/plain", &m, &p) < 0)
 		return;
-	s = shape_of(&p);
-	T_STR(s, "text/plain");
-	free(s);
 	T_INT(leaves(top(&p), v, 4, 0), 1);
 	T_OK(text_equal(v[0], fx.texts[0]));
 	T_OK(lines_ok(p.buf, p.len, 998));
@@ -607,13 +621,11 @@ T_CASE(single_body_round_trip)
 
 T_CASE(empty_body)
 {
-	struct rpl_req r = req_for("john.doe@sender.test");
 	struct mailmime *v[2];
 	struct rpl_msg m;
 	struct parsed p;
 
-	T_OK(compose_parse(3, &r, &m, &p) == 0);
-	if (p.root == NULL)
+	if (composed(3, "john.doe@sender.test", NULL, &m, &p) < 0)
 		return;
 	T_INT(leaves(top(&p), v, 2, 0), 1);
 	T_OK(text_equal(v[0], ""));
@@ -624,30 +636,24 @@ T_CASE(empty_body)
 
 T_CASE(two_bodies_html_last)
 {
-	struct rpl_req r = req_for("john.doe@sender.test");
 	struct mailmime *v[4];
 	struct rpl_msg m;
 	struct parsed p;
-	char *s;
 
-	T_OK(compose_parse(1, &r, &m, &p) == 0);
-	if (p.root == NULL)
+	if (composed(1, "john.doe@sender.test",
+		     "multipart/alternative(text/plain,text/html)", &m, &p) < 0)
 		return;
-	s = shape_of(&p);
-	T_STR(s, "multipart/alternative(text/plain,text/html)");
-	free(s);
 	T_INT(leaves(top(&p), v, 4, 0), 2);
 	T_OK(text_equal(v[0], fx.texts[2]));
 	T_OK(text_equal(v[1], fx.texts[1]));
 	T_OK(lines_ok(p.buf, p.len, 998));
 	parsed_free(&p);
 	rpl_msg_free(&m);
-	T_OK(compose_parse(6, &r, &m, &p) == 0);
-	if (p.root == NULL)
+	if (composed(
+		    6, "john.doe@sender.test",
+		    "multipart/alternative(text/plain,text/enriched,text/html)",
+		    &m, &p) < 0)
 		return;
-	s = shape_of(&p);
-	T_STR(s, "multipart/alternative(text/plain,text/enriched,text/html)");
-	free(s);
 	parsed_free(&p);
 	rpl_msg_free(&m);
 }
@@ -670,25 +676,21 @@ static void check_att(struct mailmime *m, const char *name, const char *type,
 
 static void check_entry2(const char *to, int variant)
 {
-	struct rpl_req r = req_for(to);
 	struct mailmime *v[8];
 	struct rpl_msg m;
 	struct parsed p;
-	char *s;
 
-	T_OK(compose_parse(2, &r, &m, &p) == 0);
-	if (p.root == NULL)
+	if (composed(2, to,
+		     variant ? "multipart/mixed(multipart/alternative(text/"
+			       "plain,text/html),application/octet-stream,"
+			       "application/octet-stream,application/pdf)"
+			     : "multipart/mixed(multipart/alternative(text/"
+			       "plain,text/html),application/vnd.android."
+			       "package-archive,application/octet-stream,"
+			       "application/pdf)",
+		     &m, &p) < 0)
 		return;
 	T_INT(m.variant, variant);
-	s = shape_of(&p);
-	T_STR(s, variant ? "multipart/mixed(multipart/alternative(text/plain,"
-			   "text/html),application/octet-stream,application/"
-			   "octet-stream,application/pdf)"
-			 : "multipart/mixed(multipart/alternative(text/plain,"
-			   "text/html),application/vnd.android.package-"
-			   "archive,application/octet-stream,application/"
-			   "pdf)");
-	free(s);
 	T_INT(leaves(top(&p), v, 8, 0), 5);
 	T_OK(text_equal(v[0], fx.texts[2]));
 	T_OK(text_equal(v[1], fx.texts[1]));
