@@ -138,6 +138,51 @@ static void t_hash(const char *addr, char out[HASH_SHA512_HEX])
 	hash_sha512_hex(addr, strlen(addr), out);
 }
 
+/* A check that uniq is counted for h under limit with the answer want (1:
+ * allowed, 0: over the limit). */
+#define T_TAKE(st, uniq, h, limit, want)                                       \
+	t_take(__FILE__, __LINE__, (st), (uniq), (h), (limit), (want))
+
+static void t_take(const char *file, int line, struct st *st, const char *uniq,
+		   const char *h, long limit, int want)
+{
+	struct mr_err err;
+	int allowed = -1;
+	char m[512];
+
+	mr_err_clear(&err);
+	if (st_adhoc_take(st, uniq, h, limit, T_NOW, &allowed, &err) != 0) {
+		snprintf(m, sizeof(m), "st_adhoc_take(%s): failed: %s", uniq,
+			 err.text);
+		t_note(file, line, m);
+	} else if (allowed != want) {
+		snprintf(m, sizeof(m), "st_adhoc_take(%s): allowed %d, want %d",
+			 uniq, allowed, want);
+		t_note(file, line, m);
+	}
+}
+
+/* A check that the count of h is want. */
+#define T_COUNT(st, h, want) t_count(__FILE__, __LINE__, (st), (h), (want))
+
+static void t_count(const char *file, int line, struct st *st, const char *h,
+		    long want)
+{
+	struct mr_err err;
+	long n = -1;
+	char m[512];
+
+	mr_err_clear(&err);
+	if (st_adhoc_get(st, h, T_NOW, &n, &err) != 0) {
+		snprintf(m, sizeof(m), "st_adhoc_get: failed: %s", err.text);
+		t_note(file, line, m);
+	} else if (n != want) {
+		snprintf(m, sizeof(m), "st_adhoc_get: count %ld, want %ld", n,
+			 want);
+		t_note(file, line, m);
+	}
+}
+
 static int t_exists(const char *path)
 {
 	struct stat sb;
@@ -234,7 +279,6 @@ T_CASE(reopen_persists)
 	char h[HASH_SHA512_HEX];
 	struct mr_err err;
 	struct st *st = st_open(url, 0, &err);
-	long n = -1;
 	int allowed = -1;
 
 	t_hash("someone@example.org", h);
@@ -248,8 +292,7 @@ T_CASE(reopen_persists)
 	st = st_open(url, 0, &err);
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, h, &err), 1);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 1);
+	T_COUNT(st, h, 1);
 	T_INT(st_journal_has(st, "u1", 0, &err), 1);
 	T_INT(st_journal_has(st, "u1", ST_PART_LIMIT, &err), 1);
 	st_close(&st);
@@ -345,43 +388,29 @@ T_CASE(adhoc_take_is_idempotent)
 	char h[HASH_SHA512_HEX], g[HASH_SHA512_HEX];
 	struct mr_err err;
 	struct st *st = st_open(url, 0, &err);
-	long n = -1;
 	int allowed = -1;
 
 	t_hash("x@example.org", h);
 	t_hash("y@example.org", g);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 0);
-	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 1);
-	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err),
-	      0); /* retry */
-	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 1);
-	T_INT(st_adhoc_take(st, "m2", h, 1, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 0);
-	T_INT(st_adhoc_take(st, "m2", h, 1, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 0); /* the first answer stays */
-	T_INT(st_adhoc_take(st, "m1", h, 1, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 2);
+	T_COUNT(st, h, 0);
+	T_TAKE(st, "m1", h, 1, 1);
+	T_TAKE(st, "m1", h, 1, 1); /* retry */
+	T_COUNT(st, h, 1);
+	T_TAKE(st, "m2", h, 1, 0);
+	T_TAKE(st, "m2", h, 1, 0); /* the first answer stays */
+	T_TAKE(st, "m1", h, 1, 1);
+	T_COUNT(st, h, 2);
 	/* another sender is counted apart */
-	T_INT(st_adhoc_take(st, "m3", g, 1, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, g, T_NOW, &n, &err), 0);
-	T_INT(n, 1);
+	T_TAKE(st, "m3", g, 1, 1);
+	T_COUNT(st, g, 1);
 	/* limit <= 0: no limit, still counted */
 	for (int i = 0; i < 3; i++) {
 		char u[16];
 
 		snprintf(u, sizeof(u), "nl%d", i);
-		T_INT(st_adhoc_take(st, u, g, 0, T_NOW, &allowed, &err), 0);
-		T_INT(allowed, 1);
+		T_TAKE(st, u, g, 0, 1);
 	}
-	T_INT(st_adhoc_get(st, g, T_NOW, &n, &err), 0);
-	T_INT(n, 4);
+	T_COUNT(st, g, 4);
 	T_INT(st_adhoc_take(st, "", h, 1, T_NOW, &allowed, &err), -1);
 	T_INT(st_adhoc_take(st, "m9", h, 1, T_NOW, NULL, &err), -1);
 	st_close(&st);
@@ -394,19 +423,15 @@ T_CASE(adhoc_limit_boundary)
 	char h[HASH_SHA512_HEX];
 	struct mr_err err;
 	struct st *st = st_open(url, 0, &err);
-	long n = -1;
 
 	t_hash("limit@example.org", h);
 	for (int i = 1; i <= 5; i++) {
 		char u[16];
-		int allowed = -1;
 
 		snprintf(u, sizeof(u), "req%d", i);
-		T_INT(st_adhoc_take(st, u, h, 3, T_NOW, &allowed, &err), 0);
-		T_INT(allowed, i <= 3);
+		T_TAKE(st, u, h, 3, i <= 3);
 	}
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 5);
+	T_COUNT(st, h, 5);
 	st_close(&st);
 	free(url);
 }
@@ -423,23 +448,19 @@ T_CASE(adhoc_clear_and_remove)
 	t_hash("c1@example.org", h);
 	t_hash("c2@example.org", g);
 	T_INT(st_adhoc_take(st, "a", h, 1, T_NOW, &allowed, &err), 0);
-	T_INT(st_adhoc_take(st, "b", h, 1, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 0);
+	T_TAKE(st, "b", h, 1, 0);
 	T_INT(st_adhoc_take(st, "c", g, 1, T_NOW, &allowed, &err), 0);
 	T_INT(st_adhoc_remove(st, g, &err), 1);
 	T_INT(st_adhoc_remove(st, g, &err), 0);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 2);
+	T_COUNT(st, h, 2);
 	/* the old cron's reset, late in the day: today's count stays, so
 	 * the sender is not let past the limit */
 	T_INT(st_adhoc_take(st, "y1", h, 1, T_NOW - T_DAY, &allowed, &err), 0);
 	T_INT(st_adhoc_clear(st, T_NOW, &err), 0);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 2);
+	T_COUNT(st, h, 2);
 	T_INT(st_adhoc_get(st, h, T_NOW - T_DAY, &n, &err), 0);
 	T_INT(n, 0); /* past days are forgotten */
-	T_INT(st_adhoc_take(st, "d", h, 1, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 0);
+	T_TAKE(st, "d", h, 1, 0);
 	/* the next UTC day: a new request is allowed again ... */
 	T_INT(st_adhoc_take(st, "e", h, 1, T_NOW + T_DAY, &allowed, &err), 0);
 	T_INT(allowed, 1);
@@ -545,14 +566,12 @@ T_CASE(readonly_missing_creates_nothing)
 	char h[HASH_SHA512_HEX];
 	struct mr_err err;
 	struct st *st = st_open(url, ST_READONLY, &err);
-	long n = -1;
 
 	t_hash("ro@example.org", h);
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_BLOCK_EMAIL, h, &err), 0);
 	T_INT(st_list_has(st, ST_ALLOW_DOMAIN, h, &err), 0);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 0);
+	T_COUNT(st, h, 0);
 	T_INT(st_journal_has(st, "u1", 0, &err), 0);
 	t_writes_refused(st, h);
 	st_close(&st);
@@ -575,7 +594,6 @@ T_CASE(readonly_existing)
 	char h[HASH_SHA512_HEX];
 	struct mr_err err;
 	struct st *st = st_open(url, 0, &err);
-	long n = -1;
 	int allowed = -1;
 
 	t_hash("ro2@example.org", h);
@@ -587,8 +605,7 @@ T_CASE(readonly_existing)
 	T_OK(st != NULL);
 	T_INT(st_list_has(st, ST_BLOCK_DOMAIN, h, &err), 1);
 	T_INT(st_list_has(st, ST_BLOCK_EMAIL, h, &err), 0);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 1);
+	T_COUNT(st, h, 1);
 	T_INT(st_journal_has(st, "q1", 0, &err), 1);
 	T_INT(st_journal_has(st, "q1", ST_PART_LIMIT, &err), 1);
 	t_writes_refused(st, h);
@@ -744,8 +761,7 @@ T_CASE(busy_is_temp)
 	T_OK(strstr(err.text, h) == NULL);
 	T_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	T_INT(st_adhoc_take(st, "b1", h, 5, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 1);
+	T_TAKE(st, "b1", h, 5, 1);
 	st_close(&st);
 	free(url);
 	free(path);
@@ -758,7 +774,6 @@ T_CASE(failed_take_rolls_back)
 	char h[HASH_SHA512_HEX];
 	struct mr_err err;
 	struct st *st = st_open(url, 0, &err);
-	long n = -1;
 	int allowed = -1;
 
 	t_hash("inject@example.org", h);
@@ -771,13 +786,10 @@ T_CASE(failed_take_rolls_back)
 	T_OK(strstr(err.text, "adhoc take") != NULL);
 	T_OK(strstr(err.text, "injected") != NULL);
 	T_OK(strstr(err.text, h) == NULL);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 1); /* the increment was rolled back */
+	T_COUNT(st, h, 1); /* the increment was rolled back */
 	T_INT(t_sql(path, "DROP TRIGGER t_fail"), SQLITE_OK);
-	T_INT(st_adhoc_take(st, "i1", h, 5, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 1);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 2);
+	T_TAKE(st, "i1", h, 5, 1);
+	T_COUNT(st, h, 2);
 	st_close(&st);
 	free(url);
 	free(path);
@@ -823,16 +835,26 @@ static void *t_take_run(void *arg)
 	return NULL;
 }
 
+/* After the takers on url: total allowed in all, every take counted for h
+ * (all the takers' requests come from h); frees url. */
+static void takers_counted(char *url, const char *h, int total)
+{
+	struct mr_err err;
+	struct st *st = st_open(url, 0, &err);
+
+	T_INT(total, 100);
+	T_COUNT(st, h, T_TAKERS * T_TAKES);
+	st_close(&st);
+	free(url);
+}
+
 T_CASE(concurrent_threads_never_exceed)
 {
 	char *url = t_url("threads.db");
 	char h[HASH_SHA512_HEX];
 	struct t_taker tk[T_TAKERS];
 	pthread_t th[T_TAKERS];
-	struct mr_err err;
-	struct st *st;
 	int total = 0;
-	long n = -1;
 
 	t_hash("popular@example.org", h);
 	memset(tk, 0, sizeof(tk));
@@ -847,12 +869,7 @@ T_CASE(concurrent_threads_never_exceed)
 			printf("# taker %d: %s\n", i, tk[i].last_err);
 		total += tk[i].allowed;
 	}
-	T_INT(total, 100);
-	st = st_open(url, 0, &err);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, T_TAKERS * T_TAKES);
-	st_close(&st);
-	free(url);
+	takers_counted(url, h, total);
 }
 
 T_CASE(concurrent_processes_never_exceed)
@@ -860,10 +877,7 @@ T_CASE(concurrent_processes_never_exceed)
 	char *url = t_url("procs.db");
 	char h[HASH_SHA512_HEX];
 	pid_t pid[T_TAKERS];
-	struct mr_err err;
-	struct st *st;
 	int total = 0;
-	long n = -1;
 
 	t_hash("popular@example.org", h);
 	(void)fflush(stdout); /* children must not repeat buffered output */
@@ -884,12 +898,7 @@ T_CASE(concurrent_processes_never_exceed)
 		T_OK(WIFEXITED(status) && WEXITSTATUS(status) != 255);
 		total += WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 	}
-	T_INT(total, 100);
-	st = st_open(url, 0, &err);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, T_TAKERS * T_TAKES);
-	st_close(&st);
-	free(url);
+	takers_counted(url, h, total);
 }
 
 static double t_now_us(clockid_t clock)
@@ -952,8 +961,6 @@ T_CASE(mysql_old_ddl_prefilled)
 	struct mr_err err;
 	struct st *st;
 	unsigned found = 0;
-	long n = -1;
-	int allowed = -1;
 
 	t_my_db("oldddl", db, sizeof(db));
 	t_hash("blocked@old.example", blk);
@@ -1003,10 +1010,8 @@ T_CASE(mysql_old_ddl_prefilled)
 	T_INT(found, (1u << ST_BLOCK_EMAIL) | (1u << ST_BLOCK_DOMAIN));
 	T_INT(st_lists_match(st, vip, NULL, 0, &found, &err), 0);
 	T_INT(found, 1u << ST_ALLOW_EMAIL);
-	T_INT(st_adhoc_get(st, vip, T_NOW, &n, &err), 0);
-	T_INT(n, 0); /* the old count has no day: kept, not obeyed */
-	T_INT(st_adhoc_take(st, "o1", vip, 3, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 1);
+	T_COUNT(st, vip, 0); /* the old count has no day: kept, not obeyed */
+	T_TAKE(st, "o1", vip, 3, 1);
 	st_close(&st);
 	T_INT(t_my_int(db, "SELECT count FROM blacklist_adhoc"), 100);
 	T_INT(t_my_int(db, "SELECT COUNT(*) FROM blacklist_email"), 1);
@@ -1092,7 +1097,6 @@ T_CASE(mysql_lost_connection_is_temp)
 	struct mr_err err;
 	struct st *st = st_open(url, 0, &err);
 	unsigned found = 0;
-	long n = -1;
 	int allowed = -1;
 
 	t_hash("lost@example.org", h);
@@ -1103,8 +1107,7 @@ T_CASE(mysql_lost_connection_is_temp)
 	T_INT(err.kind, MR_TEMP);
 	T_OK(strstr(err.text, "mysql adhoc take failed") != NULL);
 	printf("# %s\n", err.text);
-	T_INT(st_adhoc_take(st, "l2", h, 5, T_NOW, &allowed, &err), 0);
-	T_INT(allowed, 1);
+	T_TAKE(st, "l2", h, 5, 1);
 	T_INT(t_my_kill_others(), 0);
 	T_INT(st_lists_match(st, h, NULL, 0, &found, &err), -1);
 	T_INT(err.kind, MR_TEMP);
@@ -1114,8 +1117,7 @@ T_CASE(mysql_lost_connection_is_temp)
 	T_INT(err.kind, MR_TEMP);
 	T_INT(st_journal_put(st, "l2", 0, 1000, &err), 0);
 	T_INT(st_journal_has(st, "l2", 0, &err), 1);
-	T_INT(st_adhoc_get(st, h, T_NOW, &n, &err), 0);
-	T_INT(n, 2);
+	T_COUNT(st, h, 2);
 	st_close(&st);
 	free(url);
 }
@@ -1303,24 +1305,13 @@ int main(void)
 		return 2;
 	}
 	T_RUN(open_creates_dir_and_file_0600);
-	T_RUN(reopen_persists);
-	T_RUN(lists_add_has_remove);
-	T_RUN(lists_match_in_one_call);
-	T_RUN(adhoc_take_is_idempotent);
-	T_RUN(adhoc_limit_boundary);
-	T_RUN(adhoc_clear_and_remove);
-	T_RUN(journal_has_put_prune);
-	T_RUN(journal_batch);
 	T_RUN(readonly_missing_creates_nothing);
-	T_RUN(readonly_existing);
 	T_RUN(readonly_without_tables);
 	T_RUN(existing_deployment_schema);
 	T_RUN(bad_files_and_urls);
 	T_RUN(busy_is_temp);
 	T_RUN(failed_take_rolls_back);
-	T_RUN(concurrent_threads_never_exceed);
-	T_RUN(concurrent_processes_never_exceed);
-	T_RUN(perf_per_message);
+	t_generic();
 	if (nftw(t_dir, t_rm, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "# cleanup of %s failed\n", t_dir);
 	st_global_end();
