@@ -84,6 +84,22 @@ static void t_problems(const char *file, int line, const struct mr_msgs *m,
 	buf_free(&b);
 }
 
+/* The check of T_ONE and T_RONE: the load failed (got is NULL; else what
+ * it returned) with exactly the problem want. */
+static void t_only(const char *file, int line, const char *got,
+		   const struct mr_msgs *m, const char *want)
+{
+	char buf[1024];
+
+	if (got != NULL || m->n != 1 || strcmp(m->v[0], want) != 0) {
+		/* a truncated failure note is still useful */
+		(void)snprintf(buf, sizeof(buf), "want [%s], got %s %zu: [%s]",
+			       want, got ? got : "NULL", m->n,
+			       m->n ? m->v[0] : "");
+		t_note(file, line, buf);
+	}
+}
+
 /* Load text expecting failure with exactly the problem want. */
 #define T_ONE(text, want) t_one(__FILE__, __LINE__, (text), (want))
 
@@ -92,15 +108,8 @@ static void t_one(const char *file, int line, const char *text,
 {
 	struct mr_msgs m = {NULL, 0};
 	struct set *s = load(text, &m);
-	char buf[1024];
 
-	if (s != NULL || m.n != 1 || strcmp(m.v[0], want) != 0) {
-		/* a truncated failure note is still useful */
-		(void)snprintf(buf, sizeof(buf), "want [%s], got %s %zu: [%s]",
-			       want, s ? "a set" : "NULL", m.n,
-			       m.n ? m.v[0] : "");
-		t_note(file, line, buf);
-	}
+	t_only(file, line, s ? "a set" : NULL, &m, want);
 	set_free(&s);
 	mr_msgs_free(&m);
 }
@@ -113,15 +122,8 @@ static void t_rone(const char *file, int line, const char *text,
 {
 	struct mr_msgs m = {NULL, 0};
 	struct rcfg *c = rcfg_parse(text, strlen(text), &m);
-	char buf[1024];
 
-	if (c != NULL || m.n != 1 || strcmp(m.v[0], want) != 0) {
-		/* a truncated failure note is still useful */
-		(void)snprintf(buf, sizeof(buf), "want [%s], got %s %zu: [%s]",
-			       want, c ? "a config" : "NULL", m.n,
-			       m.n ? m.v[0] : "");
-		t_note(file, line, buf);
-	}
+	t_only(file, line, c ? "a config" : NULL, &m, want);
 	rcfg_free(&c);
 	mr_msgs_free(&m);
 }
@@ -476,6 +478,17 @@ T_CASE(set_comments_and_trailing)
 	mr_msgs_free(&m);
 }
 
+/* The one problem in m is a JSON syntax error in path at line at; frees m. */
+static void json_error_at(struct mr_msgs *m, const char *path, int at)
+{
+	char *want = xasprintf("%s: JSON syntax error at line %d, ", path, at);
+
+	T_INT(m->n, 1);
+	T_HAS(m, want);
+	free(want);
+	mr_msgs_free(m);
+}
+
 T_CASE(set_syntax_errors)
 {
 	struct mr_msgs m = {NULL, 0};
@@ -484,11 +497,7 @@ T_CASE(set_syntax_errors)
 
 	s = load("{\n  \"spool\": \"s\",\n  \"from\": tru\n}\n", &m);
 	T_OK(s == NULL);
-	T_INT(m.n, 1);
-	want = xasprintf("%s: JSON syntax error at line 3, ", tpath);
-	T_HAS(&m, want);
-	free(want);
-	mr_msgs_free(&m);
+	json_error_at(&m, tpath, 3);
 	s = load("", &m);
 	T_OK(s == NULL);
 	want = xasprintf("%s: JSON syntax error at line 1, column 1 (byte 0)",
@@ -1164,7 +1173,6 @@ T_CASE(rcfg_syntax)
 	struct mr_msgs m = {NULL, 0};
 	struct rcfg *c;
 	char *path = in_dir("responses.json");
-	char *want;
 
 	T_RONE("{}", "expected a JSON list of entries at the top level, got "
 		     "an object");
@@ -1187,11 +1195,7 @@ T_CASE(rcfg_syntax)
 	write_file(path, "[\n  {\"email_addr\": }\n]\n");
 	c = rcfg_load_file(path, &m);
 	T_OK(c == NULL);
-	T_INT(m.n, 1);
-	want = xasprintf("%s: JSON syntax error at line 2, ", path);
-	T_HAS(&m, want);
-	free(want);
-	mr_msgs_free(&m);
+	json_error_at(&m, path, 2);
 	T_OK(unlink(path) == 0);
 	c = rcfg_load_file(path, &m);
 	T_OK(c == NULL);
