@@ -552,6 +552,24 @@ static char *head_value(const struct rpl_msg *m, const char *name)
 	return NULL;
 }
 
+/* A check that the header name of m has the value want. */
+#define T_HEAD(m, name, want) t_head(__FILE__, __LINE__, (m), (name), (want))
+
+static void t_head(const char *file, int line, const struct rpl_msg *m,
+		   const char *name, const char *want)
+{
+	char *v = head_value(m, name);
+
+	if (v == NULL || strcmp(v, want) != 0) {
+		char *note = xasprintf("%s: \"%s\", want \"%s\"", name,
+				       v ? v : "(none)", want);
+
+		t_note(file, line, note);
+		free(note);
+	}
+	free(v);
+}
+
 /* Subject (unfolded by the decoder) decoded to UTF-8. */
 static char *subject_of(const struct parsed *p)
 {
@@ -772,30 +790,15 @@ T_CASE(headers)
 	struct rpl_req r = req_for("John.Doe@Sender.test");
 	struct rpl_msg m;
 	struct parsed p;
-	char *v;
 
 	T_OK(compose_parse(0, &r, &m, &p) == 0);
-	v = head_value(&m, "Date");
-	T_STR(v, "Tue, 4 Jun 2024 10:00:00 +0000");
-	free(v);
-	v = head_value(&m, "To");
-	T_STR(v, "John.Doe@Sender.test");
-	free(v);
-	v = head_value(&m, "Reply-To");
-	T_STR(v, "get@example.org");
-	free(v);
-	v = head_value(&m, "In-Reply-To");
-	T_STR(v, "<abc.123@sender.test>");
-	free(v);
-	v = head_value(&m, "References");
-	T_STR(v, "<abc.123@sender.test>");
-	free(v);
-	v = head_value(&m, "Auto-Submitted");
-	T_STR(v, "auto-replied");
-	free(v);
-	v = head_value(&m, "MIME-Version");
-	T_STR(v, "1.0");
-	free(v);
+	T_HEAD(&m, "Date", "Tue, 4 Jun 2024 10:00:00 +0000");
+	T_HEAD(&m, "To", "John.Doe@Sender.test");
+	T_HEAD(&m, "Reply-To", "get@example.org");
+	T_HEAD(&m, "In-Reply-To", "<abc.123@sender.test>");
+	T_HEAD(&m, "References", "<abc.123@sender.test>");
+	T_HEAD(&m, "Auto-Submitted", "auto-replied");
+	T_HEAD(&m, "MIME-Version", "1.0");
 	T_OK(strncmp(m.head.data, "Date: ", 6) == 0);
 	T_OK(m.head.len >= 2 &&
 	     memcmp(m.head.data + m.head.len - 2, "\r\n", 2) == 0);
@@ -838,15 +841,12 @@ T_CASE(date_utc)
 	struct rpl_req r = req_for("a@sender.test");
 	struct rpl_msg m;
 	struct mr_err err;
-	char *v;
 
 	setenv("TZ", "Asia/Tehran", 1);
 	tzset();
 	r.now = 1735689599; /* 2024-12-31 23:59:59 UTC */
 	T_OK(rpl_compose(fx.rs, 0, &r, &m, &err) == 0);
-	v = head_value(&m, "Date");
-	T_STR(v, "Tue, 31 Dec 2024 23:59:59 +0000");
-	free(v);
+	T_HEAD(&m, "Date", "Tue, 31 Dec 2024 23:59:59 +0000");
 	rpl_msg_free(&m);
 	unsetenv("TZ");
 	tzset();
@@ -912,7 +912,7 @@ T_CASE(from_header)
 		"Get \xd8\xb3\xd9\x84\xd8\xa7\xd9\x85", "Doe, \"J\" Service",
 		"J. R. Service", "Plain Name", "=?utf-8?q?not_encoded?="};
 	struct rpl_msg m;
-	char *dn, *v;
+	char *dn;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
 		dn = from_with(names[i], &m);
@@ -923,15 +923,11 @@ T_CASE(from_header)
 	}
 	dn = from_with(NULL, &m);
 	T_STR(dn, "(none)");
-	v = head_value(&m, "From");
-	T_STR(v, "get@example.org");
-	free(v);
+	T_HEAD(&m, "From", "get@example.org");
 	free(dn);
 	rpl_msg_free(&m);
 	dn = from_with("Plain Name", &m);
-	v = head_value(&m, "From");
-	T_STR(v, "Plain Name <get@example.org>");
-	free(v);
+	T_HEAD(&m, "From", "Plain Name <get@example.org>");
 	free(dn);
 	rpl_msg_free(&m);
 }
@@ -1010,7 +1006,7 @@ T_CASE(subject_re_rule)
 T_CASE(subject_encoding)
 {
 	struct rpl_msg m;
-	char *s, *v;
+	char *s;
 
 	check_subject("\xd8\xb3\xd9\x84\xd8\xa7\xd9\x85 caf\xc3\xa9",
 		      "Re: \xd8\xb3\xd9\x84\xd8\xa7\xd9\x85 caf\xc3\xa9");
@@ -1018,9 +1014,7 @@ T_CASE(subject_encoding)
 		      "Re: party \xf0\x9f\x8e\x89\xf0\x9f\x98\x80 time");
 	check_subject("a =?utf-8?q?x?= b", "Re: a =?utf-8?q?x?= b");
 	s = subject_for("plain ascii", &m);
-	v = head_value(&m, "Subject");
-	T_STR(v, "Re: plain ascii"); /* readable, not encoded */
-	free(v);
+	T_HEAD(&m, "Subject", "Re: plain ascii"); /* readable, not encoded */
 	free(s);
 	rpl_msg_free(&m);
 }
