@@ -37,6 +37,7 @@ matched to their requests by In-Reply-To.
     ready: each handled once (the daemon's count, one event line each).
 """
 import atexit
+import contextlib
 import json
 import os
 import random
@@ -129,6 +130,17 @@ def sanitizer_clean(name, d):
     bad = d.sanitizer_errors()
     R.check("%s: no AddressSanitizer/UBSan error in the daemon log" % name, not bad,
             "\n".join(bad[:5]))
+
+
+@contextlib.contextmanager
+def staged(n, tag, body, **kw):
+    """An Env with settings(**kw) and the one response body, and n requests
+    staged in it (stage()); closed at the end."""
+    env = Env(settings=settings(**kw), responses=one(body))
+    try:
+        yield env, stage(env, n, tag)
+    finally:
+        env.close()
 
 
 def started(name, env, what="daemon starts"):
@@ -240,10 +252,7 @@ def test_status_recovery():
 def test_burst():
     name = "burst"
     N = 5000
-    env = Env(settings=settings(workers=4, rescan_interval_s=0),
-              responses=one("burst body"))
-    try:
-        items = stage(env, N, "burst")
+    with staged(N, "burst", "burst body", workers=4, rescan_interval_s=0) as (env, items):
         rnd = random.Random(os.getpid())
         # the first bursts race the daemon's start: watch before first scan
         pub = threading.Thread(target=publish_bursts, args=(env, items, rnd), daemon=True)
@@ -271,8 +280,6 @@ def test_burst():
         print("# burst: %d messages in %.1f s (%.0f/s incl. staging races), %d retry events"
               % (N, dt, N / dt, retries))
         stop_ok(name, d)
-    finally:
-        env.close()
 
 
 def test_overflow():
@@ -294,10 +301,7 @@ def test_overflow():
             f.write(saved)
 
     N = 2000
-    env = Env(settings=settings(workers=2, rescan_interval_s=0),
-              responses=one("overflow body"))
-    try:
-        items = stage(env, N, "ovf")
+    with staged(N, "ovf", "overflow body", workers=2, rescan_interval_s=0) as (env, items):
         RESTORE.append(restore)
         try:
             with open(INOTIFY_MAX, "w") as f:
@@ -321,16 +325,12 @@ def test_overflow():
         time.sleep(0.3)
         exactly_once(name, env, items)
         stop_ok(name, d)
-    finally:
-        env.close()
 
 
 def test_crash():
     name = "crash"
     N, KILLS = 2000, 10
-    env = Env(settings=settings(workers=2), responses=one("crash body"))
-    try:
-        items = stage(env, N, "crash")
+    with staged(N, "crash", "crash body", workers=2) as (env, items):
         publish(env, items)
         rnd = random.Random(os.getpid() ^ 0x5eed)
         targets = sorted(rnd.randint(N // 20, N * 9 // 10) for _ in range(KILLS))
@@ -372,17 +372,12 @@ def test_crash():
         print("# crash: kills=%d claimed-after-each-kill=%s duplicates=%d"
               % (kills, claimed_at_kill, dups))
         stop_ok(name, d)
-    finally:
-        env.close()
 
 
 def test_graceful_stop():
     name = "graceful stop"
     N = 3000
-    env = Env(settings=settings(workers=2, shutdown_timeout_s=20),
-              responses=one("stop body"))
-    try:
-        items = stage(env, N, "stop")
+    with staged(N, "stop", "stop body", workers=2, shutdown_timeout_s=20) as (env, items):
         d = started(name, env)
         publish(env, items)
         wait_for(lambda: n_outbox(env) >= 200, 120, 0.005)
@@ -408,8 +403,6 @@ def test_graceful_stop():
         time.sleep(0.3)
         exactly_once(name, env, items)
         stop_ok(name + " (restart)", d)
-    finally:
-        env.close()
 
 
 def test_store_down():
@@ -730,9 +723,7 @@ def test_sigusr1():
 def test_drain():
     name = "drain+daemon"
     N = 1500
-    env = Env(settings=settings(workers=2, rescan_interval_s=0), responses=one("drain body"))
-    try:
-        items = stage(env, N, "dr")
+    with staged(N, "dr", "drain body", workers=2, rescan_interval_s=0) as (env, items):
         d = started(name, env)
         publish(env, items[:500])
         before = set(listdir(spool_dir(env, "new")))
@@ -803,17 +794,12 @@ def test_drain():
         R.check("drain without daemon: processes the backlog itself",
                 "handed" not in out and env.state_of(n) == "replied", out + err)
 
-    finally:
-        env.close()
-
 
 def test_two_drains():
     """Two drains without a daemon (an overlapping cron run): the second
     must not disturb the first, which owns the spool."""
     name = "drain while another drain runs"
-    env = Env(settings=settings(), responses=one("two drains body"))
-    try:
-        items = stage(env, 1500, "dd")
+    with staged(1500, "dd", "two drains body") as (env, items):
         publish(env, items)
         a = spawn([BIN, "drain", "-q", "-c", env.settings], stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE)
@@ -824,8 +810,6 @@ def test_two_drains():
         print("# second drain: exit %d: %s" % (rc_b, (out_b + err_b).strip()[:200]))
         env.run("drain", "-q", timeout=300)  # whatever is left
         exactly_once(name, env, items)
-    finally:
-        env.close()
 
 
 def events_per_file(env):
