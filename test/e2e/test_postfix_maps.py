@@ -450,6 +450,19 @@ def stop_all(pf, env, top, failed_before, check_log=True):
     shutil.rmtree(top, ignore_errors=True)
 
 
+def responder_spool(env, pf, more=None):
+    """The responder's Maildir in pf, made the spool in env's settings
+    (with the settings in more)."""
+    spool = pf.make_maildir("responder")
+    with open(env.settings) as f:
+        settings = json.loads(f.read().split("\n", 1)[1])
+    settings["spool"] = spool
+    settings.update(more or {})
+    with open(env.settings, "w") as f:
+        json.dump(settings, f)
+    return spool
+
+
 def test_private_postfix():
     if not HAVE_POSTFIX:
         skip("private Postfix delivering with the written tables", "postfix not installed")
@@ -461,12 +474,7 @@ def test_private_postfix():
     try:
         env = new_env()
         pf = new_postfix(top, os.path.realpath(env.dir))
-        spool = pf.make_maildir("responder")
-        with open(env.settings) as f:
-            settings = json.loads(f.read().split("\n", 1)[1])
-        settings["spool"] = spool
-        with open(env.settings, "w") as f:
-            json.dump(settings, f)
+        spool = responder_spool(env, pf)
         rc, out, err = run(["postfix-maps", "-c", env.settings, "--base", pf.mail,
                             "--postmap"], env=pf.env())
         R.check("postfix-maps --base --postmap for the private Postfix", rc == 0,
@@ -789,12 +797,7 @@ def test_if_changed_postfix():
     try:
         env = new_env()
         pf = new_postfix(top, os.path.realpath(env.dir), mailbox_base="/")
-        spool = pf.make_maildir("responder")
-        with open(env.settings) as f:
-            settings = json.loads(f.read().split("\n", 1)[1])
-        settings["spool"] = spool
-        with open(env.settings, "w") as f:
-            json.dump(settings, f)
+        spool = responder_spool(env, pf)
 
         def set_responses(r):
             with open(os.path.join(env.dir, "responses.json"), "w") as f:
@@ -825,14 +828,10 @@ def test_if_changed_s3():
         env = new_env()
         pf = new_postfix(os.path.join(top, "pf"), os.path.realpath(env.dir),
                          mailbox_base="/")
-        spool = pf.make_maildir("responder")
-        with open(env.settings) as f:
-            settings = json.loads(f.read().split("\n", 1)[1])
-        settings.update({"spool": spool, "responder_config": "s3://fleet/responses.json",
-                         "s3": {"endpoint": stub.url(), "region": "us-east-1",
-                                "cache_dir": "s3cache", "refresh_s": 0, "timeout_s": 10}})
-        with open(env.settings, "w") as f:
-            json.dump(settings, f)
+        responder_spool(env, pf, {
+            "responder_config": "s3://fleet/responses.json",
+            "s3": {"endpoint": stub.url(), "region": "us-east-1",
+                   "cache_dir": "s3cache", "refresh_s": 0, "timeout_s": 10}})
         os.unlink(os.path.join(env.dir, "responses.json"))  # S3 only
 
         def set_responses(r):
