@@ -571,26 +571,35 @@ static void t_head(const char *file, int line, const struct rpl_msg *m,
 }
 
 /* Subject (unfolded by the decoder) decoded to UTF-8. */
-static char *subject_of(const struct parsed *p)
+/* The first header field of type in the parsed message, or NULL. */
+static struct mailimf_field *field_of(const struct parsed *p, int type)
 {
 	struct mailimf_fields *f = p->root->mm_data.mm_message.mm_fields;
-	char *out = NULL;
 
 	for (clistiter *it = clist_begin(f->fld_list); it;
 	     it = clist_next(it)) {
 		struct mailimf_field *fd = clist_content(it);
-		const char *v;
-		size_t i = 0;
 
-		if (fd->fld_type != MAILIMF_FIELD_SUBJECT)
-			continue;
-		v = fd->fld_data.fld_subject->sbj_value;
-		if (mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &i,
-						  "utf-8", &out) != 0)
-			return NULL;
-		return out;
+		if (fd->fld_type == type)
+			return fd;
 	}
 	return NULL;
+}
+
+static char *subject_of(const struct parsed *p)
+{
+	struct mailimf_field *fd = field_of(p, MAILIMF_FIELD_SUBJECT);
+	char *out = NULL;
+	const char *v;
+	size_t i = 0;
+
+	if (fd == NULL)
+		return NULL;
+	v = fd->fld_data.fld_subject->sbj_value;
+	if (mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &i, "utf-8",
+					  &out) != 0)
+		return NULL;
+	return out;
 }
 
 /*
@@ -854,29 +863,23 @@ T_CASE(date_utc)
 
 static char *display_of(const struct parsed *p)
 {
-	struct mailimf_fields *f = p->root->mm_data.mm_message.mm_fields;
+	struct mailimf_field *fd = field_of(p, MAILIMF_FIELD_FROM);
+	struct mailimf_mailbox *mb;
 	char *dn = NULL;
+	size_t i = 0;
 
-	for (clistiter *it = clist_begin(f->fld_list); it;
-	     it = clist_next(it)) {
-		struct mailimf_field *fd = clist_content(it);
-		struct mailimf_mailbox *mb;
-		size_t i = 0;
-
-		if (fd->fld_type != MAILIMF_FIELD_FROM)
-			continue;
-		mb = clist_content(clist_begin(
-			fd->fld_data.fld_from->frm_mb_list->mb_list));
-		T_STR(mb->mb_addr_spec, "get@example.org");
-		if (mb->mb_display_name == NULL)
-			return xstrdup("(none)");
-		if (mailmime_encoded_phrase_parse("utf-8", mb->mb_display_name,
-						  strlen(mb->mb_display_name),
-						  &i, "utf-8", &dn) != 0)
-			return NULL;
-		return dn;
-	}
-	return NULL;
+	if (fd == NULL)
+		return NULL;
+	mb = clist_content(
+		clist_begin(fd->fld_data.fld_from->frm_mb_list->mb_list));
+	T_STR(mb->mb_addr_spec, "get@example.org");
+	if (mb->mb_display_name == NULL)
+		return xstrdup("(none)");
+	if (mailmime_encoded_phrase_parse("utf-8", mb->mb_display_name,
+					  strlen(mb->mb_display_name), &i,
+					  "utf-8", &dn) != 0)
+		return NULL;
+	return dn;
 }
 
 /* Compose entry 0 with another From display name. */
