@@ -3,13 +3,16 @@
  *              Each case prints "ok - name" or "not ok - name" followed by
  *              the failed checks; test/run.sh counts those lines. Checks
  *              go on after a failure so that one run shows every problem.
- *              t_done() returns the exit status.
+ *              t_done() returns the exit status; t_rm_tree(path) removes
+ *              a case's scratch folder with everything below it.
  */
 #ifndef MR_T_H
 #define MR_T_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int t_failed_checks, t_cases_failed;
 static char t_msgs[8192];
@@ -69,6 +72,21 @@ static void t_note(const char *file, int line, const char *what)
 			t_note(__FILE__, __LINE__, m_);                        \
 		}                                                              \
 	} while (0)
+
+static inline int t_rm_one(const char *path, const struct stat *st, int flag,
+			   struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path); /* FTW_DEPTH: a folder comes after its files */
+}
+
+/* rm -rf path, without following links: 0, or -1 */
+static inline int t_rm_tree(const char *path)
+{
+	return nftw(path, t_rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 ? -1 : 0;
+}
 
 static int t_done(void)
 {

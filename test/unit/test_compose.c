@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -308,15 +307,6 @@ static void fx_setup(void)
 		exit(2);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void fx_teardown(void)
 {
 	rpl_set_free(&fx.rs);
@@ -324,7 +314,7 @@ static void fx_teardown(void)
 	for (size_t i = 0; i < E_RANDOM + N_RANDOM; i++)
 		free(fx.texts[i]);
 	free(fx.bin);
-	if (nftw(fx.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+	if (t_rm_tree(fx.dir) != 0)
 		fprintf(stderr, "cannot remove %s\n", fx.dir);
 }
 

@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,17 +114,9 @@ static int set_mtime(const char *dir, const char *name, time_t t)
 	return r;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
 static void rm_rf(const char *p)
 {
-	if (nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+	if (t_rm_tree(p) < 0)
 		fprintf(stderr, "# rm -rf %s failed\n", p);
 }
 

@@ -21,7 +21,6 @@
 
 #include "t.h"
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,15 +231,6 @@ static long long t_sql_int(const char *path, const char *sql)
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return v;
-}
-
-static int t_rm(const char *path, const struct stat *sb, int flag,
-		struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 T_CASE(open_creates_dir_and_file_0600)
@@ -1312,7 +1302,7 @@ int main(void)
 	T_RUN(busy_is_temp);
 	T_RUN(failed_take_rolls_back);
 	t_generic();
-	if (nftw(t_dir, t_rm, 16, FTW_DEPTH | FTW_PHYS) != 0)
+	if (t_rm_tree(t_dir) != 0)
 		fprintf(stderr, "# cleanup of %s failed\n", t_dir);
 	st_global_end();
 	return t_done();

@@ -9,7 +9,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,15 +60,6 @@ static int t_entries(const char *dir)
 			n++;
 	closedir(d);
 	return n;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 /* A fresh folder below t_dir for one case (caller frees). */
@@ -279,6 +269,6 @@ int main(void)
 	T_RUN(write_mode_is_exact);
 	T_RUN(write_sets_the_owner);
 	T_RUN(write_failure_leaves_no_temp_file);
-	(void)nftw(t_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	(void)t_rm_tree(t_dir);
 	return t_done();
 }
